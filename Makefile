@@ -1,0 +1,70 @@
+# Front door of auxeng-followups. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
+DEMO_DATE ?= 2026-11-23
+
+# Local Airflow: SQLite metadata DB inside the repo (git-ignored), LocalExecutor.
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+export AIRFLOW__CORE__PARALLELISM := 4
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE = $(AIRFLOW_HOME)/simple_auth_manager_passwords.json
+export AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL := 30
+export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
+export AUXENG_ENV ?= dev
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help install lock run demo test lint format bench clean
+
+help:
+	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
+	@echo "make demo   run the pack's DAGs once on the demo data for DEMO_DATE=$(DEMO_DATE)"
+	@echo "make test   install, lint, run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+	@echo "make lock   re-compile requirements.txt from requirements.in"
+	@echo "make format apply ruff format and autofixes"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --isolated --index-url https://pypi.org/simple uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python --index-url https://pypi.org/simple requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lock: install
+	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes --index-url https://pypi.org/simple requirements.in -o requirements.txt
+
+run: install
+	@bash scripts/run-local.sh
+
+demo: install
+	@bash scripts/demo.sh $(DEMO_DATE)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install
+	@for f in bench/*.py; do case $$f in */_*) continue;; esac; echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .airflow .airflow-demo .pytest_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""
+### Load the engagement registry into the store
+
+Validates the registry YAML (`AUXENG_REGISTRY_PATH`, default
+`include/registry/engagements.yaml`) and loads it into the engagement store
+(connection `auxeng_db`, default SQLite in `AIRFLOW_HOME`).
+
+**When:** hourly, and on demand (*Trigger DAG*). An unchanged file is detected
+by its SHA-256 and costs nothing; set the `force` param to reload anyway.
+
+**What it writes:** teams, people and engagements. Every change to an
+engagement is kept as a revision (an end date moved stays visible). An
+engagement removed from the file is marked removed, never deleted: its
+surveys and responses stay.
+
+**When it fails:** the file has problems. Valid rows were saved anyway; the
+task log lists *every* problem with its engagement key and field
+(e.g. `ENG-2026-014 (engagements[3]) end: 2026-08-01 is before start 2026-08-03`).
+Fix the file and trigger the DAG again: it is not retried automatically. A
+file that is empty or unreadable as a whole changes nothing in the store.
+
+**Re-running** is always safe: loading the same file twice changes nothing.
+"""
+
+from airflow.sdk import Param, dag, task
+
+from auxeng import tasks
+from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
+
+
+@dag(
+    schedule="@hourly",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=TAGS,
+    doc_md=__doc__,
+    params={
+        "force": Param(False, type="boolean", description="Reload even if the file is unchanged."),
+    },
+)
+def auxeng_sync_registry():
+    @task(multiple_outputs=False)
+    def load_registry(params: dict | None = None) -> dict:
+        return tasks.load_registry(force=bool(params and params["force"]))
+
+    load_registry()
+
+
+auxeng_sync_registry()

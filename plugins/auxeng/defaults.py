@@ -1,0 +1,52 @@
+"""Defaults shared by every DAG of the pack: owner, tags, retries, schedules, failure notifier."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import CronTriggerTimetable
+
+log = logging.getLogger("auxeng.failures")
+
+OWNER = "auxeng-platform"
+TAGS = ["auxeng"]
+START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def notify_failure(context: dict[str, Any]) -> None:
+    """Task failure callback (after the last retry): one structured error line ops can grep and alert on."""
+    ti = context.get("ti") or context.get("task_instance")
+    exception = context.get("exception")
+    log.error(
+        "AuxEng task failed: dag_id=%s task_id=%s run_id=%s try=%s error=%s log=%s",
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        getattr(ti, "run_id", "?"),
+        getattr(ti, "try_number", "?"),
+        f"{type(exception).__name__}: {exception}" if exception else "unknown",
+        getattr(ti, "log_url", ""),
+    )
+
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "on_failure_callback": notify_failure,
+}
+
+
+def program_timezone_name() -> str:
+    """``AUXENG_TIMEZONE`` (an environment setting, safe to read at parse time)."""
+    return os.environ.get("AUXENG_TIMEZONE", "UTC")
+
+
+def daily_at(hour: int, minute: int = 0) -> CronTriggerTimetable:
+    """A daily schedule at a wall-clock time in the program's time zone."""
+    return CronTriggerTimetable(f"{minute} {hour} * * *", timezone=program_timezone_name())

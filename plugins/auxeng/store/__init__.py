@@ -1,0 +1,1 @@
+"""The engagement store: SQLAlchemy models, Alembic migrations and engine handling."""

@@ -1,0 +1,188 @@
+"""Engines, sessions and automatic, concurrency-safe migrations for the engagement store.
+
+The store's location is the Airflow connection ``auxeng_db`` (any SQLAlchemy URL);
+without it, a SQLite file ``auxeng.db`` in ``AIRFLOW_HOME``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from auxeng.settings import Settings, airflow_home, load_settings
+
+log = logging.getLogger(__name__)
+
+VERSION_TABLE = "auxeng_alembic_version"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_PG_MIGRATION_LOCK = 0x41555845  # "AUXE": one advisory lock key for the store's migrations
+
+
+class StoreConfigError(ValueError):
+    """The ``auxeng_db`` connection does not describe a usable database."""
+
+
+def database_url_from_connection(conn: Any) -> str:
+    """Turn an Airflow connection into a SQLAlchemy URL.
+
+    ``extra.sqlalchemy_url`` wins; otherwise SQLite and PostgreSQL connections are
+    mapped from their fields, and anything else from the connection's URI.
+    """
+    extra = conn.extra_dejson or {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type == "sqlite":
+        path = conn.schema or conn.host
+        if not path:
+            raise StoreConfigError(f"connection {conn.conn_id!r}: a sqlite connection needs a file path")
+        return "sqlite://" if path == ":memory:" else f"sqlite:///{path}"
+    if conn_type in {"postgres", "postgresql"}:
+        url = make_url("postgresql+psycopg2://").set(
+            username=conn.login or None,
+            password=conn.password or None,
+            host=conn.host or None,
+            port=conn.port or None,
+            database=conn.schema or None,
+            query={k: str(v) for k, v in extra.items() if k in {"sslmode", "options", "application_name"}},
+        )
+        return url.render_as_string(hide_password=False)
+    uri = conn.get_uri()
+    if not uri or "://" not in uri:
+        raise StoreConfigError(f"connection {conn.conn_id!r} of type {conn_type!r} has no usable URI")
+    return uri
+
+
+def resolve_database_url(settings: Settings | None = None) -> str:
+    """The store's URL from the Airflow connection, or the default SQLite file.
+
+    Call it inside a task or a command, never at DAG parse time.
+    """
+    settings = settings or load_settings()
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(settings.db_conn_id)
+    except AirflowNotFoundException:
+        path = airflow_home() / "auxeng.db"
+        log.info("No %r connection: using the default SQLite store %s", settings.db_conn_id, path)
+        return f"sqlite:///{path}"
+    return database_url_from_connection(conn)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+@functools.cache
+def get_engine(url: str) -> Engine:
+    """One engine per URL and process (engines pool connections; create them once)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        kwargs: dict[str, Any] = {}
+        if not database or database == ":memory:":
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        else:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(f"{database}.migrate.lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the store to the newest schema; safe to call from many processes at once.
+
+    PostgreSQL serialises migrators with an advisory lock, SQLite with a file lock;
+    whoever waits finds the schema at head and does nothing.
+    """
+    head = head_revision()
+    if current_revision(engine) == head:
+        return head
+    is_postgres = engine.dialect.name == "postgresql"
+    lock = contextlib.nullcontext() if is_postgres else _sqlite_file_lock(engine)
+    with lock, engine.connect() as conn:
+        if is_postgres:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_MIGRATION_LOCK})")
+            conn.commit()
+        try:
+            config = _alembic_config()
+            config.attributes["connection"] = conn
+            with conn.begin():
+                command.upgrade(config, "head")
+        finally:
+            if is_postgres:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_MIGRATION_LOCK})")
+                conn.commit()
+    log.info("Engagement store migrated to %s", head)
+    return head
+
+
+def open_store(url: str | None = None) -> Engine:
+    """The migrated store engine (resolving the URL from Airflow when not given)."""
+    engine = get_engine(url or resolve_database_url())
+    migrate(engine)
+    return engine
+
+
+@contextlib.contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = sessionmaker(engine, expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

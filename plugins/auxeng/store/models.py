@@ -1,0 +1,155 @@
+"""SQLAlchemy 2 models of the engagement store (the pack's own database, never Airflow's).
+
+Every table is prefixed ``auxeng_`` so the store can share a database safely.
+Schema changes go through an Alembic migration in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ProgramRow(Base):
+    """The program section of the registry (one row, id 1)."""
+
+    __tablename__ = "auxeng_program"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    managers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    stakeholders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    digest_slack_channel: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TeamRow(Base):
+    __tablename__ = "auxeng_teams"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    org: Mapped[str | None] = mapped_column(String(200))
+    manager_email: Mapped[str | None] = mapped_column(String(320))
+    manager_name: Mapped[str | None] = mapped_column(String(200))
+    manager_slack_id: Mapped[str | None] = mapped_column(String(32))
+    help_channel: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PersonRow(Base):
+    __tablename__ = "auxeng_people"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    slack_id: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EngagementRow(Base):
+    """An engagement as last loaded from the registry, plus what the pack did with it."""
+
+    __tablename__ = "auxeng_engagements"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    host_team_key: Mapped[str] = mapped_column(ForeignKey("auxeng_teams.key"))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    follow_up: Mapped[str] = mapped_column(String(16), default="none")
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    goals_business: Mapped[str | None] = mapped_column(Text)
+    goals_technical: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_as_of: Mapped[date | None] = mapped_column(Date)
+    ended_end_date: Mapped[date | None] = mapped_column(Date)
+
+    members: Mapped[list[MemberRow]] = relationship(
+        back_populates="engagement", cascade="all, delete-orphan", order_by="MemberRow.id"
+    )
+
+    __table_args__ = (Index("ix_auxeng_engagements_status_end", "status", "end_date"),)
+
+
+class MemberRow(Base):
+    """A person on an engagement: the platform team's side (``auxeng``) or the host's."""
+
+    __tablename__ = "auxeng_engagement_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_key: Mapped[str] = mapped_column(
+        ForeignKey("auxeng_engagements.key", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    side: Mapped[str] = mapped_column(String(8))
+    role: Mapped[str] = mapped_column(String(32))
+    lead: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    engagement: Mapped[EngagementRow] = relationship(back_populates="members")
+
+    __table_args__ = (UniqueConstraint("engagement_key", "email"),)
+
+
+class EngagementRevisionRow(Base):
+    """History of an engagement: what changed, when, and from which registry load."""
+
+    __tablename__ = "auxeng_engagement_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_key: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(16))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    registry_sha256: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RegistryLoadRow(Base):
+    """One validation and load of the registry file."""
+
+    __tablename__ = "auxeng_registry_loads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    restored: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
