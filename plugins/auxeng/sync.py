@@ -66,8 +66,8 @@ def sync_registry(
 ) -> SyncResult:
     """Save every valid part of ``registry``; skip all work when the file is unchanged since the last load.
 
-    A section that is missing or unreadable as a whole is left untouched in the
-    store: a broken file never marks engagements as removed.
+    When the teams or engagements section is missing or unreadable as a whole,
+    neither is touched: a broken file never marks anything as removed.
     """
     previous = last_load(engine)
     if previous is not None and previous.sha256 == registry.sha256 and not force:
@@ -78,11 +78,12 @@ def sync_registry(
     with session_scope(engine) as session:
         if registry.program is not None:
             _sync_program(session, registry, now)
-        if "teams" not in registry.broken_sections:
+        complete = not {"teams", "engagements"} & registry.broken_sections
+        if complete:
             _sync_teams(session, registry, now)
         if "people" not in registry.broken_sections:
             _sync_people(session, registry, now)
-        if not {"teams", "engagements"} & registry.broken_sections:
+        if complete:
             _sync_engagements(session, registry, now, result)
         load = RegistryLoadRow(
             source=source,

@@ -88,7 +88,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
@@ -153,6 +152,11 @@ def migrate(engine: Engine) -> str:
     with lock, engine.connect() as conn:
         if is_postgres:
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_MIGRATION_LOCK})")
+            conn.commit()
+        else:
+            # WAL lets readers work during writes; the setting is stored in the file,
+            # so it is switched once, here, under the migration lock.
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             conn.commit()
         try:
             config = _alembic_config()

@@ -6,7 +6,7 @@ Schema changes go through an Alembic migration in ``store/migrations/versions``.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -33,8 +34,29 @@ NAMING_CONVENTION = {
 }
 
 
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always returned time-zone aware (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes time-zone aware timestamps")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime}
 
 
 class ProgramRow(Base):
@@ -47,7 +69,7 @@ class ProgramRow(Base):
     managers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     stakeholders: Mapped[list[str]] = mapped_column(JSON, default=list)
     digest_slack_channel: Mapped[str | None] = mapped_column(String(32))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TeamRow(Base):
@@ -60,8 +82,8 @@ class TeamRow(Base):
     manager_name: Mapped[str | None] = mapped_column(String(200))
     manager_slack_id: Mapped[str | None] = mapped_column(String(32))
     help_channel: Mapped[str | None] = mapped_column(String(32))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PersonRow(Base):
@@ -71,7 +93,7 @@ class PersonRow(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     slack_id: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str | None] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EngagementRow(Base):
@@ -91,10 +113,10 @@ class EngagementRow(Base):
     goals_technical: Mapped[str | None] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_as_of: Mapped[date | None] = mapped_column(Date)
     ended_end_date: Mapped[date | None] = mapped_column(Date)
 
@@ -135,7 +157,7 @@ class EngagementRevisionRow(Base):
     event: Mapped[str] = mapped_column(String(16))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     registry_sha256: Mapped[str | None] = mapped_column(String(64))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RegistryLoadRow(Base):
@@ -146,7 +168,7 @@ class RegistryLoadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(1000))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
