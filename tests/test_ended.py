@@ -51,7 +51,8 @@ def test_marks_each_engagement_once_and_never_cancelled_ones(loaded):
     assert mark_ended(loaded, date(2026, 11, 26), NOW).ended == []
     assert [e.key for e in mark_ended(loaded, date(2026, 11, 28), NOW).ended] == ["ENG-2026-034"]
     with session_scope(loaded) as session:
-        events = session.scalars(select(EngagementRevisionRow.event)
+        events = session.scalars(
+            select(EngagementRevisionRow.event)
             .where(EngagementRevisionRow.engagement_key == "ENG-2026-033")
             .order_by(EngagementRevisionRow.revision)
         )

@@ -57,8 +57,16 @@ def test_demo_registry_loads_everything(store):
     )
     with session_scope(store) as session:
         program = session.get(ProgramRow, 1)
-        assert program.stakeholders == ["vp-eng@example.com", "dana.ruiz@example.com", "sam.okoro@example.com"]
-        assert program.managers[0] == {"email": "dana.ruiz@example.com", "name": "Dana Ruiz", "slack_id": "U0DANA"}
+        assert program.stakeholders == [
+            "vp-eng@example.com",
+            "dana.ruiz@example.com",
+            "sam.okoro@example.com",
+        ]
+        assert program.managers[0] == {
+            "email": "dana.ruiz@example.com",
+            "name": "Dana Ruiz",
+            "slack_id": "U0DANA",
+        }
 
 
 def test_reloading_the_same_file_changes_nothing(store):
@@ -94,12 +102,19 @@ def test_editing_an_engagement_keeps_its_history(store):
 def test_changing_a_member_role_updates_in_place(store):
     sync_registry(store, parse_registry(DEMO_TEXT), source="demo", now=NOW)
     edited = edit_engagement(
-        DEMO_TEXT, "ENG-2025-001", "alice.chen@example.com, role: engineer", "alice.chen@example.com, role: advisor"
+        DEMO_TEXT,
+        "ENG-2025-001",
+        "alice.chen@example.com, role: engineer",
+        "alice.chen@example.com, role: advisor",
     )
     result = sync_registry(store, parse_registry(edited), source="demo", now=LATER)
     assert result.updated == ["ENG-2025-001"]
     with session_scope(store) as session:
-        roles = dict(session.execute(select(MemberRow.email, MemberRow.role).where(MemberRow.engagement_key == "ENG-2025-001")).all())
+        roles = dict(
+            session.execute(
+                select(MemberRow.email, MemberRow.role).where(MemberRow.engagement_key == "ENG-2025-001")
+            ).all()
+        )
     assert roles["alice.chen@example.com"] == "advisor"
 
 
@@ -122,7 +137,9 @@ def test_invalid_rows_are_reported_and_valid_rows_saved(store):
     broken = edit_engagement(DEMO_TEXT, "ENG-2026-033", "end: 2026-11-25", "end: 2026-02-30")
     broken = edit_engagement(broken, "ENG-2025-001", "end: 2025-07-11", "end: 2025-07-18")
     result = sync_registry(store, parse_registry(broken), source="demo", now=LATER)
-    assert result.problems == ["ENG-2026-033 (engagements[36]) end: bad date '2026-02-30' (day is out of range for month)"]
+    assert result.problems == [
+        "ENG-2026-033 (engagements[36]) end: bad date '2026-02-30' (day is out of range for month)"
+    ]
     assert result.updated == ["ENG-2025-001"]
     assert result.removed == []
     assert _engagement(store, "ENG-2026-033").end_date.isoformat() == "2026-11-25"

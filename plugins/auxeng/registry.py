@@ -7,6 +7,7 @@ never blocks the others.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ _TEAM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _ENGAGEMENT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,20}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", re.ASCII)
 
 _PROGRAM_FIELDS = {"name", "managers", "stakeholders", "digest_slack_channel"}
 _CONTACT_FIELDS = {"name", "email", "slack_id"}
@@ -166,6 +168,8 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# An explicit ``!!timestamp`` tag would otherwise still build a date (or raise for a bad one).
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
 def load_registry_file(path: str | Path) -> Registry:
@@ -190,12 +194,20 @@ def parse_registry(data: bytes | str) -> Registry:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if mark and context and context_mark and context_mark.line != mark.line:
+            reason += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+        if mark and _char_at(raw, mark.line, mark.column) == "\t":
+            reason += " (a tab: indent with spaces)"
         registry.problems.append(Problem("file", None, None, None, f"not valid YAML{where}: {reason}"))
         return registry
     except UnicodeDecodeError:
         registry.problems.append(
             Problem("file", None, None, None, "not valid YAML: the file is not UTF-8 text")
         )
+        return registry
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. ``!!float abc``, absurd nesting
+        registry.problems.append(Problem("file", None, None, None, f"not valid YAML: {exc}"))
         return registry
     if document is None:
         registry.problems.append(Problem("file", None, None, None, "the registry is empty"))
@@ -215,8 +227,14 @@ def parse_registry(data: bytes | str) -> Registry:
     return registry
 
 
+def _char_at(raw: bytes, line: int, column: int) -> str:
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    return lines[line][column : column + 1] if line < len(lines) else ""
+
+
 def _kind(value: Any) -> str:
     return {
+        type(None): "nothing",
         dict: "a mapping",
         list: "a list",
         str: "a string",
@@ -229,6 +247,8 @@ def _kind(value: Any) -> str:
 class _Validator:
     def __init__(self, registry: Registry):
         self.registry = registry
+        self._team_index: dict[str, int] = {}
+        self._person_index: dict[str, int] = {}
 
     def problem(
         self, section: str, index: int | None, key: str | None, field_name: str | None, message: str
@@ -266,33 +286,52 @@ class _Validator:
     # -- helpers ---------------------------------------------------------------
 
     def _mapping(
-        self, section: str, index: int | None, item: Any, allowed: set[str]
-    ) -> dict[str, Any] | None:
+        self, section: str, index: int | None, item: Any, allowed: set[str], key: str | None = None
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The item if it is a mapping, and whether all its fields are ``allowed`` (unknown ones are reported)."""
         if not isinstance(item, dict):
             self.problem(section, index, None, None, f"expected a mapping, got {_kind(item)}")
-            return None
-        key = item.get("key") if isinstance(item.get("key"), str) else None
+            return None, False
+        ok = self._unknown_fields((section, index, key), item, allowed)
+        return item, ok
+
+    def _unknown_fields(self, where: tuple, item: dict, allowed: set[str], prefix: str = "") -> bool:
         ok = True
         for unknown in sorted(set(map(str, item)) - allowed):
-            self.problem(section, index, key, unknown, "unknown field")
+            close = difflib.get_close_matches(unknown, sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.problem(*where, f"{prefix}{unknown}", f"unknown field{hint}")
             ok = False
-        return item if ok else None
+        return ok
 
-    def _text(self, where: tuple, item: dict, name: str, *, required: bool) -> tuple[bool, str | None]:
+    def _text(
+        self, where: tuple, item: dict, name: str, *, required: bool, label: str | None = None
+    ) -> tuple[bool, str | None]:
+        label = label or name
         value = item.get(name)
         if value is None:
             if required:
-                self.problem(*where, name, "missing")
+                self.problem(*where, label, "missing")
                 return False, None
             return True, None
         if not isinstance(value, str) or not value.strip():
             self.problem(
                 *where,
-                name,
+                label,
                 f"expected non-empty text, got {_kind(value) if not isinstance(value, str) else 'empty text'}",
             )
             return False, None
         return True, value.strip()
+
+    def _choice(self, where: tuple, value: Any, name: str, what: str, allowed: frozenset[str]) -> bool:
+        if isinstance(value, str) and value in allowed:
+            return True
+        expected = f"expected one of: {', '.join(sorted(allowed))}"
+        if value is None:
+            self.problem(*where, name, f"missing ({expected})")
+        else:
+            self.problem(*where, name, f"unknown {what} {value!r} ({expected})")
+        return False
 
     def _email(self, where: tuple, value: Any, name: str = "email") -> str | None:
         if value is None:
@@ -304,13 +343,13 @@ class _Validator:
         return value.strip().lower()
 
     def _pattern(
-        self, where: tuple, item: dict, name: str, pattern: re.Pattern, what: str
+        self, where: tuple, item: dict, name: str, pattern: re.Pattern, what: str, label: str | None = None
     ) -> tuple[bool, str | None]:
         value = item.get(name)
         if value is None:
             return True, None
         if not isinstance(value, str) or not pattern.match(value):
-            self.problem(*where, name, f"{value!r} is not a {what}")
+            self.problem(*where, label or name, f"{value!r} is not a {what}")
             return False, None
         return True, value
 
@@ -320,13 +359,12 @@ class _Validator:
                 *where, name, f"expected a mapping with name, email and slack_id, got {_kind(value)}"
             )
             return False, None
-        ok = True
-        for unknown in sorted(set(map(str, value)) - _CONTACT_FIELDS):
-            self.problem(*where, f"{name}.{unknown}", "unknown field")
-            ok = False
+        ok = self._unknown_fields(where, value, _CONTACT_FIELDS, prefix=f"{name}.")
         email = self._email(where, value.get("email"), f"{name}.email")
-        name_ok, person_name = self._text(where, value, "name", required=False)
-        slack_ok, slack_id = self._pattern(where, value, "slack_id", _SLACK_USER, "Slack user id (U…)")
+        name_ok, person_name = self._text(where, value, "name", required=False, label=f"{name}.name")
+        slack_ok, slack_id = self._pattern(
+            where, value, "slack_id", _SLACK_USER, "Slack user id (U…)", label=f"{name}.slack_id"
+        )
         if not (ok and email and name_ok and slack_ok):
             return False, None
         return True, Contact(email=email, name=person_name, slack_id=slack_id)
@@ -338,7 +376,7 @@ class _Validator:
         if value is None:
             self.problem("program", None, None, None, "missing section")
             return None
-        item = self._mapping("program", None, value, _PROGRAM_FIELDS)
+        item, ok = self._mapping("program", None, value, _PROGRAM_FIELDS)
         if item is None:
             return None
         name_ok, name = self._text(where, item, "name", required=True)
@@ -347,7 +385,8 @@ class _Validator:
         if not isinstance(raw_managers, list):
             self.problem(*where, "managers", f"expected a list, got {_kind(raw_managers)}")
             raw_managers = []
-        ok = name_ok
+            ok = False
+        ok &= name_ok
         for position, raw in enumerate(raw_managers):
             contact_ok, contact = self._contact(where, raw, f"managers[{position}]")
             ok &= contact_ok
@@ -358,6 +397,7 @@ class _Validator:
         if not isinstance(raw_stakeholders, list):
             self.problem(*where, "stakeholders", f"expected a list, got {_kind(raw_stakeholders)}")
             raw_stakeholders = []
+            ok = False
         for position, raw in enumerate(raw_stakeholders):
             email = self._email(where, raw, f"stakeholders[{position}]")
             ok &= email is not None
@@ -376,11 +416,11 @@ class _Validator:
         )
 
     def _team(self, index: int, value: Any) -> Team | None:
-        item = self._mapping("teams", index, value, _TEAM_FIELDS)
+        raw_key = value.get("key") if isinstance(value, dict) else None
+        where = ("teams", index, raw_key if isinstance(raw_key, str) else None)
+        item, fields_ok = self._mapping("teams", index, value, _TEAM_FIELDS, where[2])
         if item is None:
             return None
-        raw_key = item.get("key")
-        where = ("teams", index, raw_key if isinstance(raw_key, str) else None)
         if raw_key is None:
             self.problem(*where, "key", "missing")
             return None
@@ -389,9 +429,13 @@ class _Validator:
                 *where, "key", f"{raw_key!r} is not a team key (lower-case letters, digits, '-' and '_')"
             )
             return None
-        if raw_key in self.registry.teams:
-            self.problem(*where, "key", "duplicate team key")
+        if raw_key in self._team_index:
+            # Like engagements: which definition is meant is unknown, so neither is used.
+            self.problem(*where, "key", f"duplicate team key (first at teams[{self._team_index[raw_key]}])")
+            self.registry.teams.pop(raw_key, None)
+            self.registry.rejected_team_keys.add(raw_key)
             return None
+        self._team_index[raw_key] = index
         name_ok, name = self._text(where, item, "name", required=True)
         org_ok, org = self._text(where, item, "org", required=False)
         manager_ok, manager = (
@@ -400,36 +444,35 @@ class _Validator:
         channel_ok, channel = self._pattern(
             where, item, "help_channel", _SLACK_CHANNEL, "Slack channel id (C…)"
         )
-        if not (name_ok and org_ok and manager_ok and channel_ok):
+        if not (fields_ok and name_ok and org_ok and manager_ok and channel_ok):
             self.registry.rejected_team_keys.add(raw_key)
             return None
         return Team(key=raw_key, name=name, org=org, manager=manager, help_channel=channel)
 
     def _person(self, index: int, value: Any) -> Person | None:
-        item = self._mapping("people", index, value, _PERSON_FIELDS)
+        raw_email = value.get("email") if isinstance(value, dict) else None
+        where = ("people", index, raw_email if isinstance(raw_email, str) else None)
+        item, fields_ok = self._mapping("people", index, value, _PERSON_FIELDS, where[2])
         if item is None:
             return None
-        raw_email = item.get("email")
-        where = ("people", index, raw_email if isinstance(raw_email, str) else None)
         email = self._email(where, raw_email)
         if email is None:
             return None
-        if email in self.registry.people:
-            self.problem(*where, "email", "the same person is listed twice")
+        if email in self._person_index:
+            self.problem(
+                *where,
+                "email",
+                f"the same person is listed twice (first at people[{self._person_index[email]}])",
+            )
             return None
+        self._person_index[email] = index
         name_ok, name = self._text(where, item, "name", required=False)
         slack_ok, slack_id = self._pattern(where, item, "slack_id", _SLACK_USER, "Slack user id (U…)")
         timezone = item.get("timezone")
-        tz_ok = True
-        if timezone is not None:
-            try:
-                ZoneInfo(str(timezone))
-            except (ZoneInfoNotFoundError, ValueError):
-                self.problem(
-                    *where, "timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Berlin)"
-                )
-                tz_ok = False
-        if not (name_ok and slack_ok and tz_ok):
+        tz_ok = timezone is None or _is_time_zone(timezone)
+        if not tz_ok:
+            self.problem(*where, "timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Berlin)")
+        if not (fields_ok and name_ok and slack_ok and tz_ok):
             return None
         return Person(email=email, name=name, slack_id=slack_id, timezone=timezone)
 
@@ -460,11 +503,11 @@ class _Validator:
                 self.registry.engagements[engagement.key] = engagement
 
     def _engagement(self, index: int, value: Any) -> Engagement | None:
-        item = self._mapping("engagements", index, value, _ENGAGEMENT_FIELDS)
+        raw_key = value.get("key") if isinstance(value, dict) else None
+        where = ("engagements", index, raw_key if isinstance(raw_key, str) else None)
+        item, ok = self._mapping("engagements", index, value, _ENGAGEMENT_FIELDS, where[2])
         if item is None:
             return None
-        raw_key = item.get("key")
-        where = ("engagements", index, raw_key if isinstance(raw_key, str) else None)
         if raw_key is None:
             self.problem(*where, "key", "missing")
             return None
@@ -473,7 +516,6 @@ class _Validator:
                 *where, "key", f"{raw_key!r} is not an engagement key (letters, digits, '.', '_' and '-')"
             )
             return None
-        ok = True
         title_ok, title = self._text(where, item, "title", required=True)
         ok &= title_ok
         host_team = item.get("host_team")
@@ -484,7 +526,9 @@ class _Validator:
             self.problem(*where, "host_team", f"team {host_team!r} is invalid (see its problems under teams)")
             ok = False
         elif not isinstance(host_team, str) or host_team not in self.registry.teams:
-            self.problem(*where, "host_team", f"unknown team {host_team!r}")
+            close = difflib.get_close_matches(str(host_team), list(self.registry.teams), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.problem(*where, "host_team", f"unknown team {host_team!r}{hint}")
             ok = False
         start = self._date(where, item, "start")
         end = self._date(where, item, "end")
@@ -493,21 +537,9 @@ class _Validator:
             ok = False
         ok &= start is not None and end is not None
         status = item.get("status", "active")
-        if status not in STATUSES:
-            self.problem(
-                *where,
-                "status",
-                f"unknown status {status!r} (expected one of: {', '.join(sorted(STATUSES))})",
-            )
-            ok = False
+        ok &= self._choice(where, status, "status", "status", STATUSES)
         follow_up = item.get("follow_up", "none")
-        if follow_up not in FOLLOW_UPS:
-            self.problem(
-                *where,
-                "follow_up",
-                f"unknown follow-up {follow_up!r} (expected one of: {', '.join(sorted(FOLLOW_UPS))})",
-            )
-            ok = False
+        ok &= self._choice(where, follow_up, "follow_up", "follow-up", FOLLOW_UPS)
         anonymous = item.get("anonymous", False)
         if not isinstance(anonymous, bool):
             self.problem(*where, "anonymous", f"expected true or false, got {anonymous!r}")
@@ -520,14 +552,16 @@ class _Validator:
             )
             ok = False
         else:
-            for unknown in sorted(set(map(str, goals)) - _GOAL_FIELDS):
-                self.problem(*where, f"goals.{unknown}", "unknown field")
-                ok = False
-            business_ok, goals_business = self._text(where, goals, "business", required=False)
-            technical_ok, goals_technical = self._text(where, goals, "technical", required=False)
+            ok &= self._unknown_fields(where, goals, _GOAL_FIELDS, prefix="goals.")
+            business_ok, goals_business = self._text(
+                where, goals, "business", required=False, label="goals.business"
+            )
+            technical_ok, goals_technical = self._text(
+                where, goals, "technical", required=False, label="goals.technical"
+            )
             ok &= business_ok and technical_ok
         members: list[Member] = []
-        emails: set[str] = set()
+        emails: dict[str, str] = {}
         for side, roles in (("auxeng", AUXENG_ROLES), ("host", HOST_ROLES)):
             raw_members = item.get(side) or []
             if not isinstance(raw_members, list):
@@ -560,44 +594,49 @@ class _Validator:
         if value is None:
             self.problem(*where, name, "missing")
             return None
-        try:
-            return (
-                date.fromisoformat(str(value)) if isinstance(value, str) and len(value) == 10 else _bad_date()
-            )
-        except ValueError:
+        # Strictly YYYY-MM-DD: fromisoformat alone would also take 20260105 and 2026-W01-1.
+        if not isinstance(value, str) or not _DATE.match(value):
             self.problem(*where, name, f"bad date {value!r} (expected YYYY-MM-DD)")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:  # e.g. 2026-02-30: "day is out of range for month"
+            self.problem(*where, name, f"bad date {value!r} ({exc})")
             return None
 
     def _member(
-        self, where: tuple, name: str, side: str, roles: frozenset[str], raw: Any, emails: set[str]
+        self, where: tuple, name: str, side: str, roles: frozenset[str], raw: Any, emails: dict[str, str]
     ) -> Member | None:
         if not isinstance(raw, dict):
             self.problem(*where, name, f"expected a mapping with email and role, got {_kind(raw)}")
             return None
-        ok = True
-        for unknown in sorted(set(map(str, raw)) - _MEMBER_FIELDS):
-            self.problem(*where, f"{name}.{unknown}", "unknown field")
-            ok = False
+        ok = self._unknown_fields(where, raw, _MEMBER_FIELDS, prefix=f"{name}.")
         email = self._email(where, raw.get("email"), f"{name}.email")
         role = raw.get("role")
-        if role not in roles:
-            self.problem(
-                *where, f"{name}.role", f"unknown role {role!r} (expected one of: {', '.join(sorted(roles))})"
-            )
-            ok = False
+        ok &= self._choice(where, role, f"{name}.role", "role", roles)
         lead = raw.get("lead", False)
         if not isinstance(lead, bool):
             self.problem(*where, f"{name}.lead", f"expected true or false, got {lead!r}")
             ok = False
         if email and email in emails:
-            self.problem(*where, f"{name}.email", f"{email} is listed twice in this engagement")
+            self.problem(
+                *where,
+                f"{name}.email",
+                f"{email} is listed twice in this engagement (first at {emails[email]})",
+            )
             ok = False
-        if email:
-            emails.add(email)
+        elif email:
+            emails[email] = name
         if not (ok and email):
             return None
         return Member(email=email, side=side, role=role, lead=lead)
 
 
-def _bad_date() -> date:
-    raise ValueError("not a date")
+def _is_time_zone(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a tzdata directory
+        return False
+    return True

@@ -18,7 +18,7 @@ def synthetic_registry_yaml(
     first_start: date = date(2024, 1, 1),
 ) -> str:
     """A valid registry with ``engagements`` engagements spread over about three years."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     lines = [
         "program:",
         "  name: AuxEng",

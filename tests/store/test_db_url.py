@@ -15,12 +15,17 @@ def _conn(**kwargs) -> Connection:
 
 
 def test_postgres_connection_maps_to_psycopg2_url():
-    conn = _conn(conn_type="postgres", host="db", login="auxeng", password="s3cr:t", port=5432, schema="auxeng")
+    conn = _conn(
+        conn_type="postgres", host="db", login="auxeng", password="s3cr:t", port=5432, schema="auxeng"
+    )
     assert database_url_from_connection(conn) == "postgresql+psycopg2://auxeng:s3cr%3At@db:5432/auxeng"
 
 
 def test_sqlite_connection_maps_to_file_url():
-    assert database_url_from_connection(_conn(conn_type="sqlite", host="/data/auxeng.db")) == "sqlite:////data/auxeng.db"
+    assert (
+        database_url_from_connection(_conn(conn_type="sqlite", host="/data/auxeng.db"))
+        == "sqlite:////data/auxeng.db"
+    )
 
 
 def test_extra_sqlalchemy_url_wins():

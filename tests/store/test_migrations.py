@@ -26,7 +26,11 @@ def test_migrations_match_the_models(store):
     with store.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
-    assert [d for d in diff if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == VERSION_TABLE)] == []
+    assert [
+        d
+        for d in diff
+        if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == VERSION_TABLE)
+    ] == []
 
 
 def test_migrate_twice_is_a_no_op(store):
@@ -48,7 +52,9 @@ def test_concurrent_migrations_do_not_corrupt_the_schema(store_url):
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(workers)
     results = context.Queue()
-    processes = [context.Process(target=_migrate_in_child, args=(store_url, barrier, results)) for _ in range(workers)]
+    processes = [
+        context.Process(target=_migrate_in_child, args=(store_url, barrier, results)) for _ in range(workers)
+    ]
     for process in processes:
         process.start()
     for process in processes:

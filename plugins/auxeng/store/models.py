@@ -7,7 +7,7 @@ Schema changes go through an Alembic migration in ``store/migrations/versions``.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -56,7 +56,7 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime}
 
 
 class ProgramRow(Base):
