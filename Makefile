@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
-DEMO_DATE ?= 2026-11-23
+DEMO_DATE ?= 2026-11-26
 
 # Local Airflow: SQLite metadata DB inside the repo (git-ignored), LocalExecutor.
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
@@ -19,7 +19,7 @@ export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE = $(AIRFLOW_HOME)/simple_auth_manager_passwords.json
-export AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL := 30
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export AUXENG_ENV ?= dev
 export PATH := $(BIN):$(PATH)

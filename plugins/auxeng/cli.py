@@ -1,0 +1,99 @@
+"""Command line for operators and the Makefile: ``python -m auxeng COMMAND``.
+
+Commands read the same settings and ``auxeng_db`` connection as the DAGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from auxeng.registry import load_registry_file
+from auxeng.runtime import utcnow
+from auxeng.settings import load_settings
+from auxeng.store.db import open_store, resolve_database_url, session_scope
+from auxeng.store.models import EngagementRow, RegistryLoadRow
+from auxeng.sync import sync_registry
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    url = resolve_database_url()
+    open_store(url)
+    print(f"Engagement store at {_redact(url)} is up to date.")
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    path = args.path or load_settings().registry_path
+    registry = load_registry_file(path)
+    result = sync_registry(open_store(), registry, source=str(path), now=utcnow(), force=args.force)
+    if result.skipped:
+        print(f"{path}: unchanged since load #{result.load_id}.")
+    else:
+        print(
+            f"{path}: load #{result.load_id}: {len(result.created)} created, {len(result.updated)} updated, "
+            f"{result.unchanged} unchanged, {len(result.removed)} removed, {len(result.restored)} restored."
+        )
+    if result.problems:
+        print(f"{len(result.problems)} problem(s); valid rows were saved:", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    as_of = date.fromisoformat(args.date)
+    week_start = as_of - timedelta(days=as_of.weekday())
+    with session_scope(open_store()) as session:
+        load = session.scalars(select(RegistryLoadRow).order_by(RegistryLoadRow.id.desc())).first()
+        rows = list(
+            session.scalars(select(EngagementRow).order_by(EngagementRow.end_date, EngagementRow.key))
+        )
+    print(f"AuxEng as of {as_of.isoformat()} ({as_of:%A})")
+    if load is not None:
+        print(f"  registry load #{load.id}: {len(rows)} engagements, {len(load.problems)} problem(s)")
+    ended = [r for r in rows if r.ended_at is not None and r.status == "active"]
+    recent = [r for r in ended if r.end_date >= week_start - timedelta(days=7)]
+    print(
+        f"\nEngagements detected as ended: {len(ended)} ({len(ended) - len(recent)} earlier ones caught up)"
+    )
+    for row in recent:
+        print(f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}")
+    upcoming = [
+        r
+        for r in rows
+        if r.ended_at is None and r.status == "active" and as_of <= r.end_date < as_of + timedelta(days=7)
+    ]
+    print(f"\nEnding in the next 7 days: {len(upcoming)}")
+    for row in upcoming:
+        print(f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}")
+    cancelled = [r for r in rows if r.status == "cancelled"]
+    print(f"\nCancelled (never counted as ended): {', '.join(r.key for r in cancelled) or 'none'}")
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m auxeng", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or upgrade the engagement store's schema").set_defaults(
+        func=_migrate
+    )
+    sync = commands.add_parser("sync-registry", help="validate the registry and load it into the store")
+    sync.add_argument("--path", help="registry file (default: AUXENG_REGISTRY_PATH or the demo registry)")
+    sync.add_argument("--force", action="store_true", help="reload even if the file is unchanged")
+    sync.set_defaults(func=_sync)
+    report = commands.add_parser("report", help="print what the pack knows as of a date")
+    report.add_argument("--date", required=True, help="YYYY-MM-DD")
+    report.set_defaults(func=_report)
+    args = parser.parse_args(argv)
+    return args.func(args)
