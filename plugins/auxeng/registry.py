@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from auxeng.gcpause import gc_paused
+
 AUXENG_ROLES = frozenset({"engineer", "advisor"})
 HOST_ROLES = frozenset({"manager", "tech_lead", "engineer", "product_manager", "designer"})
 STATUSES = frozenset({"active", "cancelled"})
@@ -186,6 +188,11 @@ def load_registry_file(path: str | Path) -> Registry:
 
 def parse_registry(data: bytes | str) -> Registry:
     """Validate registry YAML text; never raises for bad content."""
+    with gc_paused():
+        return _parse_registry(data)
+
+
+def _parse_registry(data: bytes | str) -> Registry:
     raw = data.encode() if isinstance(data, str) else data
     registry = Registry(sha256=hashlib.sha256(raw).hexdigest())
     try:

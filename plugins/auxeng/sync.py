@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from auxeng.gcpause import gc_paused
 from auxeng.registry import Engagement, Registry
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
@@ -75,7 +76,7 @@ def sync_registry(
             load_id=previous.id, sha256=registry.sha256, problems=list(previous.problems), skipped=True
         )
     result = SyncResult(load_id=None, sha256=registry.sha256, problems=[str(p) for p in registry.problems])
-    with session_scope(engine) as session:
+    with gc_paused(), session_scope(engine) as session:
         if registry.program is not None:
             _sync_program(session, registry, now)
         complete = not {"teams", "engagements"} & registry.broken_sections
@@ -177,48 +178,107 @@ def _jsonable(value: Any) -> Any:
 
 
 def _sync_engagements(session: Session, registry: Registry, now: datetime, result: SyncResult) -> None:
-    existing = {
-        row.key: row
-        for row in session.scalars(select(EngagementRow).options(selectinload(EngagementRow.members)))
-    }
-    revisions: list[EngagementRevisionRow] = []
-    for key, engagement in registry.engagements.items():
-        fingerprint = engagement.fingerprint()
-        row = existing.get(key)
-        if row is None:
-            row = EngagementRow(key=key, created_at=now, revision=1, fingerprint=fingerprint)
+    """Diff by fingerprint first; only new, changed and removed engagements cost any work."""
+    stored = {row.key: row for row in session.execute(select(*_FINGERPRINT_COLUMNS))}
+    fingerprints = {key: engagement.fingerprint() for key, engagement in registry.engagements.items()}
+    new = [key for key in registry.engagements if key not in stored]
+    changed = [
+        key
+        for key, fingerprint in fingerprints.items()
+        if key in stored and (stored[key].fingerprint != fingerprint or stored[key].removed_at is not None)
+    ]
+    result.unchanged = len(registry.engagements) - len(new) - len(changed)
+    revisions: list[dict[str, Any]] = []
+    _insert_new(session, registry, new, fingerprints, now, revisions)
+    result.created.extend(new)
+    for chunk in _chunks(changed):
+        rows = session.scalars(
+            select(EngagementRow)
+            .where(EngagementRow.key.in_(chunk))
+            .options(selectinload(EngagementRow.members))
+        )
+        for row in rows:
+            engagement = registry.engagements[row.key]
+            before, after = _snapshot_row(row), _snapshot_engagement(engagement)
+            changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
+            restored = row.removed_at is not None
+            row.fingerprint = fingerprints[row.key]
+            if not changes and not restored:
+                result.unchanged += 1
+                continue
             _apply(row, engagement, now)
-            session.add(row)
-            result.created.append(key)
-            revisions.append(_revision(row, "created", _snapshot_engagement(engagement), registry, now))
-            continue
-        if row.fingerprint == fingerprint and row.removed_at is None:
-            result.unchanged += 1
-            continue
-        before, after = _snapshot_row(row), _snapshot_engagement(engagement)
-        changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
-        restored = row.removed_at is not None
-        row.fingerprint = fingerprint
-        if not changes and not restored:
-            result.unchanged += 1
-            continue
-        _apply(row, engagement, now)
-        row.removed_at = None
-        row.revision += 1
-        (result.restored if restored else result.updated).append(key)
-        revisions.append(_revision(row, "restored" if restored else "updated", changes, registry, now))
-    for key, row in existing.items():
-        if (
-            key in registry.engagements
-            or key in registry.rejected_engagement_keys
-            or row.removed_at is not None
-        ):
-            continue
-        row.removed_at = now
-        row.revision += 1
-        result.removed.append(key)
-        revisions.append(_revision(row, "removed", {}, registry, now))
-    session.add_all(revisions)
+            row.removed_at = None
+            row.revision += 1
+            (result.restored if restored else result.updated).append(row.key)
+            revisions.append(
+                _revision(
+                    row.key, row.revision, "restored" if restored else "updated", changes, registry, now
+                )
+            )
+    gone = [
+        key
+        for key, row in stored.items()
+        if key not in registry.engagements
+        and key not in registry.rejected_engagement_keys
+        and row.removed_at is None
+    ]
+    for chunk in _chunks(gone):
+        marked = session.execute(
+            update(EngagementRow)
+            .where(EngagementRow.key.in_(chunk), EngagementRow.removed_at.is_(None))
+            .values(removed_at=now, revision=EngagementRow.revision + 1)
+            .returning(EngagementRow.key, EngagementRow.revision)
+        ).all()
+        for key, revision in marked:
+            result.removed.append(key)
+            revisions.append(_revision(key, revision, "removed", {}, registry, now))
+    result.updated.sort()
+    result.restored.sort()
+    result.removed.sort()
+    session.flush()
+    if revisions:
+        session.execute(insert(EngagementRevisionRow), revisions)
+
+
+_FINGERPRINT_COLUMNS = (EngagementRow.key, EngagementRow.fingerprint, EngagementRow.removed_at)
+
+
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def _insert_new(
+    session: Session,
+    registry: Registry,
+    keys: list[str],
+    fingerprints: dict[str, str],
+    now: datetime,
+    revisions: list[dict[str, Any]],
+) -> None:
+    """Bulk-insert new engagements and their members (one executemany per table)."""
+    if not keys:
+        return
+    engagements, members = [], []
+    for key in keys:
+        engagement = registry.engagements[key]
+        engagements.append(
+            {
+                "key": key,
+                **{column: getattr(engagement, name) for name, column in _ENGAGEMENT_FIELDS},
+                "fingerprint": fingerprints[key],
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        members += [
+            {"engagement_key": key, "email": m.email, "side": m.side, "role": m.role, "lead": m.lead}
+            for m in engagement.members
+        ]
+        revisions.append(_revision(key, 1, "created", _snapshot_engagement(engagement), registry, now))
+    session.execute(insert(EngagementRow), engagements)
+    if members:
+        session.execute(insert(MemberRow), members)
 
 
 def _apply(row: EngagementRow, engagement: Engagement, now: datetime) -> None:
@@ -236,13 +296,13 @@ def _apply(row: EngagementRow, engagement: Engagement, now: datetime) -> None:
 
 
 def _revision(
-    row: EngagementRow, event: str, changes: dict[str, Any], registry: Registry, now: datetime
-) -> EngagementRevisionRow:
-    return EngagementRevisionRow(
-        engagement_key=row.key,
-        revision=row.revision,
-        event=event,
-        changes=changes,
-        registry_sha256=registry.sha256,
-        recorded_at=now,
-    )
+    key: str, revision: int, event: str, changes: dict[str, Any], registry: Registry, now: datetime
+) -> dict[str, Any]:
+    return {
+        "engagement_key": key,
+        "revision": revision,
+        "event": event,
+        "changes": changes,
+        "registry_sha256": registry.sha256,
+        "recorded_at": now,
+    }

@@ -14,10 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -108,17 +104,27 @@ def get_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _alembic_config() -> Config:
+# Alembic is imported inside the functions below: it is heavy (mako, pygments) and
+# DAG files import this module's callers at parse time.
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
@@ -144,6 +150,8 @@ def migrate(engine: Engine) -> str:
     PostgreSQL serialises migrators with an advisory lock, SQLite with a file lock;
     whoever waits finds the schema at head and does nothing.
     """
+    from alembic import command
+
     head = head_revision()
     if current_revision(engine) == head:
         return head
