@@ -21,7 +21,6 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE = $(AIRFLOW_HOME)/simple_auth_manager_passwords.json
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
-export AUXENG_ENV ?= dev
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install lock run demo test lint format bench clean

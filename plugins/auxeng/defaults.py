@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
+
+from auxeng.settings import load_settings
 
 log = logging.getLogger("auxeng.failures")
 
@@ -42,11 +43,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def program_timezone_name() -> str:
-    """``AUXENG_TIMEZONE`` (an environment setting, safe to read at parse time)."""
-    return os.environ.get("AUXENG_TIMEZONE", "UTC")
-
-
 def daily_at(hour: int, minute: int = 0) -> CronTriggerTimetable:
-    """A daily schedule at a wall-clock time in the program's time zone."""
-    return CronTriggerTimetable(f"{minute} {hour} * * *", timezone=program_timezone_name())
+    """A daily schedule at a wall-clock time in the program's time zone (``AUXENG_TIMEZONE``,
+    an environment setting: safe to read at parse time, unlike Variables)."""
+    return CronTriggerTimetable(f"{minute} {hour} * * *", timezone=str(load_settings().timezone))

@@ -31,11 +31,6 @@ class Settings:
     registry_path: Path
     timezone: ZoneInfo
     db_conn_id: str
-    environment: str
-
-    @property
-    def is_dev(self) -> bool:
-        return self.environment == "dev"
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -43,15 +38,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     tz_name = env.get("AUXENG_TIMEZONE", "UTC")
     try:
         tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise SettingsError(f"AUXENG_TIMEZONE={tz_name!r} is not an IANA time zone") from exc
-    environment = env.get("AUXENG_ENV", "production")
-    if environment not in {"dev", "production"}:
-        raise SettingsError(f"AUXENG_ENV={environment!r}: expected 'dev' or 'production'")
     registry = env.get("AUXENG_REGISTRY_PATH") or str(include_dir() / "registry" / "engagements.yaml")
     return Settings(
         registry_path=Path(registry),
         timezone=tz,
         db_conn_id=env.get("AUXENG_DB_CONN_ID", "auxeng_db"),
-        environment=environment,
     )
