@@ -5,8 +5,10 @@ Validates the registry YAML (`AUXENG_REGISTRY_PATH`, default
 `include/registry/engagements.yaml`) and loads it into the engagement store
 (connection `auxeng_db`, default SQLite in `AIRFLOW_HOME`).
 
-**When:** hourly, and on demand (*Trigger DAG*). An unchanged file is detected
-by its SHA-256 and costs nothing; set the `force` param to reload anyway.
+**When:** as soon as the file's content changes (a watcher in the triggerer
+checks it every 30 s), hourly to be sure, and on demand (*Trigger DAG*). An
+unchanged file is detected by its SHA-256 and costs nothing; set the `force`
+param to reload anyway.
 
 **What it writes:** teams, people and engagements. Every change to an
 engagement is kept as a revision (an end date moved stays visible). An
@@ -22,14 +24,17 @@ file that is empty or unreadable as a whole changes nothing in the store.
 **Re-running** is always safe: loading the same file twice changes nothing.
 """
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from auxeng import tasks
+from auxeng.assets import registry_file_asset
 from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
 
 
 @dag(
-    schedule="@hourly",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=registry_file_asset()
+    ),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
