@@ -21,4 +21,23 @@ cat <<BANNER
   Stop:   Ctrl-C
 
 BANNER
-exec airflow standalone
+# `airflow standalone` does not stop on Ctrl-C (its scheduler and triggerer linger), so it runs
+# in its own process group and this script stops the whole group: SIGTERM, then SIGKILL.
+setsid airflow standalone &
+airflow_pid=$!
+stop_airflow() {
+  trap - INT TERM
+  echo
+  echo "==> Stopping Airflow (process group $airflow_pid)"
+  kill -TERM -- "-$airflow_pid" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    kill -0 -- "-$airflow_pid" 2>/dev/null || { echo "==> Stopped."; exit 0; }
+    sleep 1
+  done
+  kill -KILL -- "-$airflow_pid" 2>/dev/null || true
+  echo "==> Stopped (forced)."
+  exit 0
+}
+trap stop_airflow INT TERM
+wait "$airflow_pid" || true
+stop_airflow
