@@ -6,11 +6,13 @@ Commands read the same settings and ``auxeng_db`` connection as the DAGs.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from auxeng.ended import has_ended
 from auxeng.registry import load_registry_file
 from auxeng.runtime import utcnow
 from auxeng.settings import load_settings
@@ -71,6 +73,15 @@ def _report(args: argparse.Namespace) -> int:
     print(f"\nEnding in the next 7 days: {len(upcoming)}")
     for row in upcoming:
         print(f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}")
+    pending = [
+        r
+        for r in rows
+        if r.ended_at is None and r.removed_at is None and has_ended(r.end_date, r.status, as_of)
+    ]
+    if pending:
+        print(
+            f"\nPast their last day but not marked ended yet (auxeng_detect_ended has not run for {as_of}): {len(pending)}"
+        )
     cancelled = [r for r in rows if r.status == "cancelled"]
     print(f"\nCancelled (never counted as ended): {', '.join(r.key for r in cancelled) or 'none'}")
     return 0
@@ -96,4 +107,5 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--date", required=True, help="YYYY-MM-DD")
     report.set_defaults(func=_report)
     args = parser.parse_args(argv)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return args.func(args)

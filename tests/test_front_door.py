@@ -1,0 +1,80 @@
+"""What a newcomer runs: ``make demo`` and the ``python -m auxeng`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DEMO_REGISTRY, REPO
+from tests.registry_edits import edit_engagement
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUXENG_"))}
+    return {**env, **extra}
+
+
+@pytest.mark.airflow
+def test_make_demo_runs_both_dags_and_prints_what_ended(tmp_path):
+    result = subprocess.run(
+        ["make", "--no-print-directory", "demo", "DEMO_DATE=2026-11-26"],
+        cwd=REPO,
+        env=_clean_env(AUXENG_DEMO_HOME=str(tmp_path / "demo-home")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "airflow dags test auxeng_sync_registry 2026-11-26: success" in out
+    assert "airflow dags test auxeng_detect_ended 2026-11-26: success" in out
+    assert "registry load #1: 40 engagements, 0 problem(s)" in out
+    assert "Engagements detected as ended: 32 (28 earlier ones caught up)" in out
+    for key in (
+        "ENG-2026-031",
+        "ENG-2026-039",
+        "ENG-2026-032",
+        "ENG-2026-033",
+        "ENG-2026-034",
+        "ENG-2026-035",
+    ):
+        assert key in out
+    assert "Cancelled (never counted as ended): ENG-2025-007, ENG-2026-020, ENG-2026-029, ENG-2026-036" in out
+
+
+def _cli(*args: str, store_url: str) -> subprocess.CompletedProcess:
+    conn = json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": store_url}})
+    return subprocess.run(
+        [sys.executable, "-m", "auxeng", *args],
+        cwd=REPO,
+        env=_clean_env(PYTHONPATH=str(REPO / "plugins"), AIRFLOW_CONN_AUXENG_DB=conn),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_sync_reports_every_problem_and_exits_1_after_saving_valid_rows(store_url, tmp_path):
+    bad = tmp_path / "engagements.yaml"
+    text = edit_engagement(DEMO_REGISTRY.read_text(), "ENG-2026-033", "role: tech_lead", "role: techlead")
+    bad.write_text(text)
+    result = _cli("sync-registry", "--path", str(bad), store_url=store_url)
+    assert result.returncode == 1
+    assert "39 created" in result.stdout
+    assert (
+        "ENG-2026-033 (engagements[36]) host[0].role: unknown role 'techlead' "
+        "(expected one of: designer, engineer, manager, product_manager, tech_lead)" in result.stderr
+    )
+    again = _cli("sync-registry", "--path", str(DEMO_REGISTRY), store_url=store_url)
+    assert again.returncode == 0, again.stderr
+    assert "1 created, 0 updated, 39 unchanged" in again.stdout
+    report = _cli("report", "--date", "2026-11-26", store_url=store_url)
+    assert report.returncode == 0, report.stderr
+    assert "Ending in the next 7 days: 2" in report.stdout
+    assert "not marked ended yet (auxeng_detect_ended has not run for 2026-11-26): 32" in report.stdout
