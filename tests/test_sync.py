@@ -17,7 +17,7 @@ from auxeng.store.models import (
     RegistryLoadRow,
     TeamRow,
 )
-from auxeng.sync import sync_registry
+from auxeng.sync import sync_registry, sync_registry_file
 from tests.conftest import DEMO_REGISTRY
 from tests.registry_edits import drop_engagement, edit_engagement
 
@@ -157,3 +157,32 @@ def test_a_broken_file_changes_nothing(store):
     with session_scope(store) as session:
         assert session.scalar(select(func.count()).where(EngagementRow.removed_at.is_not(None))) == 0
         assert session.scalar(select(func.count()).where(TeamRow.removed_at.is_not(None))) == 0
+
+
+def test_an_unchanged_file_is_skipped_without_parsing(store, tmp_path, monkeypatch):
+    import auxeng.sync
+
+    path = tmp_path / "engagements.yaml"
+    path.write_text(DEMO_TEXT)
+    first = sync_registry_file(store, path, now=NOW)
+    assert len(first.created) == 40
+
+    def no_parse(_data):
+        raise AssertionError("an unchanged file must not be parsed")
+
+    monkeypatch.setattr(auxeng.sync, "parse_registry", no_parse)
+    again = sync_registry_file(store, path, now=LATER)
+    assert again.skipped
+    assert again.load_id == first.load_id
+
+
+def test_a_missing_file_is_a_problem_and_changes_nothing(store, tmp_path):
+    path = tmp_path / "engagements.yaml"
+    path.write_text(DEMO_TEXT)
+    sync_registry_file(store, path, now=NOW)
+    path.unlink()
+    result = sync_registry_file(store, path, now=LATER)
+    assert result.problems == [f"file: cannot read {path}: No such file or directory"]
+    assert result.removed == []
+    with session_scope(store) as session:
+        assert session.scalar(select(func.count()).where(EngagementRow.removed_at.is_not(None))) == 0

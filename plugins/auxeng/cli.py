@@ -13,12 +13,11 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from auxeng.ended import has_ended
-from auxeng.registry import load_registry_file
 from auxeng.runtime import utcnow
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store, resolve_database_url, session_scope
 from auxeng.store.models import EngagementRow, RegistryLoadRow
-from auxeng.sync import sync_registry
+from auxeng.sync import sync_registry_file
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -30,8 +29,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _sync(args: argparse.Namespace) -> int:
     path = args.path or load_settings().registry_path
-    registry = load_registry_file(path)
-    result = sync_registry(open_store(), registry, source=str(path), now=utcnow(), force=args.force)
+    result = sync_registry_file(open_store(), path, now=utcnow(), force=args.force)
     if result.skipped:
         print(f"{path}: unchanged since load #{result.load_id}.")
     else:

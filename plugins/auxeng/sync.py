@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from auxeng.gcpause import gc_paused
-from auxeng.registry import Engagement, Registry
+from auxeng.registry import Engagement, Registry, load_registry_file, parse_registry
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
     EngagementRevisionRow,
@@ -60,6 +62,23 @@ class SyncResult:
 def last_load(engine: Engine) -> RegistryLoadRow | None:
     with session_scope(engine) as session:
         return session.scalars(select(RegistryLoadRow).order_by(RegistryLoadRow.id.desc()).limit(1)).first()
+
+
+def sync_registry_file(engine: Engine, path: str | Path, *, now: datetime, force: bool = False) -> SyncResult:
+    """Load the registry file at ``path``: what the DAG task and the CLI do.
+
+    The raw bytes are hashed first, so an unchanged file is skipped without parsing.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return sync_registry(engine, load_registry_file(path), source=str(path), now=now, force=force)
+    previous = last_load(engine)
+    if previous is not None and previous.sha256 == hashlib.sha256(data).hexdigest() and not force:
+        return SyncResult(
+            load_id=previous.id, sha256=previous.sha256, problems=list(previous.problems), skipped=True
+        )
+    return sync_registry(engine, parse_registry(data), source=str(path), now=now, force=force)
 
 
 def sync_registry(

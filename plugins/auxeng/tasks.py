@@ -9,11 +9,10 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from auxeng.ended import mark_ended
-from auxeng.registry import load_registry_file
 from auxeng.runtime import utcnow
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
-from auxeng.sync import sync_registry
+from auxeng.sync import sync_registry_file
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +24,7 @@ class RegistryProblems(AirflowFailException):
 def load_registry(*, force: bool = False) -> dict[str, Any]:
     """Validate the registry file and save its valid rows; raise with the full report if anything is wrong."""
     settings = load_settings()
-    registry = load_registry_file(settings.registry_path)
-    engine = open_store()
-    result = sync_registry(engine, registry, source=str(settings.registry_path), now=utcnow(), force=force)
+    result = sync_registry_file(open_store(), settings.registry_path, now=utcnow(), force=force)
     if result.skipped:
         log.info(
             "Registry %s unchanged since load #%s: nothing to do", settings.registry_path, result.load_id
