@@ -64,6 +64,14 @@ def last_load(engine: Engine) -> RegistryLoadRow | None:
         return session.scalars(select(RegistryLoadRow).order_by(RegistryLoadRow.id.desc()).limit(1)).first()
 
 
+def _unchanged_since_last_load(engine: Engine, sha256: str) -> SyncResult | None:
+    """A "skipped" result carrying the last load's problems, if that load had the same content."""
+    previous = last_load(engine)
+    if previous is None or previous.sha256 != sha256:
+        return None
+    return SyncResult(load_id=previous.id, sha256=sha256, problems=list(previous.problems), skipped=True)
+
+
 def sync_registry_file(engine: Engine, path: str | Path, *, now: datetime, force: bool = False) -> SyncResult:
     """Load the registry file at ``path``: what the DAG task and the CLI do.
 
@@ -73,11 +81,8 @@ def sync_registry_file(engine: Engine, path: str | Path, *, now: datetime, force
         data = Path(path).read_bytes()
     except OSError:
         return sync_registry(engine, load_registry_file(path), source=str(path), now=now, force=force)
-    previous = last_load(engine)
-    if previous is not None and previous.sha256 == hashlib.sha256(data).hexdigest() and not force:
-        return SyncResult(
-            load_id=previous.id, sha256=previous.sha256, problems=list(previous.problems), skipped=True
-        )
+    if not force and (skipped := _unchanged_since_last_load(engine, hashlib.sha256(data).hexdigest())):
+        return skipped
     return sync_registry(engine, parse_registry(data), source=str(path), now=now, force=force)
 
 
@@ -89,11 +94,8 @@ def sync_registry(
     When the teams or engagements section is missing or unreadable as a whole,
     neither is touched: a broken file never marks anything as removed.
     """
-    previous = last_load(engine)
-    if previous is not None and previous.sha256 == registry.sha256 and not force:
-        return SyncResult(
-            load_id=previous.id, sha256=registry.sha256, problems=list(previous.problems), skipped=True
-        )
+    if not force and (skipped := _unchanged_since_last_load(engine, registry.sha256)):
+        return skipped
     result = SyncResult(load_id=None, sha256=registry.sha256, problems=[str(p) for p in registry.problems])
     with gc_paused(), session_scope(engine) as session:
         if registry.program is not None:
