@@ -62,7 +62,7 @@ def _report(args: argparse.Namespace) -> int:
         f"\nEngagements detected as ended: {len(ended)} ({len(ended) - len(recent)} earlier ones caught up)"
     )
     for row in recent:
-        print(f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}")
+        print(_engagement_line(row))
     upcoming = [
         r
         for r in rows
@@ -70,7 +70,7 @@ def _report(args: argparse.Namespace) -> int:
     ]
     print(f"\nEnding in the next 7 days: {len(upcoming)}")
     for row in upcoming:
-        print(f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}")
+        print(_engagement_line(row))
     pending = [
         r
         for r in rows
@@ -83,6 +83,10 @@ def _report(args: argparse.Namespace) -> int:
     cancelled = [r for r in rows if r.status == "cancelled"]
     print(f"\nCancelled (never counted as ended): {', '.join(r.key for r in cancelled) or 'none'}")
     return 0
+
+
+def _engagement_line(row: EngagementRow) -> str:
+    return f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}"
 
 
 def _redact(url: str) -> str:

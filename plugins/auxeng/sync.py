@@ -178,19 +178,19 @@ def _sync_people(session: Session, registry: Registry, now: datetime) -> None:
             row.updated_at = now
 
 
-def _member_label(email: str, side: str, role: str, lead: bool) -> str:
-    return f"{side}:{email}:{role}{':lead' if lead else ''}"
-
-
 def _snapshot_engagement(engagement: Engagement) -> dict[str, Any]:
-    snapshot = {name: _jsonable(getattr(engagement, name)) for name, _ in _ENGAGEMENT_FIELDS}
-    snapshot["members"] = sorted(_member_label(m.email, m.side, m.role, m.lead) for m in engagement.members)
-    return snapshot
+    """What the registry says, in the JSON form revisions record."""
+    return _snapshot({name: getattr(engagement, name) for name, _ in _ENGAGEMENT_FIELDS}, engagement.members)
 
 
 def _snapshot_row(row: EngagementRow) -> dict[str, Any]:
-    snapshot = {name: _jsonable(getattr(row, column)) for name, column in _ENGAGEMENT_FIELDS}
-    snapshot["members"] = sorted(_member_label(m.email, m.side, m.role, m.lead) for m in row.members)
+    """What the store holds, in the same form as ``_snapshot_engagement``."""
+    return _snapshot({name: getattr(row, column) for name, column in _ENGAGEMENT_FIELDS}, row.members)
+
+
+def _snapshot(values: dict[str, Any], members: Any) -> dict[str, Any]:
+    snapshot = {name: _jsonable(value) for name, value in values.items()}
+    snapshot["members"] = sorted(f"{m.side}:{m.email}:{m.role}{':lead' if m.lead else ''}" for m in members)
     return snapshot
 
 
