@@ -1,13 +1,21 @@
-"""Settings read from the environment (``AUXENG_*``), never at import time."""
+"""Settings read from the environment (``AUXENG_*``), never at import time.
+
+Every setting is documented in the README's "Settings" table. A bad value is a
+:class:`SettingsError` that names the variable.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
 
 class SettingsError(ValueError):
@@ -31,18 +39,124 @@ class Settings:
     registry_path: Path
     timezone: ZoneInfo
     db_conn_id: str
+    public_url: str = "http://localhost:8080"
+    smtp_conn_id: str = "smtp_default"
+    slack_api_conn_id: str = "slack_api_default"
+    slack_webhook_conn_id: str = "slack_default"
+    email_from: str | None = None
+    dev_outbox: Path | None = None
+    slack_lookup_by_email: bool = True
+    recipient_timezone: ZoneInfo | None = None
+    quiet_start: time = time(9)
+    quiet_end: time = time(17)
+    reminder_days: tuple[int, ...] = (3, 7)
+    fatigue_days: int = 30
+    survey_window_days: int = 21
+    outbox_lease_seconds: int = 600
+    outbox_max_attempts: int = 5
+
+    @property
+    def default_recipient_timezone(self) -> ZoneInfo:
+        """Time zone for people without one in the registry (defaults to the program's)."""
+        return self.recipient_timezone or self.timezone
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
-    tz_name = env.get("AUXENG_TIMEZONE", "UTC")
+def _zone(env: Mapping[str, str], name: str, default: str | None) -> ZoneInfo | None:
+    value = env.get(name, default)
+    if value is None:
+        return None
     try:
-        tz = ZoneInfo(tz_name)
+        return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise SettingsError(f"AUXENG_TIMEZONE={tz_name!r} is not an IANA time zone") from exc
+        raise SettingsError(f"{name}={value!r} is not an IANA time zone") from exc
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from exc
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a yes/no value (true/false, 1/0)")
+
+
+def _days(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        days = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} must be comma-separated day counts, e.g. 3,7") from exc
+    if any(d < 1 for d in days) or list(days) != sorted(set(days)):
+        raise SettingsError(f"{name}={raw!r} must be increasing day counts of at least 1, e.g. 3,7")
+    return days
+
+
+def _quiet_hours(env: Mapping[str, str], name: str) -> tuple[time, time]:
+    raw = env.get(name, "09:00-17:00")
+    try:
+        start_text, end_text = raw.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} must look like 09:00-17:00") from exc
+    if start >= end:
+        raise SettingsError(f"{name}={raw!r}: the window must start before it ends")
+    return start, end
+
+
+def _dev_outbox(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("AUXENG_DEV_OUTBOX", "").strip()
+    if raw.lower() in FALSE_WORDS:
+        return None
+    if raw.lower() in TRUE_WORDS:
+        home = env.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+        return Path(home) / "dev-outbox"
+    return Path(raw)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    timezone = _zone(env, "AUXENG_TIMEZONE", "UTC")
+    assert timezone is not None
     registry = env.get("AUXENG_REGISTRY_PATH") or str(include_dir() / "registry" / "engagements.yaml")
+    public_url = env.get("AUXENG_PUBLIC_URL", "http://localhost:8080").rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise SettingsError(f"AUXENG_PUBLIC_URL={public_url!r} must start with http:// or https://")
+    quiet_start, quiet_end = _quiet_hours(env, "AUXENG_QUIET_HOURS")
     return Settings(
         registry_path=Path(registry),
-        timezone=tz,
+        timezone=timezone,
         db_conn_id=env.get("AUXENG_DB_CONN_ID", "auxeng_db"),
+        public_url=public_url,
+        smtp_conn_id=env.get("AUXENG_SMTP_CONN_ID", "smtp_default"),
+        slack_api_conn_id=env.get("AUXENG_SLACK_API_CONN_ID", "slack_api_default"),
+        slack_webhook_conn_id=env.get("AUXENG_SLACK_WEBHOOK_CONN_ID", "slack_default"),
+        email_from=env.get("AUXENG_EMAIL_FROM") or None,
+        dev_outbox=_dev_outbox(env),
+        slack_lookup_by_email=_bool(env, "AUXENG_SLACK_LOOKUP_BY_EMAIL", True),
+        recipient_timezone=_zone(env, "AUXENG_RECIPIENT_TIMEZONE", None),
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
+        reminder_days=_days(env, "AUXENG_REMINDER_DAYS", (3, 7)),
+        fatigue_days=_int(env, "AUXENG_SURVEY_FATIGUE_DAYS", 30),
+        survey_window_days=_int(env, "AUXENG_SURVEY_WINDOW_DAYS", 21, minimum=1),
+        outbox_lease_seconds=_int(env, "AUXENG_OUTBOX_LEASE_SECONDS", 600),
+        outbox_max_attempts=_int(env, "AUXENG_OUTBOX_MAX_ATTEMPTS", 5, minimum=1),
     )

@@ -175,3 +175,104 @@ class RegistryLoadRow(Base):
     removed: Mapped[int] = mapped_column(Integer, default=0)
     restored: Mapped[int] = mapped_column(Integer, default=0)
     problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class OutboxRow(Base):
+    """One message to deliver (email or Slack), queued once under its dedupe key.
+
+    Status: ``pending`` → ``sent`` | ``failed`` (permanent error, or attempts
+    exhausted) | ``skipped`` (no longer wanted: opted out, answered, cancelled).
+    ``claimed_until`` is a drainer's lease: rows another drainer holds are left alone.
+    """
+
+    __tablename__ = "auxeng_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(320))
+    recipient_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    engagement_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    invitation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    stop_if_answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    requires_ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    transport: Mapped[str | None] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_auxeng_outbox_due", "status", "channel", "not_before"),)
+
+
+class SurveyInvitationRow(Base):
+    """One person asked (or deliberately not asked) to answer one survey of one engagement.
+
+    ``status`` is ``invited`` or ``skipped`` (with ``skip_reason``: fatigue, opted
+    out, no contact) or ``void`` (its messages were withdrawn before any went out,
+    e.g. the engagement was reopened or cancelled).
+    """
+
+    __tablename__ = "auxeng_survey_invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    survey: Mapped[str] = mapped_column(String(32))
+    engagement_key: Mapped[str] = mapped_column(ForeignKey("auxeng_engagements.key"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    side: Mapped[str] = mapped_column(String(8))
+    role: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    invited_on: Mapped[date] = mapped_column(Date)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reminders_queued: Mapped[int] = mapped_column(Integer, default=0)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("survey", "engagement_key", "email"),)
+
+
+class SurveyResponseRow(Base):
+    """An answer to one invitation (one per invitation; re-submitting updates it).
+
+    ``response_ref`` is an HMAC of the invitation id, so the signed link finds
+    the response again. For anonymous engagements ``invitation_id`` and
+    ``respondent_email`` stay empty: the response is not linked to the person.
+    """
+
+    __tablename__ = "auxeng_survey_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    response_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("auxeng_survey_invitations.id"))
+    survey: Mapped[str] = mapped_column(String(32))
+    engagement_key: Mapped[str] = mapped_column(ForeignKey("auxeng_engagements.key"))
+    respondent_email: Mapped[str | None] = mapped_column(String(320))
+    nps: Mapped[int | None] = mapped_column(Integer)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(8))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_auxeng_survey_responses_engagement", "engagement_key", "survey"),)
+
+
+class OptOutRow(Base):
+    """A person who asked never to be messaged again by the pack."""
+
+    __tablename__ = "auxeng_opt_outs"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16))
