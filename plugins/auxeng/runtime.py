@@ -21,3 +21,13 @@ def run_date(context: dict[str, Any]) -> date:
 def utcnow() -> datetime:
     """Timestamp for bookkeeping columns (when something was recorded)."""
     return datetime.now(tz=UTC)
+
+
+def run_moment(context: dict[str, Any]) -> datetime:
+    """The moment a run acts for (UTC): its logical date, or ``run_after`` when it has none.
+
+    Send windows and due messages are judged against this, so a replay of a past
+    run sends what that run would have sent, and nothing at night.
+    """
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return moment.astimezone(UTC)

@@ -52,6 +52,7 @@ class Settings:
     reminder_days: tuple[int, ...] = (3, 7)
     fatigue_days: int = 30
     survey_window_days: int = 21
+    survey_max_age_days: int = 30
     outbox_lease_seconds: int = 600
     outbox_max_attempts: int = 5
 
@@ -157,6 +158,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reminder_days=_days(env, "AUXENG_REMINDER_DAYS", (3, 7)),
         fatigue_days=_int(env, "AUXENG_SURVEY_FATIGUE_DAYS", 30),
         survey_window_days=_int(env, "AUXENG_SURVEY_WINDOW_DAYS", 21, minimum=1),
+        survey_max_age_days=_int(env, "AUXENG_SURVEY_MAX_AGE_DAYS", 30),
         outbox_lease_seconds=_int(env, "AUXENG_OUTBOX_LEASE_SECONDS", 600),
         outbox_max_attempts=_int(env, "AUXENG_OUTBOX_MAX_ATTEMPTS", 5, minimum=1),
     )

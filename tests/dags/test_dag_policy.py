@@ -14,7 +14,12 @@ import pytest
 from tests.conftest import REPO
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-EXPECTED_DAG_IDS = {"auxeng_sync_registry", "auxeng_detect_ended"}
+EXPECTED_DAG_IDS = {
+    "auxeng_sync_registry",
+    "auxeng_detect_ended",
+    "auxeng_send_surveys",
+    "auxeng_deliver_outbox",
+}
 
 
 PARSE_GUARD = """
