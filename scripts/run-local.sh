@@ -10,6 +10,14 @@ printf '{"admin": "admin"}\n' >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FI
 
 echo "==> Preparing Airflow's metadata DB in $AIRFLOW_HOME (SQLite)"
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; exit 1; }
+# Dev set-up: messages become files under $AIRFLOW_HOME/dev-outbox (no SMTP or Slack needed),
+# survey links point at this Airflow, and they are signed with a key kept in the local home.
+export AUXENG_DEV_OUTBOX="${AUXENG_DEV_OUTBOX:-$AIRFLOW_HOME/dev-outbox}"
+export AUXENG_PUBLIC_URL="${AUXENG_PUBLIC_URL:-http://localhost:${port}/auxeng}"
+export AUXENG_QUIET_HOURS="${AUXENG_QUIET_HOURS:-off}"
+key_file="$AIRFLOW_HOME/auxeng-dev-secret-key"
+[ -s "$key_file" ] || python -c 'import secrets; print(secrets.token_urlsafe(32))' >"$key_file"
+export AUXENG_SECRET_KEY="${AUXENG_SECRET_KEY:-$(cat "$key_file")}"
 echo "==> Loading the demo registry into the engagement store"
 python -m auxeng sync-registry --force
 cat <<BANNER
@@ -17,7 +25,11 @@ cat <<BANNER
   AuxEng follow-ups on a local Airflow
   UI:     http://localhost:${port}
   Login:  admin / admin
-  DAGs:   auxeng_sync_registry, auxeng_detect_ended (unpaused)
+  DAGs:   auxeng_sync_registry, auxeng_detect_ended, auxeng_send_surveys,
+          auxeng_deliver_outbox (unpaused; detect_ended is triggered once at start)
+  Dev outbox: ${AUXENG_DEV_OUTBOX}
+          every message the pack "sends" lands there as .eml / .json; open a
+          survey link from one of them in your browser to answer it.
   Stop:   Ctrl-C
 
 BANNER
@@ -39,5 +51,17 @@ stop_airflow() {
   exit 0
 }
 trap stop_airflow INT TERM
+# Detect what ended as of today once the API answers; surveys follow on the asset event.
+(
+  for _ in $(seq 1 120); do
+    if curl -fsS "http://localhost:${port}/api/v2/monitor/health" >/dev/null 2>&1; then
+      sleep 5
+      airflow dags trigger auxeng_detect_ended >/dev/null 2>&1 \
+        && echo "==> Triggered auxeng_detect_ended: survey invitations follow in ${AUXENG_DEV_OUTBOX}"
+      exit 0
+    fi
+    sleep 2
+  done
+) &
 wait "$airflow_pid" || true
 stop_airflow

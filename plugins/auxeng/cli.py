@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -41,6 +42,29 @@ def _sync(args: argparse.Namespace) -> int:
         print(f"{len(result.problems)} problem(s); valid rows were saved:", file=sys.stderr)
         for problem in result.problems:
             print(f"  - {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _import_responses(args: argparse.Namespace) -> int:
+    from auxeng.responses import import_responses_csv
+    from auxeng.tokens import MissingSecretKey, secret_key
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"{path}: no such file", file=sys.stderr)
+        return 1
+    try:
+        key = secret_key()
+    except MissingSecretKey as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    report = import_responses_csv(open_store(), path, now=utcnow(), key=key)
+    print(f"{path}: {report.summary()}.")
+    if report.errors:
+        print(f"{len(report.errors)} problem(s); valid rows were saved:", file=sys.stderr)
+        for error in report.errors:
+            print(f"  - {error}", file=sys.stderr)
         return 1
     return 0
 
@@ -105,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--path", help="registry file (default: AUXENG_REGISTRY_PATH or the demo registry)")
     sync.add_argument("--force", action="store_true", help="reload even if the file is unchanged")
     sync.set_defaults(func=_sync)
+    import_responses = commands.add_parser(
+        "import-responses", help="import survey answers collected elsewhere from a CSV file"
+    )
+    import_responses.add_argument(
+        "file",
+        help="CSV with the header engagement,email,survey,nps,went_well,to_change,"
+        "business_goals,technical_goals,submitted_at (submitted_at optional)",
+    )
+    import_responses.set_defaults(func=_import_responses)
     report = commands.add_parser("report", help="print what the pack knows as of a date")
     report.add_argument("--date", required=True, help="YYYY-MM-DD")
     report.set_defaults(func=_report)

@@ -39,7 +39,7 @@ class Settings:
     registry_path: Path
     timezone: ZoneInfo
     db_conn_id: str
-    public_url: str = "http://localhost:8080"
+    public_url: str = "http://localhost:8080/auxeng"
     smtp_conn_id: str = "smtp_default"
     slack_api_conn_id: str = "slack_api_default"
     slack_webhook_conn_id: str = "slack_default"
@@ -47,8 +47,8 @@ class Settings:
     dev_outbox: Path | None = None
     slack_lookup_by_email: bool = True
     recipient_timezone: ZoneInfo | None = None
-    quiet_start: time = time(9)
-    quiet_end: time = time(17)
+    quiet_start: time | None = time(9)
+    quiet_end: time | None = time(17)
     reminder_days: tuple[int, ...] = (3, 7)
     fatigue_days: int = 30
     survey_window_days: int = 21
@@ -110,13 +110,15 @@ def _days(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[
     return days
 
 
-def _quiet_hours(env: Mapping[str, str], name: str) -> tuple[time, time]:
+def _quiet_hours(env: Mapping[str, str], name: str) -> tuple[time | None, time | None]:
     raw = env.get(name, "09:00-17:00")
+    if raw.strip().lower() == "off":
+        return None, None
     try:
         start_text, end_text = raw.split("-")
         start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
     except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} must look like 09:00-17:00") from exc
+        raise SettingsError(f"{name}={raw!r} must look like 09:00-17:00 (or be off)") from exc
     if start >= end:
         raise SettingsError(f"{name}={raw!r}: the window must start before it ends")
     return start, end
@@ -137,7 +139,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     timezone = _zone(env, "AUXENG_TIMEZONE", "UTC")
     assert timezone is not None
     registry = env.get("AUXENG_REGISTRY_PATH") or str(include_dir() / "registry" / "engagements.yaml")
-    public_url = env.get("AUXENG_PUBLIC_URL", "http://localhost:8080").rstrip("/")
+    public_url = env.get("AUXENG_PUBLIC_URL", "http://localhost:8080/auxeng").rstrip("/")
     if not public_url.startswith(("http://", "https://")):
         raise SettingsError(f"AUXENG_PUBLIC_URL={public_url!r} must start with http:// or https://")
     quiet_start, quiet_end = _quiet_hours(env, "AUXENG_QUIET_HOURS")

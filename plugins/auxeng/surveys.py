@@ -87,7 +87,7 @@ class Recipient:
     email: str
     name: str
     slack_id: str | None
-    window: SendWindow
+    window: SendWindow | None
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,11 @@ class _Planner:
             email=email,
             name=(person.name if person and person.name else fallback_name) or email.split("@")[0],
             slack_id=(person.slack_id if person and person.slack_id else slack_id),
-            window=SendWindow(zone, self.settings.quiet_start, self.settings.quiet_end),
+            window=(
+                SendWindow(zone, self.settings.quiet_start, self.settings.quiet_end)
+                if self.settings.quiet_start and self.settings.quiet_end
+                else None
+            ),
         )
 
     def engagement_view(self, row: EngagementRow) -> EngagementView:
@@ -197,7 +201,7 @@ class _Planner:
             optout_link=optout,
             **context,
         )
-        not_before = recipient.window.next_opening(earliest)
+        not_before = recipient.window.next_opening(earliest) if recipient.window else earliest
         common = {
             "kind": template,
             "recipient_email": recipient.email,
@@ -207,7 +211,7 @@ class _Planner:
             "stop_if_answered": stop_if_answered,
             "requires_ended": requires_ended,
         }
-        window = recipient.window.as_payload()
+        window = {"send_window": recipient.window.as_payload()} if recipient.window else {}
         email = OutboundMessage(
             dedupe_key=f"{dedupe_prefix}:email",
             channel=EMAIL,
@@ -217,7 +221,7 @@ class _Planner:
             body_html=rendered.html,
             payload={
                 "to_name": recipient.name,
-                "send_window": window,
+                **window,
                 "headers": {
                     "List-Unsubscribe": f"<{optout}>",
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -231,7 +235,7 @@ class _Planner:
             recipient=recipient.slack_id or f"email:{recipient.email}",
             body_text=rendered.slack,
             payload={
-                "send_window": window,
+                **window,
                 "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": rendered.slack}}],
             },
             **common,

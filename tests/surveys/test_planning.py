@@ -27,7 +27,7 @@ from tests.conftest import DEMO_REGISTRY
 from tests.registry_edits import edit_engagement
 
 KEY = b"test-secret-key-0123456789abcdef"
-SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://auxeng.example.com"})
+SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
 DEMO_TEXT = DEMO_REGISTRY.read_text()
 ENG_031_HOST = {"bea.zhang@example.com", "chidi.berg@example.com", "arjun.yilmaz@example.com"}
 ENG_031_PLATFORM = {"heidi.sauer@example.com", "niaj.das@example.com"}
@@ -106,9 +106,9 @@ def test_ended_engagement_invites_host_and_platform_people_by_email_and_slack(de
     token = urlparse(links[0]).path.rsplit("/", 1)[1]
     claims = tokens.verify(token, "survey", key=KEY, now=moment(date(2026, 11, 26)))
     assert claims.subject == str(bea.id)
-    assert links[0].startswith("https://auxeng.example.com/auxeng/survey/")
+    assert links[0].startswith("https://airflow.example.com/auxeng/survey/")
     assert email.payload["headers"]["List-Unsubscribe"].startswith(
-        "<https://auxeng.example.com/auxeng/optout/"
+        "<https://airflow.example.com/auxeng/optout/"
     )
     assert email.body_html.count("?score=") == 11
     assert slack.recipient.startswith("U0") or slack.recipient.startswith("email:")

@@ -1,0 +1,267 @@
+"""Importing survey answers from CSV (``python -m auxeng import-responses FILE``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from auxeng.responses import CSV_COLUMNS, import_responses_csv
+from auxeng.store.db import session_scope
+from auxeng.store.models import SurveyInvitationRow, SurveyResponseRow
+from auxeng.tokens import response_ref
+from tests.conftest import REPO
+from tests.web.conftest import (
+    ANONYMOUS_ENGAGEMENT,
+    ANONYMOUS_HOST_PERSON,
+    AUXENG_PERSON,
+    ENGAGEMENT,
+    HOST_PERSON,
+    KEY,
+    KEY_TEXT,
+    NOW,
+    count,
+    invite,
+)
+
+HEADER = ",".join(CSV_COLUMNS)
+
+
+def _csv(*rows: str) -> str:
+    return "\n".join([HEADER, *rows]) + "\n"
+
+
+def _import(engine, text, *, now=NOW):
+    return import_responses_csv(engine, text, now=now, key=KEY)
+
+
+def _responses(engine) -> list[SurveyResponseRow]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(SurveyResponseRow).order_by(SurveyResponseRow.id)))
+
+
+def _invitations(engine) -> list[SurveyInvitationRow]:
+    with session_scope(engine) as session:
+        return list(session.scalars(select(SurveyInvitationRow).order_by(SurveyInvitationRow.id)))
+
+
+GOOD_ROWS = (
+    f'{ENGAGEMENT},{HOST_PERSON},post_engagement,9,Pairing,"Longer handover, please",yes,partly,2026-11-25',
+    f"{ENGAGEMENT},{AUXENG_PERSON.upper()},retro,7,,Start earlier,partly,yes,2026-11-26T15:00",
+    f"{ANONYMOUS_ENGAGEMENT},{ANONYMOUS_HOST_PERSON},post_engagement,3,,Too short,no,no,",
+)
+
+
+def test_good_rows_create_invitations_and_responses(registry_store):
+    report = _import(registry_store, _csv(*GOOD_ROWS))
+
+    assert report.errors == []
+    assert (report.created, report.updated, report.unchanged) == (3, 0, 0)
+    host, retro, anonymous = _invitations(registry_store)
+    assert (host.survey, host.engagement_key, host.email, host.side, host.role) == (
+        "post_engagement",
+        ENGAGEMENT,
+        HOST_PERSON,
+        "host",
+        "tech_lead",
+    )
+    assert host.status == "invited"
+    assert host.invited_on == date(2026, 11, 25)
+    submitted = datetime(2026, 11, 25, tzinfo=UTC)  # the program's time zone is UTC in tests
+    assert host.closes_at == submitted + timedelta(days=21)
+    assert host.answered_at == submitted
+    assert (retro.email, retro.side) == (AUXENG_PERSON, "auxeng")
+
+    first, second, third = _responses(registry_store)
+    assert first.invitation_id == host.id
+    assert first.respondent_email == HOST_PERSON
+    assert first.source == "csv"
+    assert first.nps == 9
+    assert first.answers == {
+        "went_well": "Pairing",
+        "to_change": "Longer handover, please",
+        "business_goals": "yes",
+        "technical_goals": "partly",
+    }
+    assert first.submitted_at == submitted
+    assert first.response_ref == response_ref(host.id, key=KEY)
+    assert second.survey == "retro"
+    assert second.submitted_at == datetime(2026, 11, 26, 15, tzinfo=UTC)
+    assert (third.invitation_id, third.respondent_email) == (None, None)
+    assert third.response_ref == response_ref(anonymous.id, key=KEY)
+    assert anonymous.answered_at is not None
+
+
+def test_an_existing_invitation_is_used(registry_store):
+    invitation_id = invite(registry_store)
+    report = _import(registry_store, _csv(GOOD_ROWS[0]))
+    assert report.created == 1
+    assert [row.id for row in _invitations(registry_store)] == [invitation_id]
+    (row,) = _responses(registry_store)
+    assert row.invitation_id == invitation_id
+
+
+def test_bad_rows_are_reported_each_with_its_error_and_good_rows_are_saved(registry_store):
+    text = _csv(
+        GOOD_ROWS[0],
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,11,,,yes,yes,",
+        "ENG-1999-001,x@example.com,post_engagement,5,,,yes,yes,",
+        f"{ENGAGEMENT},nobody@example.com,post_engagement,5,,,yes,yes,",
+        f"{ENGAGEMENT},{AUXENG_PERSON},post_engagement,5,,,yes,yes,",
+        f"{ENGAGEMENT},{HOST_PERSON},checkin,5,,,yes,yes,",
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,5,,,yes,yes,yesterday",
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,5,,,,maybe,",
+        f"{ENGAGEMENT},{HOST_PERSON},post_engagement,8,,,yes,yes,2026-11-25",
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,5,,,yes,yes,2026-12-01",
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,5",
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,ten,,{'x' * 5001},yes,yes,",
+    )
+    report = _import(registry_store, text)
+
+    assert report.errors == [
+        f"row 3 ({ENGAGEMENT}, chidi.berg@example.com): nps: 11 is out of range 0-10",
+        "row 4 (ENG-1999-001, x@example.com): engagement: ENG-1999-001 is not in the store (run sync-registry?)",
+        f"row 5 ({ENGAGEMENT}, nobody@example.com): email: nobody@example.com is not a member of {ENGAGEMENT}",
+        f"row 6 ({ENGAGEMENT}, {AUXENG_PERSON}): email: {AUXENG_PERSON} is on the auxeng side of {ENGAGEMENT}; "
+        "the post_engagement survey is for the host side",
+        f"row 7 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'checkin' is not one of post_engagement, retro",
+        f"row 8 ({ENGAGEMENT}, chidi.berg@example.com): submitted_at: 'yesterday' is not an ISO date "
+        "(2026-11-30) or date-time (2026-11-30T14:05)",
+        f"row 9 ({ENGAGEMENT}, chidi.berg@example.com): business_goals: an answer is required; "
+        "technical_goals: 'maybe' is not one of yes, partly, no",
+        f"row 10 ({ENGAGEMENT}, {HOST_PERSON}): the same engagement, email and survey as row 2",
+        f"row 11 ({ENGAGEMENT}, chidi.berg@example.com): submitted_at: 2026-12-01 is in the future",
+        "row 12: has 4 values but the header has 9 columns",
+        f"row 13 ({ENGAGEMENT}, chidi.berg@example.com): nps: 'ten' is not a whole number; "
+        "to_change: is 5,001 characters long; the limit is 5,000",
+    ]
+    assert (report.created, report.updated, report.unchanged) == (1, 0, 0)
+    (row,) = _responses(registry_store)
+    assert (row.respondent_email, row.nps) == (HOST_PERSON, 9)
+    assert len(_invitations(registry_store)) == 1
+
+
+def test_reimporting_the_same_file_changes_nothing(registry_store, tmp_path):
+    path = tmp_path / "answers.csv"
+    path.write_text(_csv(*GOOD_ROWS), encoding="utf-8")
+    first = import_responses_csv(registry_store, path, now=NOW, key=KEY)
+    assert first.created == 3
+    before = [
+        (r.id, r.nps, r.answers, r.submitted_at, r.updated_at, r.source) for r in _responses(registry_store)
+    ]
+    invitations_before = [
+        (i.id, i.answered_at, i.updated_at, i.closes_at) for i in _invitations(registry_store)
+    ]
+
+    again = import_responses_csv(registry_store, path, now=NOW + timedelta(days=40), key=KEY)
+
+    assert again.errors == []
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    after = [
+        (r.id, r.nps, r.answers, r.submitted_at, r.updated_at, r.source) for r in _responses(registry_store)
+    ]
+    assert after == before
+    assert [(i.id, i.answered_at, i.updated_at, i.closes_at) for i in _invitations(registry_store)] == (
+        invitations_before
+    )
+
+
+def test_a_changed_row_updates_the_response(registry_store):
+    _import(registry_store, _csv(*GOOD_ROWS))
+    changed = GOOD_ROWS[0].replace(",9,", ",10,")
+    report = _import(registry_store, _csv(changed, *GOOD_ROWS[1:]), now=NOW + timedelta(days=1))
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 2)
+    assert _responses(registry_store)[0].nps == 10
+    assert _responses(registry_store)[0].updated_at == NOW + timedelta(days=1)
+    assert len(_responses(registry_store)) == 3
+
+
+def test_an_answer_submitted_after_the_survey_closed_is_refused(registry_store):
+    invite(registry_store, closes_at=datetime(2026, 11, 20, 9, tzinfo=UTC))
+    late = f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,,,yes,yes,2026-11-21"
+    in_time = f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,,,yes,yes,2026-11-19"
+    report = _import(registry_store, _csv(late))
+    assert report.errors == [
+        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): the survey closed on 2026-11-20 09:00 UTC"
+    ]
+    assert _responses(registry_store) == []
+    assert _import(registry_store, _csv(in_time)).created == 1
+
+
+def test_a_bad_header_is_one_clear_error(registry_store):
+    report = _import(
+        registry_store, "engagement,email,survey,score,went_well\nENG-2026-031,a@b.c,retro,5,x\n"
+    )
+    assert len(report.errors) == 1
+    (error,) = report.errors
+    assert "missing column(s) nps, to_change, business_goals, technical_goals" in error
+    assert "unknown column(s) 'score'" in error
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 0)
+    assert count(registry_store, SurveyResponseRow) == 0
+
+    assert _import(registry_store, "").errors[0].startswith("the file is empty")
+
+
+def test_header_names_are_forgiving_and_submitted_at_is_optional(registry_store):
+    header = "\ufeff Engagement ,EMAIL,survey,nps,went_well,to_change,business_goals,technical_goals"
+    report = _import(registry_store, f"{header}\n{ENGAGEMENT},{HOST_PERSON},post_engagement,9,,,yes,yes\n")
+    assert report.errors == []
+    assert report.created == 1
+    assert _responses(registry_store)[0].submitted_at == NOW
+
+
+def test_rows_are_numbered_as_in_a_spreadsheet_even_with_multi_line_comments(registry_store):
+    text = _csv(
+        f'{ENGAGEMENT},{HOST_PERSON},post_engagement,9,"line one\nline two\nline three",,yes,yes,',
+        "",
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,11,,,yes,yes,",
+    )
+    report = _import(registry_store, text)
+    assert report.errors == [f"row 4 ({ENGAGEMENT}, chidi.berg@example.com): nps: 11 is out of range 0-10"]
+    assert _responses(registry_store)[0].answers["went_well"] == "line one\nline two\nline three"
+
+
+def _cli(store_url: str, path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUXENG_"))}
+    env.update(
+        PYTHONPATH=str(REPO / "plugins"),
+        AIRFLOW_HOME=os.environ["AIRFLOW_HOME"],
+        AIRFLOW_CONN_AUXENG_DB=json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": store_url}}),
+        AUXENG_SECRET_KEY=KEY_TEXT,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "auxeng", "import-responses", str(path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_command_prints_the_report_and_fails_on_bad_rows(registry_store, store_url, tmp_path):
+    good = f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,,,yes,yes,"
+    bad = f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,11,,,yes,yes,"
+    path = tmp_path / "answers.csv"
+    path.write_text(_csv(good, bad), encoding="utf-8")
+
+    failed = _cli(store_url, path)
+    assert failed.returncode == 1, failed.stderr
+    assert "1 created, 0 updated, 0 unchanged, 1 row(s) rejected" in failed.stdout
+    assert f"row 3 ({ENGAGEMENT}, chidi.berg@example.com): nps: 11 is out of range 0-10" in failed.stderr
+
+    path.write_text(_csv(good), encoding="utf-8")
+    passed = _cli(store_url, path)
+    assert passed.returncode == 0, passed.stderr
+    assert "0 created, 0 updated, 1 unchanged, 0 row(s) rejected" in passed.stdout
+    (row,) = _responses(registry_store)
+    assert row.response_ref == response_ref(row.invitation_id, key=KEY)
+
+    missing = _cli(store_url, tmp_path / "nope.csv")
+    assert missing.returncode == 1
+    assert "no such file" in missing.stderr
