@@ -26,3 +26,14 @@ def test_run_date(monkeypatch, timezone, logical_date, expected):
     monkeypatch.setenv("AUXENG_TIMEZONE", timezone)
     context = {"logical_date": logical_date, "dag_run": SimpleNamespace(run_after=RUN_AFTER)}
     assert run_date(context) == expected
+
+
+def test_run_moment_is_a_plain_utc_datetime_even_from_pendulum():
+    import pendulum
+
+    from auxeng.runtime import run_moment
+
+    logical = pendulum.datetime(2026, 11, 26, 9, 30, tz="Europe/Berlin")
+    moment = run_moment({"logical_date": logical, "dag_run": None})
+    assert type(moment) is datetime and moment == datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+    assert run_moment({"logical_date": None, "dag_run": SimpleNamespace(run_after=RUN_AFTER)}) == RUN_AFTER

@@ -30,4 +30,5 @@ def run_moment(context: dict[str, Any]) -> datetime:
     run sends what that run would have sent, and nothing at night.
     """
     moment = context.get("logical_date") or context["dag_run"].run_after
-    return moment.astimezone(UTC)
+    # a plain datetime: Airflow hands out pendulum objects, whose arithmetic can drop the zone
+    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)

@@ -1,0 +1,725 @@
+"""Draining the outbox: guard, claim, send, mark, one commit per message.
+
+``deliver`` runs in four steps:
+
+1. **Guard** (bulk UPDATEs, one transaction): pending rows no longer wanted become
+   ``skipped`` with a reason: recipient opted out; reminder whose invitation was
+   answered; message that needs an ended engagement whose engagement was removed,
+   cancelled or reopened (or is unknown). Invitations whose invitation messages
+   were all withdrawn that way, with nothing of theirs ever sent, become ``void``
+   (the survey planner invites again when the engagement ends again).
+2. **Claim** due rows (``not_before <= now``, the business clock) of one channel in
+   batches, with a lease on the wall clock (``claimed_until``): PostgreSQL
+   ``SELECT … FOR UPDATE SKIP LOCKED`` then an UPDATE; SQLite one atomic
+   ``UPDATE … WHERE id IN (SELECT … LIMIT n)``. Rows matching a guard are never
+   claimed, so an opt-out that arrives mid-run is honoured. Any number of
+   drainers can run at once: each row is claimed by one of them.
+3. **Send** each claimed row through its channel's transport (one session per
+   batch). A row outside its recipient's send window (``payload["send_window"]``)
+   at ``now`` is moved to the window's next opening instead.
+4. **Mark** each row right after its transport confirmed: ``sent`` with the
+   transport and external id (one UPDATE by primary key, committed at once),
+   ``failed`` on a permanent error, or still ``pending`` with ``attempts + 1``
+   and the reason on a transient error (``failed`` once ``outbox_max_attempts``
+   is reached; not retried in the same run). Marks run on an autocommit
+   connection: one round trip each. Leases of rows not done are released on
+   every exit (exceptions included); only a hard kill leaves them to expire.
+
+Exactly once, and the one window where it is not: a process killed after the
+server accepted a message and before its ``sent`` commit leaves that row
+claimed; once the lease (``outbox_lease_seconds``) expires, the next run sends
+it again. So a hard kill re-sends at most the one message in flight per
+drainer, with the same Message-ID (clients that deduplicate by Message-ID show
+it once). A transport that cannot connect counts no attempt: an SMTP outage
+cannot use up the messages' attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+
+from auxeng.delivery.base import (
+    MAX_REASON,
+    PermanentDeliveryError,
+    QueuedMessage,
+    TransientDeliveryError,
+    Transport,
+)
+from auxeng.delivery.report import MAX_SAMPLES, DeliveryReport
+from auxeng.outbox import CHANNELS
+from auxeng.settings import Settings, load_settings
+from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow, UTCDateTime
+
+log = logging.getLogger(__name__)
+
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+INVITE_KIND = "survey_invite"
+ANSWERED = "answered before this reminder went out"
+# Stop using a transport for the rest of the run after this many transient errors in a row.
+STOP_AFTER_TRANSIENT = 3
+_PG_GUARD_LOCK = 0x41555847  # "AUXG": serialises guard passes of concurrent drainers
+
+o = OutboxRow.__table__
+_opt = OptOutRow.__table__
+_inv = SurveyInvitationRow.__table__
+_eng = EngagementRow.__table__
+
+_MESSAGE_COLUMNS = (
+    o.c.id,
+    o.c.dedupe_key,
+    o.c.channel,
+    o.c.kind,
+    o.c.recipient,
+    o.c.body_text,
+    o.c.subject,
+    o.c.body_html,
+    o.c.payload,
+    o.c.recipient_email,
+    o.c.attempts,
+    o.c.not_before,
+    o.c.engagement_key,
+    o.c.invitation_id,
+)
+
+
+def utcnow() -> datetime:
+    """The wall clock (leases, bookkeeping timestamps)."""
+    return datetime.now(tz=UTC)
+
+
+def _at(name: str) -> Any:
+    return bindparam(name, type_=UTCDateTime())
+
+
+# Per-message statements: one UPDATE by primary key each, compiled once.
+_MARK_SENT = (
+    update(o)
+    .where(o.c.id == bindparam("row_id"))
+    .values(
+        status=SENT,
+        sent_at=_at("at"),
+        updated_at=_at("at"),
+        transport=bindparam("via"),
+        external_id=bindparam("ext"),
+        attempts=o.c.attempts + 1,
+        claimed_until=None,
+        reason=None,
+    )
+)
+_MARK_FAILED = (
+    update(o)
+    .where(o.c.id == bindparam("row_id"), o.c.status == PENDING)
+    .values(
+        status=FAILED,
+        reason=bindparam("why"),
+        attempts=o.c.attempts + 1,
+        claimed_until=None,
+        updated_at=_at("at"),
+    )
+)
+_MARK_RETRY = (
+    update(o)
+    .where(o.c.id == bindparam("row_id"), o.c.status == PENDING)
+    .values(reason=bindparam("why"), attempts=o.c.attempts + 1, updated_at=_at("at"))
+)  # the lease is kept until the end of the run: not retried in the same run
+_RESCHEDULE = (
+    update(o)
+    .where(o.c.id == bindparam("row_id"), o.c.status == PENDING)
+    .values(not_before=_at("later"), reason=bindparam("why"), claimed_until=None, updated_at=_at("at"))
+)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    channels: tuple[str, ...]
+    kinds: tuple[str, ...] | None
+
+    def where(self, channel: str | None = None) -> list[ColumnElement[bool]]:
+        conditions = [
+            o.c.status == PENDING,
+            o.c.channel == channel if channel else o.c.channel.in_(self.channels),
+        ]
+        if self.kinds is not None:
+            conditions.append(o.c.kind.in_(self.kinds))
+        return conditions
+
+
+def _free(wall: datetime) -> ColumnElement[bool]:
+    """Not held by a live lease."""
+    return or_(o.c.claimed_until.is_(None), o.c.claimed_until < wall)
+
+
+def _prefix_match(prefixes: Sequence[str]) -> ColumnElement[bool]:
+    return or_(*(func.substr(o.c.recipient, 1, len(p)) == p for p in prefixes))
+
+
+@dataclass(frozen=True)
+class _Guard:
+    cause: str
+    predicate: ColumnElement[bool]
+    reason: ColumnElement[Any]
+
+
+def _day(column: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)  # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
+
+
+def _guards(dialect: str) -> list[_Guard]:
+    """Why a pending row is no longer wanted, most specific first (EXISTS forms: never NULL)."""
+    needs_end = o.c.requires_ended == true()
+    opted = func.lower(_opt.c.email) == o.c.recipient_email
+    opted_on = select(_day(_opt.c.opted_out_at, dialect)).where(opted).limit(1).scalar_subquery()
+
+    def engagement(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return and_(needs_end, exists().where(_eng.c.key == o.c.engagement_key, condition))
+
+    def was(what: str) -> ColumnElement[Any]:
+        return (
+            literal("engagement ", String)
+            + o.c.engagement_key
+            + literal(f" was {what} before this went out", String)
+        )
+
+    return [
+        _Guard("opted_out", exists().where(opted), literal("opted out on ", String) + opted_on),
+        _Guard(
+            "answered",
+            and_(
+                o.c.stop_if_answered == true(),
+                exists().where(_inv.c.id == o.c.invitation_id, _inv.c.answered_at.is_not(None)),
+            ),
+            literal(ANSWERED, String),
+        ),
+        _Guard("engagement_removed", engagement(_eng.c.removed_at.is_not(None)), was("removed")),
+        _Guard("engagement_cancelled", engagement(_eng.c.status == "cancelled"), was("cancelled")),
+        _Guard("engagement_reopened", engagement(_eng.c.ended_at.is_(None)), was("reopened")),
+        _Guard(
+            "engagement_unknown",
+            and_(needs_end, not_(exists().where(_eng.c.key == o.c.engagement_key))),
+            literal("engagement ", String)
+            + func.coalesce(o.c.engagement_key, "(none)")
+            + literal(" is not in the store", String),
+        ),
+    ]
+
+
+def _unwanted(dialect: str) -> ColumnElement[bool]:
+    return or_(*(g.predicate for g in _guards(dialect)))
+
+
+def _void_invitations(conn: Connection, wall: datetime) -> int:
+    """Invitations withdrawn before anything of theirs went out become ``void``.
+
+    That is: their invitation messages that need an ended engagement were all
+    skipped (at least one by an engagement guard), none of their invitation
+    messages is still pending, and none of their messages was ever sent.
+    """
+
+    def invite_rows(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+        return exists().where(o.c.invitation_id == _inv.c.id, o.c.kind == INVITE_KIND, *conditions)
+
+    withdrawn = (o.c.status == SKIPPED, o.c.reason.like("engagement %"))
+    why = (
+        select(o.c.reason)
+        .where(o.c.invitation_id == _inv.c.id, o.c.kind == INVITE_KIND, *withdrawn)
+        .order_by(o.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    result = conn.execute(
+        update(_inv)
+        .where(
+            _inv.c.status == "invited",
+            invite_rows(*withdrawn),
+            not_(invite_rows(o.c.requires_ended == true(), o.c.status != SKIPPED)),
+            not_(invite_rows(o.c.status == PENDING)),  # an invitation may still go out
+            not_(exists().where(o.c.invitation_id == _inv.c.id, o.c.status == SENT)),
+        )
+        .values(status="void", skip_reason=why, updated_at=wall)
+    )
+    return result.rowcount or 0
+
+
+def _guard_pass(engine: Engine, scope: _Scope, report: DeliveryReport) -> None:
+    dialect = engine.dialect.name
+    wall = utcnow()
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_GUARD_LOCK})
+        for guard in _guards(dialect):
+            rows = conn.execute(
+                update(o)
+                .where(*scope.where(), _free(wall), guard.predicate)
+                .values(status=SKIPPED, reason=guard.reason, claimed_until=None, updated_at=wall)
+                .returning(o.c.channel)
+            ).all()
+            for (channel,) in rows:
+                report.skipped[channel] += 1
+                report.skipped_by[guard.cause] += 1
+        report.voided_invitations += _void_invitations(conn, wall)
+    if report.skipped:
+        log.info("Guard: skipped %s (%s)", dict(report.skipped), dict(report.skipped_by))
+
+
+def _message(row: Any) -> QueuedMessage:
+    values = dict(row._mapping)
+    values["payload"] = values.get("payload") or {}
+    return QueuedMessage(**values)
+
+
+def _claim(
+    conn: Connection,
+    *,
+    channel: str,
+    transport: Transport,
+    scope: _Scope,
+    now: datetime,
+    wall: datetime,
+    until: datetime,
+    limit: int,
+) -> list[QueuedMessage]:
+    dialect = conn.dialect.name
+    conditions = [*scope.where(channel), o.c.not_before <= now, _free(wall), not_(_unwanted(dialect))]
+    prefixes = getattr(transport, "recipient_prefixes", None)
+    if prefixes:
+        conditions.append(_prefix_match(prefixes))
+    due = select(o.c.id).where(*conditions).order_by(o.c.not_before, o.c.id).limit(limit)
+    claim = update(o).values(claimed_until=until).returning(*_MESSAGE_COLUMNS)
+    if dialect == "postgresql":
+        ids = conn.execute(due.with_for_update(skip_locked=True, of=o)).scalars().all()
+        rows = conn.execute(claim.where(o.c.id.in_(ids))).all() if ids else []
+    else:  # SQLite: one statement holds the write lock from the SELECT to the UPDATE
+        rows = conn.execute(claim.where(o.c.id.in_(due.scalar_subquery()), _free(wall))).all()
+    conn.commit()
+    return sorted((_message(r) for r in rows), key=lambda m: (m.not_before or now, m.id))
+
+
+def _release(conn: Connection, ids: Iterable[int], until: datetime, reason: str | None) -> None:
+    ids = list(ids)
+    if not ids:
+        return
+    values: dict[str, Any] = {"claimed_until": None}
+    if reason is not None:
+        values["reason"] = reason[:MAX_REASON]
+    conn.execute(
+        update(o).where(o.c.id.in_(ids), o.c.status == PENDING, o.c.claimed_until == until).values(**values)
+    )
+    conn.commit()
+
+
+def _renew(conn: Connection, ids: list[int], until: datetime, new_until: datetime) -> set[int]:
+    rows = conn.execute(
+        update(o)
+        .where(o.c.id.in_(ids), o.c.status == PENDING, o.c.claimed_until == until)
+        .values(claimed_until=new_until)
+        .returning(o.c.id)
+    ).all()
+    conn.commit()
+    return {r[0] for r in rows}
+
+
+def _window_delay(message: QueuedMessage, now: datetime) -> datetime | None:
+    """The next opening of the recipient's send window when ``now`` is outside it."""
+    window_spec = (message.payload or {}).get("send_window")
+    if not window_spec:
+        return None
+    from auxeng.sendwindow import window_from_payload
+
+    try:
+        window = window_from_payload(message.payload)
+    except (KeyError, TypeError, ValueError):
+        log.warning("Outbox row %s: unreadable send window %r: ignored", message.id, window_spec)
+        return None
+    if window is None or window.contains(now):
+        return None
+    return window.next_opening(now)
+
+
+class _ChannelRun:
+    """Drains one channel with one transport; counts into the report."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        channel: str,
+        transport: Transport,
+        *,
+        scope: _Scope,
+        now: datetime,
+        settings: Settings,
+        batch_size: int,
+        report: DeliveryReport,
+    ) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.transport = transport
+        self.scope = scope
+        self.now = now
+        self.lease = timedelta(seconds=max(1, settings.outbox_lease_seconds))
+        self.max_attempts = max(1, settings.outbox_max_attempts)
+        self.batch_size = batch_size
+        self.report = report
+        self.down: str | None = None
+        self.transient_in_a_row = 0
+        self.until = now  # the lease of the batch being sent
+        # Rows that hit a transient error keep their lease until the run ends (lease → ids).
+        self.retry_later: dict[datetime, list[int]] = {}
+        self.marks: Connection | None = None  # set while running
+
+    def run(self) -> None:
+        # Claims, renewals and releases are transactions on ``conn``. Each mark is one
+        # UPDATE by primary key on an autocommit connection: durable when it returns,
+        # one round trip (no BEGIN/COMMIT), which keeps per-message commits cheap.
+        with self.engine.connect() as conn, self.engine.connect() as marks:
+            marks = marks.execution_options(isolation_level="AUTOCOMMIT")
+            self.marks = marks
+            try:
+                self._drain(conn)
+            finally:
+                for until, ids in self.retry_later.items():
+                    try:
+                        _release(conn, ids, until, None)
+                    except Exception:
+                        log.exception("Could not release the leases of outbox rows %s", ids)
+
+    def _drain(self, conn: Connection) -> None:
+        while self.down is None:
+            wall = utcnow()
+            until = wall + self.lease
+            batch = _claim(
+                conn,
+                channel=self.channel,
+                transport=self.transport,
+                scope=self.scope,
+                now=self.now,
+                wall=wall,
+                until=until,
+                limit=self.batch_size,
+            )
+            if not batch:
+                return
+            self._batch(conn, batch, wall, until)
+
+    def _batch(
+        self, conn: Connection, batch: list[QueuedMessage], claimed_at: datetime, until: datetime
+    ) -> None:
+        open_ids = {m.id for m in batch}
+        renew_at = claimed_at + self.lease / 2
+        self.until = until
+        try:
+            try:
+                with self.transport as transport:
+                    for message in batch:
+                        if message.id not in open_ids:
+                            continue  # lost its lease (see renewal below)
+                        if utcnow() >= renew_at:
+                            new_until = utcnow() + self.lease
+                            kept = _renew(conn, sorted(open_ids), until, new_until)
+                            if kept != open_ids:
+                                log.warning(
+                                    "Leases lost for outbox rows %s: skipped", sorted(open_ids - kept)
+                                )
+                            open_ids, until = kept, new_until
+                            self.until = until
+                            renew_at = utcnow() + self.lease / 2
+                            if message.id not in open_ids:
+                                continue
+                        self._one(transport, message)
+                        open_ids.discard(message.id)
+                        if self.down is not None:
+                            break
+            except TransientDeliveryError as exc:  # opening the transport failed: nothing attempted
+                self._stop(exc.reason)
+        finally:
+            reason = f"not attempted: {self.down}" if self.down else None
+            if open_ids and self.down:
+                self.report.deferred[self.channel] += len(open_ids)
+            try:
+                _release(conn, open_ids, until, reason)
+            except Exception:  # never hide the error that got us here; the lease expires anyway
+                log.exception("Could not release the leases of outbox rows %s", sorted(open_ids))
+
+    def _stop(self, reason: str) -> None:
+        self.down = reason
+        self.report.errors[self.channel] = reason
+        log.error("%s: stopping for this run: %s", self.channel, reason)
+
+    def _mark(self, statement: Any, params: dict[str, Any]) -> None:
+        assert self.marks is not None
+        self.marks.execute(statement, params)
+        self.marks.commit()  # no-op on the database in autocommit mode; ends SQLAlchemy's marker
+
+    def _one(self, transport: Transport, message: QueuedMessage) -> None:
+        later = _window_delay(message, self.now)
+        if later is not None:
+            self._mark(
+                _RESCHEDULE,
+                {
+                    "row_id": message.id,
+                    "later": later,
+                    "why": f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
+                    f"moved to {later:%Y-%m-%d %H:%M} UTC",
+                    "at": utcnow(),
+                },
+            )
+            self.report.rescheduled[self.channel] += 1
+            return
+        try:
+            external_id = transport.send(message)
+        except PermanentDeliveryError as exc:
+            self._failed(message, exc.reason)
+            if exc.credentials:
+                self.report.credential_errors[self.channel] = exc.reason
+            self.transient_in_a_row = 0
+        except TransientDeliveryError as exc:
+            self._transient(message, exc.reason)
+            if exc.transport_down:
+                self._stop(exc.reason)
+        except Exception as exc:  # a bug or an unexpected library error: retry later, never loop on it
+            log.exception("Outbox row %s (%s): unexpected error", message.id, message.dedupe_key)
+            self._transient(message, f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            # The transport confirmed: record it before anything else can go wrong.
+            self._mark(
+                _MARK_SENT,
+                {
+                    "row_id": message.id,
+                    "at": utcnow(),
+                    "via": transport.name[:16],
+                    "ext": None if external_id is None else str(external_id)[:200],
+                },
+            )
+            self.report.sent[self.channel] += 1
+            self.transient_in_a_row = 0
+            log.debug("Sent outbox row %s (%s) via %s", message.id, message.dedupe_key, transport.name)
+
+    def _failed(self, message: QueuedMessage, reason: str) -> None:
+        self._mark(_MARK_FAILED, {"row_id": message.id, "why": reason[:MAX_REASON], "at": utcnow()})
+        self.report.failed[self.channel] += 1
+        self.report.note_problem(f"{self.channel} #{message.id} {message.recipient}: {reason}")
+        log.warning("Outbox row %s (%s) failed: %s", message.id, message.dedupe_key, reason)
+
+    def _transient(self, message: QueuedMessage, reason: str) -> None:
+        attempts = message.attempts + 1
+        self.report.errors[self.channel] = reason
+        if attempts >= self.max_attempts:
+            self._failed(message, f"gave up after {attempts} attempts: {reason}")
+        else:
+            self._mark(_MARK_RETRY, {"row_id": message.id, "why": reason[:MAX_REASON], "at": utcnow()})
+            self.retry_later.setdefault(self.until, []).append(message.id)
+            self.report.deferred[self.channel] += 1
+            log.warning(
+                "Outbox row %s (%s): attempt %d failed, will retry: %s",
+                message.id,
+                message.dedupe_key,
+                attempts,
+                reason,
+            )
+        self.transient_in_a_row += 1
+        if self.down is None and self.transient_in_a_row >= STOP_AFTER_TRANSIENT:
+            self._stop(f"{STOP_AFTER_TRANSIENT} transient errors in a row, the last: {reason}")
+
+
+def _add(counter: Counter[str], key: str, number: int) -> None:
+    """Counters in the report hold no zero entries (they compare equal to plain dicts in tests)."""
+    if number > 0:
+        counter[key] += number
+
+
+def _tally(
+    engine: Engine,
+    scope: _Scope,
+    now: datetime,
+    transports: dict[str, Transport],
+    stopped: set[str],
+    report: DeliveryReport,
+    *,
+    dry_run: bool = False,
+) -> None:
+    """Count what is left pending: not due, leased elsewhere, due but unsendable, due on a stopped channel.
+
+    A dry run leaves out the rows the guard pass would have skipped.
+    """
+    wall = utcnow()
+    where = scope.where()
+    if dry_run:
+        where.append(not_(_unwanted(engine.dialect.name)))
+    due = o.c.not_before <= now
+    leased = and_(o.c.claimed_until.is_not(None), o.c.claimed_until >= wall)
+    limited = {
+        c: t.recipient_prefixes for c, t in transports.items() if getattr(t, "recipient_prefixes", None)
+    }
+
+    def count(condition: ColumnElement[bool]) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    columns = [
+        o.c.channel,
+        count(not_(due)),
+        count(and_(due, leased)),
+        count(and_(due, not_(leased))),
+    ]
+    for prefixes in limited.values():
+        columns.append(count(and_(due, not_(leased), not_(_prefix_match(prefixes)))))
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(*where).group_by(o.c.channel)).all()
+    for row in rows:
+        channel, not_due, held, free = row[0], int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)
+        unsendable = 0
+        if channel not in transports:
+            unsendable = free
+        elif channel in limited:
+            unsendable = int(row[4 + list(limited).index(channel)] or 0)
+        _add(report.not_due, channel, not_due)
+        _add(report.leased, channel, held)
+        _add(report.waiting, channel, unsendable)
+        if channel in stopped:
+            _add(report.deferred, channel, free - unsendable - report.deferred[channel])
+
+
+def _preview(
+    engine: Engine,
+    scope: _Scope,
+    now: datetime,
+    transports: dict[str, Transport],
+    report: DeliveryReport,
+) -> None:
+    """A dry run: what a real run would skip, send, reschedule; nothing written."""
+    dialect = engine.dialect.name
+    wall = utcnow()
+    earlier: list[ColumnElement[bool]] = []
+    with engine.connect() as conn:
+        for guard in _guards(dialect):
+            condition = and_(guard.predicate, *(not_(p) for p in earlier)) if earlier else guard.predicate
+            for channel, number in conn.execute(
+                select(o.c.channel, func.count())
+                .where(*scope.where(), _free(wall), condition)
+                .group_by(o.c.channel)
+            ):
+                _add(report.skipped, channel, number)
+                _add(report.skipped_by, guard.cause, number)
+            earlier.append(guard.predicate)
+        candidates = conn.execute(
+            select(*_MESSAGE_COLUMNS)
+            .where(*scope.where(), o.c.not_before <= now, _free(wall), not_(or_(false(), *earlier)))
+            .order_by(o.c.not_before, o.c.id)
+        ).all()
+    for row in candidates:
+        message = _message(row)
+        transport = transports.get(message.channel)
+        prefixes = getattr(transport, "recipient_prefixes", None)
+        if transport is None or (prefixes and not message.recipient.startswith(tuple(prefixes))):
+            continue  # counted as waiting by the tally
+        if _window_delay(message, now) is not None:
+            report.rescheduled[message.channel] += 1
+            continue
+        report.would_send.setdefault(message.channel, Counter())[message.kind] += 1
+        if len(report.samples) < MAX_SAMPLES:
+            what = message.subject or message.body_text[:80].replace("\n", " ")
+            report.samples.append(f"{message.channel} {message.kind} → {message.recipient}: {what}")
+
+
+def deliver(
+    engine: Engine,
+    *,
+    now: datetime,
+    settings: Settings | None = None,
+    dry_run: bool = False,
+    channels: Iterable[str] | None = None,
+    kinds: Iterable[str] | None = None,
+    batch_size: int = 200,
+    transports: dict[str, Transport] | None = None,
+) -> DeliveryReport:
+    """Send every due outbox message (``not_before <= now``) of ``channels`` and ``kinds``.
+
+    ``now`` is the business clock (the run's moment): it decides what is due and
+    whether a recipient's send window is open. Leases and bookkeeping timestamps
+    (``sent_at``, ``updated_at``) use the wall clock.
+
+    ``transports`` (channel → transport) replaces the configured transport of
+    those channels; the others come from :func:`~auxeng.delivery.resolve_transports`.
+    ``dry_run`` writes nothing (no guard pass, no claims) and reports what would go out.
+    Returns the :class:`DeliveryReport`; call its ``raise_for_problems()`` to fail
+    (and have Airflow retry) when due messages were left undelivered.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be time-zone aware")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    settings = settings or load_settings()
+    chosen = tuple(dict.fromkeys(channels)) if channels is not None else CHANNELS
+    unknown = [c for c in chosen if c not in CHANNELS]
+    if unknown:
+        raise ValueError(f"unknown channel(s) {unknown} (expected {', '.join(CHANNELS)})")
+    scope = _Scope(chosen, tuple(dict.fromkeys(kinds)) if kinds is not None else None)
+
+    given = {c: t for c, t in (transports or {}).items() if c in chosen}
+    to_resolve = [c for c in chosen if c not in given]
+    resolved: dict[str, Transport] = {}
+    missing: dict[str, str] = {}
+    if to_resolve:
+        from auxeng.delivery.resolve import resolve_transports
+
+        resolved, missing = resolve_transports(settings, channels=to_resolve)
+    active = {**resolved, **given}
+    report = DeliveryReport(
+        now=now,
+        dry_run=dry_run,
+        transports={c: t.name for c, t in active.items()},
+        missing=missing,
+    )
+    if dry_run:
+        _preview(engine, scope, now, active, report)
+        _tally(engine, scope, now, active, set(), report, dry_run=True)
+        log.info("Delivery dry run: %s", report.summary())
+        return report
+
+    _guard_pass(engine, scope, report)
+    stopped: set[str] = set()
+    for channel in chosen:
+        transport = active.get(channel)
+        if transport is None:
+            continue
+        run = _ChannelRun(
+            engine,
+            channel,
+            transport,
+            scope=scope,
+            now=now,
+            settings=settings,
+            batch_size=batch_size,
+            report=report,
+        )
+        run.run()
+        if run.down is not None:
+            stopped.add(channel)
+    _tally(engine, scope, now, active, stopped, report)
+    log.info("Delivery: %s", report.summary())
+    return report

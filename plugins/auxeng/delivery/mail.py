@@ -1,0 +1,207 @@
+"""Email: the MIME message of an outbox row, and the SMTP transport (the smtp provider's hook)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mimetypes
+import smtplib
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Self
+
+from auxeng.delivery.base import (
+    BaseTransport,
+    PermanentDeliveryError,
+    QueuedMessage,
+    TransientDeliveryError,
+)
+from auxeng.outbox import EMAIL, message_id
+
+log = logging.getLogger(__name__)
+
+# Headers delivery sets itself; a payload may not override them.
+RESERVED_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type"}
+)
+
+
+def address_domain(address: str) -> str:
+    """The domain of an address (``"AuxEng <auxeng@example.com>"`` → ``example.com``)."""
+    _, addr_spec = parseaddr(address)
+    local, at, domain = addr_spec.rpartition("@")
+    if not (local and at and domain):
+        raise ValueError(f"not an email address: {address!r}")
+    return domain.lower()
+
+
+def build_email(message: QueuedMessage, *, email_from: str, date: datetime | None = None) -> EmailMessage:
+    """The MIME message SMTP sends (and the dev outbox writes) for one outbox row.
+
+    ``multipart/alternative`` with the text and HTML bodies (text only when there
+    is no HTML), a stable ``Message-ID`` derived from the dedupe key, extra
+    headers from ``payload["headers"]``, and images from ``payload["inline_images"]``
+    (``[{"cid": "chart", "path": "/…/chart.png"}]``, referenced as ``cid:chart``
+    in the HTML) embedded in a ``multipart/related`` part. Raises ValueError for
+    a message that cannot be built (bad address, bad header, missing image).
+    """
+    payload = message.payload or {}
+    msg = EmailMessage()
+    msg["From"] = email_from
+    to_name = payload.get("to_name") or ""
+    try:
+        msg["To"] = Address(display_name=to_name, addr_spec=message.recipient)
+    except (ValueError, IndexError) as exc:  # the header parser raises either on garbage
+        raise ValueError(f"bad recipient address {message.recipient!r}: {exc}") from exc
+    msg["Subject"] = message.subject or ""
+    msg["Date"] = format_datetime(date or datetime.now(tz=UTC))
+    msg["Message-ID"] = message_id(message.dedupe_key, address_domain(email_from))
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
+    for name, value in (payload.get("headers") or {}).items():
+        if name.lower() in RESERVED_HEADERS or name.lower() == "auto-submitted":
+            raise ValueError(f"payload header {name!r} is set by delivery itself")
+        msg[name] = str(value)
+    msg.set_content(message.body_text or "")
+    if message.body_html:
+        msg.add_alternative(message.body_html, subtype="html")
+        images = payload.get("inline_images") or []
+        if images:
+            html_part = msg.get_payload()[1]
+            for image in images:
+                _add_inline_image(html_part, image)
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]  # the email package repeats it on parts it creates
+    return msg
+
+
+def _add_inline_image(html_part: EmailMessage, image: dict[str, Any]) -> None:
+    path = Path(image["path"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"inline image {path} cannot be read: {exc.strerror or exc}") from exc
+    mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    maintype, subtype = mime_type.split("/", 1)
+    html_part.add_related(
+        data, maintype=maintype, subtype=subtype, cid=f"<{image['cid']}>", filename=path.name
+    )
+
+
+def _reply_text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _reply_error(code: int, text: bytes | str) -> PermanentDeliveryError | TransientDeliveryError:
+    reason = f"smtp {code} {_reply_text(text)}".strip()
+    if 500 <= code < 600:
+        return PermanentDeliveryError(reason)
+    return TransientDeliveryError(reason)
+
+
+class SmtpTransport(BaseTransport):
+    """Email through the Airflow connection ``conn_id`` (the smtp provider's ``SmtpHook``).
+
+    One SMTP session per batch: entering opens the hook (connect, STARTTLS and
+    login as the connection says); each ``send`` hands our own MIME message to
+    the client the hook opened. We do not use the hook's ``send_email_smtp``: it
+    only builds HTML-only messages (no text part, no Message-ID of ours) and
+    re-sends the whole message on *any* error, which can duplicate mail.
+
+    A connection the server drops mid-batch is re-opened once per batch and the
+    message retried (if the server had accepted it before dropping, the
+    recipient gets it twice, under the same Message-ID).
+    """
+
+    name = "smtp"
+    channel = EMAIL
+
+    def __init__(self, conn_id: str, *, email_from: str) -> None:
+        self.conn_id = conn_id
+        self.email_from = email_from
+        self.envelope_from = parseaddr(email_from)[1]
+        address_domain(email_from)  # fail early on a bad From
+        self._hook: Any = None
+        self._reconnected = False
+
+    def _where(self) -> str:
+        conn = getattr(self._hook, "smtp_connection", None)
+        if conn is None:
+            return f"connection {self.conn_id!r}"
+        return f"{conn.host}:{conn.port} (connection {self.conn_id!r})"
+
+    def __enter__(self) -> Self:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        self._hook = SmtpHook(smtp_conn_id=self.conn_id)
+        self._reconnected = False
+        try:
+            self._hook.__enter__()  # get_conn(): connect, STARTTLS, login
+        except Exception as exc:
+            raise TransientDeliveryError(
+                f"smtp: cannot connect to {self._where()}: {exc}", transport_down=True
+            ) from exc
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        hook, self._hook = self._hook, None
+        if hook is None or hook._smtp_client is None:
+            return
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            hook._smtp_client.quit()  # polite QUIT; the hook's exit only closes the socket
+        try:
+            hook.__exit__(None, None, None)
+        except Exception:  # closing must not hide what happened in the batch
+            log.debug("closing the SMTP session failed", exc_info=True)
+
+    def _reconnect(self, error: BaseException) -> None:
+        if self._reconnected:
+            raise TransientDeliveryError(
+                f"smtp: connection to {self._where()} lost again: {error}", transport_down=True
+            ) from error
+        self._reconnected = True
+        log.warning("SMTP connection to %s lost (%s): reconnecting once", self._where(), error)
+        client = self._hook._smtp_client
+        self._hook._smtp_client = None
+        try:
+            if client is not None:
+                client.close()
+            self._hook.get_conn()
+        except Exception as exc:
+            raise TransientDeliveryError(
+                f"smtp: connection to {self._where()} lost ({error}) and reconnecting failed: {exc}",
+                transport_down=True,
+            ) from exc
+
+    def send(self, message: QueuedMessage) -> str | None:
+        try:
+            msg = build_email(message, email_from=self.email_from)
+        except ValueError as exc:
+            raise PermanentDeliveryError(f"cannot build the email: {exc}") from exc
+        mid = msg["Message-ID"]
+        while True:
+            client = self._hook._smtp_client
+            try:
+                client.send_message(msg, from_addr=self.envelope_from, to_addrs=[message.recipient])
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()))
+                raise _reply_error(code, text) from exc
+            except smtplib.SMTPResponseException as exc:  # sender refused, data refused, other replies
+                if exc.smtp_code == 421:  # "service not available, closing channel"
+                    self._reconnect(exc)
+                    continue
+                raise _reply_error(exc.smtp_code, exc.smtp_error) from exc
+            except smtplib.SMTPServerDisconnected as exc:
+                self._reconnect(exc)
+                continue
+            except smtplib.SMTPException as exc:  # e.g. SMTPUTF8 needed but not offered
+                raise PermanentDeliveryError(f"smtp: {exc}") from exc
+            except (UnicodeEncodeError, ValueError) as exc:
+                raise PermanentDeliveryError(f"smtp: cannot encode the message: {exc}") from exc
+            except OSError as exc:  # reset, broken pipe, timeout
+                self._reconnect(exc)
+                continue
+            return mid

@@ -1,0 +1,186 @@
+"""Email delivery through the smtp provider's hook to a real SMTP server (aiosmtpd), as received there."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from auxeng.delivery import DeliveryIncomplete, deliver
+from auxeng.outbox import message_id
+from tests.delivery.conftest import NOW, email_message, make_settings, queue, rows
+
+# A 1×1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPj/HwADAgH/eL9GtQAAAABJRU5ErkJggg=="
+)
+
+
+def send_email(store, **kwargs):
+    return deliver(store, now=NOW, settings=make_settings(), channels=["email"], **kwargs)
+
+
+def by_recipient(server):
+    return {m.rcpt_tos[0]: m for m in server.messages}
+
+
+def test_messages_arrive_with_headers_both_parts_and_a_stable_message_id(store, smtp_connection, smtp_server):
+    queue(store, email_message(1), email_message(2, body_html=None, payload={}))
+
+    report = send_email(store)
+
+    assert report.sent == {"email": 2} and report.transports == {"email": "smtp"}
+    received = by_recipient(smtp_server)
+    first = received["person1@example.com"]
+    assert first.mail_from == "auxeng@example.com"
+    msg = first.message
+    assert msg["From"] == "auxeng@example.com"
+    assert msg["To"] == "Person 1 <person1@example.com>"
+    assert msg["Subject"] == "How did engagement 1 go?"
+    assert msg["Date"] is not None and msg["Date"].datetime.tzinfo is not None
+    assert msg["Message-ID"] == message_id("test:1:email", "example.com")
+    assert msg["List-Unsubscribe"] == "<https://auxeng.example.com/optout/1>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert text.get_content() == "Hello person 1,\n\nPlease answer: https://auxeng.example.com/s/1\n"
+    assert "<a href='https://auxeng.example.com/s/1'>Answer</a>" in html.get_content()
+
+    text_only = received["person2@example.com"].message
+    assert text_only.get_content_type() == "text/plain" and text_only["To"] == "person2@example.com"
+
+    state = rows(store)
+    assert state["test:1:email"].external_id == msg["Message-ID"]
+    assert state["test:1:email"].transport == "smtp"
+
+
+def test_the_sender_setting_wins_over_the_connection(store, smtp_connection, smtp_server):
+    queue(store, email_message(1))
+    deliver(
+        store,
+        now=NOW,
+        settings=make_settings(email_from="AuxEng Program <program@auxeng.example.org>"),
+        channels=["email"],
+    )
+    (received,) = smtp_server.messages
+    assert received.mail_from == "program@auxeng.example.org"
+    assert received.message["From"] == "AuxEng Program <program@auxeng.example.org>"
+    assert received.message["Message-ID"] == message_id("test:1:email", "auxeng.example.org")
+
+
+def test_one_smtp_session_per_batch(store, smtp_connection, smtp_server):
+    queue(store, *(email_message(n) for n in range(5)))
+    send_email(store)
+    assert len(smtp_server.messages) == 5
+    assert smtp_server.sessions == 1
+
+    smtp_server.clear()
+    queue(store, *(email_message(n) for n in range(5, 10)))
+    send_email(store, batch_size=2)
+    assert len(smtp_server.messages) == 5
+    assert smtp_server.sessions == 3
+
+
+def test_a_refused_recipient_fails_that_message_only(store, smtp_connection, smtp_server):
+    smtp_server.refuse("person2@example.com")
+    queue(store, email_message(1), email_message(2), email_message(3))
+
+    report = send_email(store)
+
+    assert sorted(by_recipient(smtp_server)) == ["person1@example.com", "person3@example.com"]
+    failed = rows(store)["test:2:email"]
+    assert failed.status == "failed" and failed.attempts == 1
+    assert failed.reason.startswith("smtp 550 5.1.1 <person2@example.com>: Recipient address rejected")
+    assert report.failed == {"email": 1} and report.sent == {"email": 2}
+    assert smtp_server.sessions == 1  # the session went on after the refusal
+    report.raise_for_problems()
+
+
+def test_a_temporary_refusal_leaves_the_message_pending(store, smtp_connection, smtp_server):
+    smtp_server.defer("person1@example.com")
+    queue(store, email_message(1), email_message(2))
+
+    report = send_email(store)
+
+    row = rows(store)["test:1:email"]
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.reason.startswith("smtp 451 4.7.1")
+    assert report.deferred == {"email": 1} and report.sent == {"email": 1}
+    with pytest.raises(DeliveryIncomplete, match="email: 1 due message"):
+        report.raise_for_problems()
+
+
+def test_smtp_down_then_up_delivers_every_message_exactly_once(store, smtp_connection, smtp_server):
+    queue(store, *(email_message(n) for n in range(4)))
+    smtp_server.stop()
+
+    report = send_email(store)
+
+    for row in rows(store).values():
+        assert (row.status, row.attempts, row.claimed_until) == ("pending", 0, None)
+        assert row.reason.startswith("not attempted: smtp: cannot connect to 127.0.0.1:")
+    assert report.deferred == {"email": 4}
+    with pytest.raises(DeliveryIncomplete, match=r"email: 4 due message\(s\) left pending .*cannot connect"):
+        report.raise_for_problems()
+
+    smtp_server.start()  # same port
+    again = send_email(store)
+    again.raise_for_problems()
+    assert again.sent == {"email": 4}
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [f"person{n}@example.com" for n in range(4)]
+    assert all(r.status == "sent" and r.reason is None for r in rows(store).values())
+
+    assert sum(send_email(store).sent.values()) == 0  # and never again
+    assert len(smtp_server.messages) == 4
+
+
+def test_a_dropped_connection_is_reopened_once_per_batch(store, smtp_connection, smtp_server):
+    queue(store, *(email_message(n) for n in range(5)))
+    smtp_server.drop_after(2)  # the server hangs up after the 2nd message
+
+    report = send_email(store)
+
+    assert report.sent == {"email": 5}
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [f"person{n}@example.com" for n in range(5)]
+    assert smtp_server.sessions == 2
+
+
+def test_images_are_embedded_inline(store, smtp_connection, smtp_server, tmp_path):
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(PNG)
+    payload = {"inline_images": [{"cid": "chart", "path": str(chart)}]}
+    queue(store, email_message(1, body_html="<p><img src='cid:chart'></p>", payload=payload))
+
+    send_email(store)
+
+    msg = smtp_server.messages[0].message
+    assert [p.get_content_type() for p in msg.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+    ]
+    image = next(p for p in msg.walk() if p.get_content_type() == "image/png")
+    assert image["Content-ID"] == "<chart>"
+    assert image.get_content() == PNG
+
+
+def test_a_message_that_cannot_be_built_fails_with_the_reason(store, smtp_connection, smtp_server, tmp_path):
+    queue(
+        store,
+        email_message(1, payload={"inline_images": [{"cid": "x", "path": str(tmp_path / "missing.png")}]}),
+        email_message(2, payload={"headers": {"From": "someone-else@example.com"}}),
+        email_message(3),
+    )
+
+    report = send_email(store)
+
+    state = rows(store)
+    assert state["test:1:email"].reason.startswith("cannot build the email: inline image")
+    assert (
+        state["test:2:email"].reason
+        == "cannot build the email: payload header 'From' is set by delivery itself"
+    )
+    assert report.failed == {"email": 2} and report.sent == {"email": 1}
