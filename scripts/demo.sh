@@ -27,4 +27,5 @@ else
   exit 1
 fi
 echo
-AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m auxeng report --date "$day"
+last_day="$(python -c 'import sys, datetime as d; print(d.date.fromisoformat(sys.argv[1]) + d.timedelta(days=4))' "$day")"
+AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m auxeng report --date "$last_day"

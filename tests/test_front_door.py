@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -19,7 +22,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.airflow
-def test_make_demo_runs_both_dags_and_prints_what_ended(tmp_path):
+def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path):
     result = subprocess.run(
         ["make", "--no-print-directory", "demo", "DEMO_DATE=2026-11-26"],
         cwd=REPO,
@@ -31,10 +34,29 @@ def test_make_demo_runs_both_dags_and_prints_what_ended(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "airflow dags test auxeng_sync_registry 2026-11-26: success" in out
-    assert "airflow dags test auxeng_detect_ended 2026-11-26: success" in out
-    assert "registry load #1: 40 engagements, 0 problem(s)" in out
-    assert "Engagements detected as ended: 32 (28 earlier ones caught up)" in out
+    for line in (
+        "auxeng_sync_registry at 2026-11-26 04:00 UTC: success",
+        "auxeng_detect_ended at 2026-11-26 05:00 UTC: success",
+        "auxeng_send_surveys at 2026-11-26 08:00 UTC: success",
+        "auxeng_deliver_outbox at 2026-11-26 20:00 UTC: success",
+        "auxeng_send_surveys at 2026-11-30 08:00 UTC: success",
+        "auxeng_deliver_outbox at 2026-11-30 20:00 UTC: success",
+        "AuxEng as of 2026-11-30 (Monday)",
+        "registry load #1: 40 engagements, 0 problem(s)",
+        "Engagements detected as ended: 33",
+        "ENG-2026-031   5 invited (2 answered, 3 reminded), 0 skipped",
+        "chidi.berg@example.com answered 4/10 for ENG-2026-031",
+        "detractor_alert  email  1 sent",
+    ):
+        assert line in out
+    assert re.search(r"survey_invite    email  \d+ sent\n", out)
+    assert re.search(r"survey_reminder  email  \d+ sent\n", out)
+    assert "pending" not in out and "failed" not in out
+    invitation = next((tmp_path / "demo-home" / "dev-outbox" / "email").glob("*survey_invite*.eml"))
+    message = email.message_from_bytes(invitation.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert "http://localhost:8080/auxeng/survey/" in text and "?score=10" in text
+    assert message["Message-ID"] and message["List-Unsubscribe"]
     for key in (
         "ENG-2026-031",
         "ENG-2026-039",
