@@ -240,3 +240,23 @@ def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
             )
             == 2
         )
+
+
+def test_a_reopened_engagement_is_invited_afresh_when_it_ends_again(demo):
+    from auxeng.delivery import deliver
+
+    plan(demo, surveys.plan_invitations, date(2026, 11, 26), now=moment(date(2026, 11, 26), 6))
+    moved = edit_engagement(DEMO_TEXT, "ENG-2026-031", "    end: 2026-11-20\n", "    end: 2026-12-04\n")
+    load(demo, moved, date(2026, 11, 26))  # reopened before anything went out
+    report = deliver(demo, now=moment(date(2026, 11, 26), 6), settings=SETTINGS, dry_run=False, transports={})
+    assert report.voided_invitations
+    bea = invitations(demo, "ENG-2026-031")["bea.zhang@example.com"]
+    assert bea.status == "void"
+    assert {m.status for m in outbox(demo, invitation_id=bea.id)} == {"skipped"}
+
+    load(demo, moved, date(2026, 12, 7))
+    plan(demo, surveys.plan_invitations, date(2026, 12, 7))
+    bea = invitations(demo, "ENG-2026-031")["bea.zhang@example.com"]
+    assert (bea.status, bea.invited_on) == ("invited", date(2026, 12, 7))
+    fresh = [m for m in outbox(demo, invitation_id=bea.id) if m.status == "pending"]
+    assert [m.dedupe_key.split(":")[2] for m in fresh] == ["2026-12-07", "2026-12-07"]
