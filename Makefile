@@ -23,11 +23,12 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo test lint format bench clean
+.PHONY: help install lock run demo report test lint format bench clean
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
 	@echo "make demo   run the pack's DAGs once on the demo data for DEMO_DATE=$(DEMO_DATE)"
+	@echo "make report what the local pack (make run) did today: surveys, outbox, a survey link"
 	@echo "make test   install, lint, run the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lock   re-compile requirements.txt from requirements.in"
@@ -50,6 +51,10 @@ run: install
 
 demo: install
 	@bash scripts/demo.sh $(DEMO_DATE)
+
+report: install
+	@AUXENG_DEV_OUTBOX=$${AUXENG_DEV_OUTBOX:-$(AIRFLOW_HOME)/dev-outbox} AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING \
+		$(BIN)/python -m auxeng report --date $$(date +%F)
 
 lint: install
 	$(BIN)/ruff check .

@@ -52,4 +52,19 @@ def survey_lines(session: Session) -> list[str]:
         example = next((p for p in files if p.suffix == ".eml" and "survey_invite" in p.name), None)
         if example is not None:
             lines.append(f"  e.g. {example}")
+            link = survey_link_in(example)
+            if link:
+                lines.append(f"  its survey, to open in a browser: {link}")
     return lines
+
+
+def survey_link_in(eml: Path) -> str | None:
+    """The survey link in a dev-outbox invitation (the file holds the MIME as sent: quoted-printable)."""
+    import email
+    import email.policy
+    import re
+
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    body = message.get_body(("plain",))
+    found = re.search(r"Or open the survey: (\S+)", body.get_content()) if body else None
+    return found.group(1) if found else None
