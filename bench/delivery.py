@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
-import io
 import json
 import os
-import pstats
 import shutil
 import smtplib
 import sys
@@ -54,6 +52,7 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 
+from _common import print_profile, verdict  # noqa: E402
 from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
 
 from auxeng.delivery import QueuedMessage, build_email, deliver, resolve_transports  # noqa: E402
@@ -510,24 +509,8 @@ def report(bench: Bench) -> int:
     if bench.profile:
         print("(--profile inflates the deliver() times: the ratio target is not checked)")
         for label, profiler in bench.profiles:
-            _print_profile(label, profiler)
-    print()
-    if bench.failures:
-        print("FAIL: " + "; ".join(bench.failures))
-        return 1
-    print("PASS")
-    return 0
-
-
-def _print_profile(label: str, profiler: cProfile.Profile, limit: int = 25) -> None:
-    for sort in ("tottime", "cumulative"):
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.strip_dirs().sort_stats(sort).print_stats(limit)
-        body = out.getvalue()
-        start = body.find("   ncalls")
-        print(f"\n== profile: {label} (by {sort}, top {limit})")
-        print(body[start:].rstrip() if start >= 0 else body.rstrip())
+            print_profile(label, profiler, limit=25)
+    return verdict(bench.failures)
 
 
 if __name__ == "__main__":

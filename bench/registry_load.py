@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
-import pstats
 import re
 import shutil
 import sys
@@ -45,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
+from _common import print_profile, verdict  # noqa: E402
 from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
 
 from auxeng.registry import Registry, load_registry_file  # noqa: E402
@@ -312,25 +311,9 @@ def report(bench: Bench) -> int:
         print(f"(the {TARGET_S:.0f} s target is defined for 10000 engagements: not checked)")
 
     for label, profiler in bench.profiles:
-        _print_profile(label, profiler)
+        print_profile(label, profiler, limit=18)
 
-    print()
-    if bench.failures:
-        print("FAIL: " + "; ".join(bench.failures))
-        return 1
-    print("PASS")
-    return 0
-
-
-def _print_profile(label: str, profiler: cProfile.Profile, limit: int = 18) -> None:
-    for sort in ("tottime", "cumulative"):
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.strip_dirs().sort_stats(sort).print_stats(limit)
-        body = out.getvalue()
-        start = body.find("   ncalls")
-        print(f"\n== profile: {label} (by {sort}, top {limit})")
-        print(body[start:].rstrip() if start >= 0 else body.rstrip())
+    return verdict(bench.failures)
 
 
 if __name__ == "__main__":

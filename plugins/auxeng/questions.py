@@ -129,6 +129,18 @@ def _nps() -> Field:
     )
 
 
+def _goals(which: str, label: str) -> Field:
+    """Whether the engagement's ``business`` or ``technical`` goals were achieved (shown with the goal)."""
+    return Field(
+        name=f"{which}_goals",
+        label=label,
+        kind=CHOICE,
+        required=True,
+        choices=GOAL_CHOICES,
+        context=f"goals_{which}",
+    )
+
+
 POST_ENGAGEMENT = Survey(
     kind="post_engagement",
     title="How did the engagement go?",
@@ -138,22 +150,8 @@ POST_ENGAGEMENT = Survey(
         _nps(),
         Field(name="went_well", label="What went well?", kind=TEXT),
         Field(name="to_change", label="What should we change?", kind=TEXT),
-        Field(
-            name="business_goals",
-            label="Were the engagement's business goals achieved?",
-            kind=CHOICE,
-            required=True,
-            choices=GOAL_CHOICES,
-            context="goals_business",
-        ),
-        Field(
-            name="technical_goals",
-            label="Were the engagement's technical goals achieved?",
-            kind=CHOICE,
-            required=True,
-            choices=GOAL_CHOICES,
-            context="goals_technical",
-        ),
+        _goals("business", "Were the engagement's business goals achieved?"),
+        _goals("technical", "Were the engagement's technical goals achieved?"),
     ),
 )
 
@@ -166,22 +164,8 @@ RETRO = Survey(
         _nps(),
         Field(name="went_well", label="What went well?", kind=TEXT),
         Field(name="to_change", label="What should we do differently next time?", kind=TEXT),
-        Field(
-            name="business_goals",
-            label="Did the engagement achieve its business goals?",
-            kind=CHOICE,
-            required=True,
-            choices=GOAL_CHOICES,
-            context="goals_business",
-        ),
-        Field(
-            name="technical_goals",
-            label="Did the engagement achieve its technical goals?",
-            kind=CHOICE,
-            required=True,
-            choices=GOAL_CHOICES,
-            context="goals_technical",
-        ),
+        _goals("business", "Did the engagement achieve its business goals?"),
+        _goals("technical", "Did the engagement achieve its technical goals?"),
     ),
 )
 

@@ -1,0 +1,29 @@
+"""Helpers shared by the benchmarks (not a benchmark itself: `make bench` skips `_*.py`)."""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+
+
+def print_profile(label: str, profiler: cProfile.Profile, limit: int = 20) -> None:
+    """The top functions of a profile, by own time and by cumulative time."""
+    for sort in ("tottime", "cumulative"):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.strip_dirs().sort_stats(sort).print_stats(limit)
+        body = out.getvalue()
+        start = body.find("   ncalls")
+        print(f"\n== profile: {label} (by {sort}, top {limit})")
+        print(body[start:].rstrip() if start >= 0 else body.rstrip())
+
+
+def verdict(failures: list[str]) -> int:
+    """Print PASS or FAIL with the missed targets; the benchmark's exit code."""
+    print()
+    if failures:
+        print("FAIL: " + "; ".join(failures))
+        return 1
+    print("PASS")
+    return 0
