@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import pstats
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
 
 
 def print_profile(label: str, profiler: cProfile.Profile, limit: int = 20) -> None:
@@ -27,3 +32,19 @@ def verdict(failures: list[str]) -> int:
         return 1
     print("PASS")
     return 0
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A scratch database ``auxeng_bench_<pid>``, dropped (WITH FORCE) on exit."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"auxeng_bench_{os.getpid()}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -52,8 +52,8 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 
-from _common import print_profile, verdict  # noqa: E402
-from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
+from _common import postgres_database, print_profile, verdict  # noqa: E402
+from sqlalchemy import Engine, func, select  # noqa: E402
 
 from auxeng.delivery import QueuedMessage, build_email, deliver, resolve_transports  # noqa: E402
 from auxeng.outbox import OutboundMessage, enqueue  # noqa: E402
@@ -406,21 +406,6 @@ def run_backend(
     run_email(bench, backend, engine, server)
     if bench.slack:
         run_slack(bench, backend, engine, standin)
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"auxeng_bench_delivery_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> int:

@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
-from _common import print_profile, verdict  # noqa: E402
-from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
+from _common import postgres_database, print_profile, verdict  # noqa: E402
+from sqlalchemy import Engine, func, select  # noqa: E402
 
 from auxeng.registry import Registry, load_registry_file  # noqa: E402
 from auxeng.store.db import get_engine, migrate  # noqa: E402
@@ -204,22 +204,6 @@ def run_backend(bench: Bench, backend: str, engine: Engine) -> None:
         bench.check(not result.removed and not result.restored, f"{label}: unexpected removals/restores")
         if step == "first load":
             bench.rows.append(Row(backend, "  (after first load)", None, None, _store_counts(engine)))
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A scratch database ``auxeng_bench_<pid>``, dropped (WITH FORCE) on exit."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"auxeng_bench_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> int:
