@@ -48,3 +48,18 @@ def postgres_database(admin_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def profiled(enabled: bool, label: str, profiles: list[tuple[str, cProfile.Profile]]) -> Iterator[None]:
+    """Profile the block into ``profiles`` when ``enabled`` (``--profile``)."""
+    if not enabled:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiles.append((label, profiler))

@@ -35,11 +35,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 for _path in (REPO / "plugins", REPO):
@@ -52,7 +51,7 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 
-from _common import postgres_database, print_profile, verdict  # noqa: E402
+from _common import postgres_database, print_profile, profiled, verdict  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from auxeng.delivery import QueuedMessage, build_email, deliver, resolve_transports  # noqa: E402
@@ -233,18 +232,8 @@ class SmtpServerProcess:
         self._process.join(timeout=10)
 
 
-@contextmanager
-def _maybe_profile(bench: Bench, label: str) -> Iterator[None]:
-    if not bench.profile:
-        yield
-        return
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        yield
-    finally:
-        profiler.disable()
-        bench.profiles.append((label, profiler))
+def _maybe_profile(bench: Bench, label: str) -> Any:
+    return profiled(bench.profile, label, bench.profiles)
 
 
 def raw_smtplib(server: SmtpServerProcess, messages: list[QueuedMessage]) -> float:

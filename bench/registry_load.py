@@ -32,8 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -43,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
-from _common import postgres_database, print_profile, verdict  # noqa: E402
+from _common import postgres_database, print_profile, profiled, verdict  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from auxeng.registry import Registry, load_registry_file  # noqa: E402
@@ -109,18 +108,8 @@ def move_end_dates(yaml_text: str, count: int, days: int = 7) -> tuple[str, int]
     return "\n".join(lines), len(chosen)
 
 
-@contextmanager
-def _maybe_profile(bench: Bench, label: str, wanted: bool = True) -> Iterator[None]:
-    if not (bench.profile and wanted):
-        yield
-        return
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        yield
-    finally:
-        profiler.disable()
-        bench.profiles.append((label, profiler))
+def _maybe_profile(bench: Bench, label: str, wanted: bool = True) -> Any:
+    return profiled(bench.profile and wanted, label, bench.profiles)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
