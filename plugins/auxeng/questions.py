@@ -169,7 +169,37 @@ RETRO = Survey(
     ),
 )
 
-SURVEYS: dict[str, Survey] = {survey.kind: survey for survey in (POST_ENGAGEMENT, RETRO)}
+HELP_CHOICES = (("never", "Never"), ("once_or_twice", "Once or twice"), ("regularly", "Regularly"))
+
+CHECKIN = Survey(
+    kind="checkin",
+    title="Three months on: how is it going?",
+    intro="Three months after the engagement, we check whether your team is comfortable on its own.",
+    side="host",
+    fields=(
+        Field(
+            name="maintainability",
+            label="How comfortable does your team feel maintaining what we built?",
+            kind=SCALE,
+            required=True,
+            minimum=1,
+            maximum=5,
+            low="Not at all comfortable",
+            high="Fully comfortable",
+        ),
+        Field(
+            name="help_needed",
+            label="Since the engagement ended, how often have you needed the platform team's help?",
+            kind=CHOICE,
+            required=True,
+            choices=HELP_CHOICES,
+        ),
+        Field(name="not_taken_over", label="Is there anything you could not take over?", kind=TEXT),
+        _nps(),
+    ),
+)
+
+SURVEYS: dict[str, Survey] = {survey.kind: survey for survey in (POST_ENGAGEMENT, RETRO, CHECKIN)}
 
 
 def get_survey(kind: str) -> Survey:

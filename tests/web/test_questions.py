@@ -31,8 +31,8 @@ def _messages(errors: list[FieldError]) -> list[str]:
     return [str(error) for error in errors]
 
 
-def test_the_two_surveys():
-    assert set(SURVEYS) == {"post_engagement", "retro"}
+def test_the_surveys():
+    assert set(SURVEYS) == {"post_engagement", "retro", "checkin"}
     post = get_survey("post_engagement")
     assert post.side == "host"
     assert get_survey("retro").side == "auxeng"
@@ -118,8 +118,8 @@ def test_text_is_normalised_but_kept_verbatim_otherwise():
 
 
 def test_an_unknown_survey():
-    with pytest.raises(UnknownSurvey, match="checkin"):
-        validate_answers("checkin", GOOD)
+    with pytest.raises(UnknownSurvey, match="exit_interview"):
+        validate_answers("exit_interview", GOOD)
 
 
 def test_a_new_survey_kind_is_one_definition(monkeypatch):
