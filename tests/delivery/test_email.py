@@ -167,6 +167,52 @@ def test_images_are_embedded_inline(store, smtp_connection, smtp_server, tmp_pat
     assert image.get_content() == PNG
 
 
+def test_a_calendar_invitation_arrives_as_an_alternative_and_an_attachment(
+    store, smtp_connection, smtp_server
+):
+    from datetime import UTC, datetime
+
+    from icalendar import Calendar
+
+    from auxeng.icalendar_invites import REQUEST, Attendee, build_invitation
+
+    ics = build_invitation(
+        uid="checkin-ENG-1@auxeng",
+        sequence=1,
+        method=REQUEST,
+        organizer=Attendee("auxeng@example.com", "AuxEng"),
+        attendees=[Attendee("person1@example.com", "Person 1")],
+        start=datetime(2027, 2, 22, 9, tzinfo=UTC),
+        end=datetime(2027, 2, 22, 9, 30, tzinfo=UTC),
+        summary="Check-in",
+        description="How is it going?",
+        stamp=datetime(2027, 2, 15, tzinfo=UTC),
+    ).decode()
+    payload = {"to_name": "Person 1", "calendar": {"method": REQUEST, "ics": ics}}
+    queue(store, email_message(1, payload=payload))
+
+    send_email(store)
+
+    msg = smtp_server.messages[0].message
+    types = [p.get_content_type() for p in msg.walk()]
+    assert types == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/calendar",
+        "text/calendar",
+    ]
+    inline, attached = (p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert inline.get_param("method") == "REQUEST" and attached.get_filename() == "invite.ics"
+    for part in (inline, attached):
+        content = part.get_content()
+        event = Calendar.from_ical(content if isinstance(content, str) else content.decode()).walk("VEVENT")[
+            0
+        ]
+        assert (str(event["UID"]), int(event["SEQUENCE"])) == ("checkin-ENG-1@auxeng", 1)
+
+
 def test_a_message_that_cannot_be_built_fails_with_the_reason(store, smtp_connection, smtp_server, tmp_path):
     queue(
         store,

@@ -45,7 +45,10 @@ def build_email(message: QueuedMessage, *, email_from: str, date: datetime | Non
     is no HTML), a stable ``Message-ID`` derived from the dedupe key, extra
     headers from ``payload["headers"]``, and images from ``payload["inline_images"]``
     (``[{"cid": "chart", "path": "/…/chart.png"}]``, referenced as ``cid:chart``
-    in the HTML) embedded in a ``multipart/related`` part. Raises ValueError for
+    in the HTML) embedded in a ``multipart/related`` part, and a calendar invitation
+    from ``payload["calendar"]`` (``{"method": "REQUEST", "ics": "BEGIN:VCALENDAR…"}``)
+    as a ``text/calendar`` alternative plus an ``invite.ics`` attachment, the way
+    mail clients show an accept/decline invitation. Raises ValueError for
     a message that cannot be built (bad address, bad header, missing image).
     """
     payload = message.payload or {}
@@ -72,10 +75,26 @@ def build_email(message: QueuedMessage, *, email_from: str, date: datetime | Non
             html_part = msg.get_payload()[1]
             for image in images:
                 _add_inline_image(html_part, image)
+    calendar = payload.get("calendar")
+    if calendar:
+        _add_calendar(msg, calendar)
     for part in msg.walk():
         if part is not msg:
             del part["MIME-Version"]  # the email package repeats it on parts it creates
     return msg
+
+
+def _add_calendar(msg: EmailMessage, calendar: dict[str, Any]) -> None:
+    method = str(calendar.get("method", "")).upper()
+    ics = calendar.get("ics") or ""
+    if method not in {"REQUEST", "CANCEL"} or not ics.startswith("BEGIN:VCALENDAR"):
+        raise ValueError(
+            f"payload calendar needs method REQUEST or CANCEL and an iCalendar text, got {method!r}"
+        )
+    msg.add_alternative(ics, subtype="calendar", params={"method": method})
+    msg.add_attachment(
+        ics.encode(), maintype="text", subtype="calendar", filename="invite.ics", params={"method": method}
+    )
 
 
 def _add_inline_image(html_part: EmailMessage, image: dict[str, Any]) -> None:
