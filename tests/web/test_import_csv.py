@@ -112,7 +112,7 @@ def test_bad_rows_are_reported_each_with_its_error_and_good_rows_are_saved(regis
         "ENG-1999-001,x@example.com,post_engagement,5,,,yes,yes,",
         f"{ENGAGEMENT},nobody@example.com,post_engagement,5,,,yes,yes,",
         f"{ENGAGEMENT},{AUXENG_PERSON},post_engagement,5,,,yes,yes,",
-        f"{ENGAGEMENT},{HOST_PERSON},checkin,5,,,yes,yes,",
+        f"{ENGAGEMENT},{HOST_PERSON},exit_interview,5,,,yes,yes,",
         f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,5,,,yes,yes,yesterday",
         f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,5,,,,maybe,",
         f"{ENGAGEMENT},{HOST_PERSON},post_engagement,8,,,yes,yes,2026-11-25",
@@ -128,7 +128,7 @@ def test_bad_rows_are_reported_each_with_its_error_and_good_rows_are_saved(regis
         f"row 5 ({ENGAGEMENT}, nobody@example.com): email: nobody@example.com is not a member of {ENGAGEMENT}",
         f"row 6 ({ENGAGEMENT}, {AUXENG_PERSON}): email: {AUXENG_PERSON} is on the auxeng side of {ENGAGEMENT}; "
         "the post_engagement survey is for the host side",
-        f"row 7 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'checkin' is not one of post_engagement, retro",
+        f"row 7 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'exit_interview' is not one of post_engagement, retro, checkin",
         f"row 8 ({ENGAGEMENT}, chidi.berg@example.com): submitted_at: 'yesterday' is not an ISO date "
         "(2026-11-30) or date-time (2026-11-30T14:05)",
         f"row 9 ({ENGAGEMENT}, chidi.berg@example.com): business_goals: an answer is required; "
