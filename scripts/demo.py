@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
+from sqlalchemy import select
 
 from auxeng import tokens
 from auxeng.responses import record_response
@@ -40,7 +41,12 @@ def answer(day: date) -> None:
     with session_scope(engine) as session:
         invited = list(
             session.scalars(
-                select_invited().order_by(SurveyInvitationRow.engagement_key, SurveyInvitationRow.id).limit(2)
+                select(SurveyInvitationRow)
+                .where(
+                    SurveyInvitationRow.status == "invited", SurveyInvitationRow.survey == "post_engagement"
+                )
+                .order_by(SurveyInvitationRow.engagement_key, SurveyInvitationRow.id)
+                .limit(2)
             )
         )
     answers = [
@@ -62,14 +68,6 @@ def answer(day: date) -> None:
     for invitation, form in zip(invited, answers, strict=False):
         record_response(engine, invitation.id, form, now=at(day, 10), key=tokens.secret_key())
         print(f"==> {invitation.email} answered {form['nps']}/10 for {invitation.engagement_key}")
-
-
-def select_invited():
-    from sqlalchemy import select
-
-    return select(SurveyInvitationRow).where(
-        SurveyInvitationRow.status == "invited", SurveyInvitationRow.survey == "post_engagement"
-    )
 
 
 def main(day: date) -> None:

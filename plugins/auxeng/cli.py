@@ -39,12 +39,7 @@ def _sync(args: argparse.Namespace) -> int:
             f"{path}: load #{result.load_id}: {len(result.created)} created, {len(result.updated)} updated, "
             f"{result.unchanged} unchanged, {len(result.removed)} removed, {len(result.restored)} restored."
         )
-    if result.problems:
-        print(f"{len(result.problems)} problem(s); valid rows were saved:", file=sys.stderr)
-        for problem in result.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 1
-    return 0
+    return _problems(result.problems)
 
 
 def _import_responses(args: argparse.Namespace) -> int:
@@ -62,12 +57,17 @@ def _import_responses(args: argparse.Namespace) -> int:
         return 1
     report = import_responses_csv(open_store(), path, now=utcnow(), key=key)
     print(f"{path}: {report.summary()}.")
-    if report.errors:
-        print(f"{len(report.errors)} problem(s); valid rows were saved:", file=sys.stderr)
-        for error in report.errors:
-            print(f"  - {error}", file=sys.stderr)
-        return 1
-    return 0
+    return _problems(report.errors)
+
+
+def _problems(problems: list[str]) -> int:
+    """Print the problems of a load or import (valid rows were saved); the exit code."""
+    if not problems:
+        return 0
+    print(f"{len(problems)} problem(s); valid rows were saved:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 1
 
 
 def _report(args: argparse.Namespace) -> int:

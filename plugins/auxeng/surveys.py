@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng import tokens
@@ -280,7 +280,16 @@ def plan_invitations(
             .order_by(EngagementRow.end_date, EngagementRow.key)
         )
     )
-    report.stale = [e.key for e in ended if e.end_date < oldest_end and not _has_invitations(session, e.key)]
+    old = [e.key for e in ended if e.end_date < oldest_end]
+    if old:
+        surveyed = set(
+            session.scalars(
+                select(SurveyInvitationRow.engagement_key)
+                .where(SurveyInvitationRow.engagement_key.in_(old))
+                .distinct()
+            )
+        )
+        report.stale = [key for key in old if key not in surveyed]
     ended = [e for e in ended if e.end_date >= oldest_end]
     if not ended:
         return report
@@ -300,7 +309,7 @@ def plan_invitations(
     recent = _recent_invitations(session, emails, as_of - timedelta(days=max(settings.fatigue_days, 1)))
     closes_at = closing_moment(as_of, settings)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
-    messages: list[OutboundMessage] = []
+    to_invite: list[tuple[SurveyInvitationRow, EngagementView]] = []
     for engagement in ended:
         view = planner.engagement_view(engagement)
         touched = False
@@ -341,41 +350,33 @@ def plan_invitations(
                 report.skipped[reason.split(":")[0].split(" on ")[0]] += 1
                 continue
             recent[member.email].append((as_of, engagement.key, survey))
-            session.flush()
-            report.invited += 1
-            link, scores = planner.survey_links(invitation)
-            messages += planner.person_messages(
-                dedupe_prefix=f"{INVITE}:{invitation.id}:{as_of.isoformat()}",
-                template=INVITE,
-                recipient=planner.recipient(member.email),
-                context={
-                    "survey": survey,
-                    "engagement": view,
-                    "survey_link": link,
-                    "score_links": scores,
-                    "closes_on": f"{closes_at.astimezone(settings.timezone):%A %d %B %Y}",
-                },
-                earliest=earliest,
-                engagement_key=engagement.key,
-                invitation_id=invitation.id,
-                requires_ended=True,
-            )
+            to_invite.append((invitation, view))
         if touched:
             report.engagements.append(engagement.key)
+    session.flush()  # one round of INSERTs gives every new invitation its id, for its links
+    report.invited = len(to_invite)
+    messages: list[OutboundMessage] = []
+    for invitation, view in to_invite:
+        link, scores = planner.survey_links(invitation)
+        messages += planner.person_messages(
+            dedupe_prefix=f"{INVITE}:{invitation.id}:{as_of.isoformat()}",
+            template=INVITE,
+            recipient=planner.recipient(invitation.email),
+            context={
+                "survey": invitation.survey,
+                "engagement": view,
+                "survey_link": link,
+                "score_links": scores,
+                "closes_on": f"{closes_at.astimezone(settings.timezone):%A %d %B %Y}",
+            },
+            earliest=earliest,
+            engagement_key=view.key,
+            invitation_id=invitation.id,
+            requires_ended=True,
+        )
     report.messages = enqueue(session, messages, now=now)
     report.samples = [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:6]]
     return report
-
-
-def _has_invitations(session: Session, engagement_key: str) -> bool:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(SurveyInvitationRow)
-            .where(SurveyInvitationRow.engagement_key == engagement_key)
-        )
-        > 0
-    )
 
 
 def plan_reminders(
