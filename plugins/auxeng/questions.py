@@ -199,7 +199,42 @@ CHECKIN = Survey(
     ),
 )
 
-SURVEYS: dict[str, Survey] = {survey.kind: survey for survey in (POST_ENGAGEMENT, RETRO, CHECKIN)}
+PROGRESS_CHOICES = (
+    ("well", "Going well"),
+    ("some_concerns", "Some concerns"),
+    ("struggling", "Struggling"),
+)
+FOLLOW_UP_NEXT = (
+    ("continue", "Keep the monthly reminder"),
+    ("finished", "Follow-up finished: stop the reminders"),
+)
+
+FOLLOW_UP = Survey(
+    kind="follow_up",
+    title="Monthly follow-up: how is it going?",
+    intro="A note after this month's sync with the host team's tech lead, an engineer and the manager.",
+    side="auxeng",
+    fields=(
+        Field(
+            name="progress",
+            label="How is the host team doing on its own?",
+            kind=CHOICE,
+            required=True,
+            choices=PROGRESS_CHOICES,
+        ),
+        Field(name="notes", label="What came up in the sync?", kind=TEXT),
+        Field(
+            name="next",
+            label="Keep following up?",
+            kind=CHOICE,
+            required=True,
+            choices=FOLLOW_UP_NEXT,
+        ),
+    ),
+    nps_field=None,
+)
+
+SURVEYS: dict[str, Survey] = {survey.kind: survey for survey in (POST_ENGAGEMENT, RETRO, CHECKIN, FOLLOW_UP)}
 
 
 def get_survey(kind: str) -> Survey:

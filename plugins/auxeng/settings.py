@@ -55,6 +55,13 @@ class Settings:
     survey_max_age_days: int = 30
     outbox_lease_seconds: int = 600
     outbox_max_attempts: int = 5
+    checkin_offset_months: int = 3
+    checkin_invite_days_before: int = 7
+    checkin_window_days: int = 14
+    checkin_max_age_days: int = 30
+    checkin_meeting_time: time = time(10)
+    checkin_meeting_minutes: int = 30
+    follow_up_months: int = 6
 
     @property
     def default_recipient_timezone(self) -> ZoneInfo:
@@ -124,6 +131,16 @@ def _quiet_hours(env: Mapping[str, str], name: str) -> tuple[time | None, time |
     return start, end
 
 
+def _clock(env: Mapping[str, str], name: str, default: time) -> time:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return time.fromisoformat(raw.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} must be a time of day like 10:00") from exc
+
+
 def _dev_outbox(env: Mapping[str, str]) -> Path | None:
     raw = env.get("AUXENG_DEV_OUTBOX", "").strip()
     if raw.lower() in FALSE_WORDS:
@@ -163,4 +180,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         survey_max_age_days=_int(env, "AUXENG_SURVEY_MAX_AGE_DAYS", 30),
         outbox_lease_seconds=_int(env, "AUXENG_OUTBOX_LEASE_SECONDS", 600),
         outbox_max_attempts=_int(env, "AUXENG_OUTBOX_MAX_ATTEMPTS", 5, minimum=1),
+        checkin_offset_months=_int(env, "AUXENG_CHECKIN_OFFSET_MONTHS", 3, minimum=1),
+        checkin_invite_days_before=_int(env, "AUXENG_CHECKIN_INVITE_DAYS_BEFORE", 7),
+        checkin_window_days=_int(env, "AUXENG_CHECKIN_WINDOW_DAYS", 14, minimum=1),
+        checkin_max_age_days=_int(env, "AUXENG_CHECKIN_MAX_AGE_DAYS", 30),
+        checkin_meeting_time=_clock(env, "AUXENG_CHECKIN_MEETING_TIME", time(10)),
+        checkin_meeting_minutes=_int(env, "AUXENG_CHECKIN_MEETING_MINUTES", 30, minimum=5),
+        follow_up_months=_int(env, "AUXENG_FOLLOW_UP_MONTHS", 6, minimum=1),
     )

@@ -54,6 +54,8 @@ POST_ENGAGEMENT, RETRO = "post_engagement", "retro"
 SURVEY_BY_SIDE = {"host": POST_ENGAGEMENT, "auxeng": RETRO}
 INVITE, REMINDER, DETRACTOR_ALERT = "survey_invite", "survey_reminder", "detractor_alert"
 SURVEY_KINDS = (INVITE, REMINDER, DETRACTOR_ALERT)
+END_OF_ENGAGEMENT_SURVEYS = (POST_ENGAGEMENT, RETRO)
+REMINDER_TEMPLATES = {"checkin": "checkin_survey"}
 DETRACTOR_MAX = 6
 
 
@@ -122,7 +124,7 @@ def fatigue_blocker(
     return max(hits) if hits else None
 
 
-class _Planner:
+class MessagePlanner:
     """Shared look-ups of one planning step (people, program, links), loaded in bulk."""
 
     def __init__(self, session: Session, settings: Settings, *, now: datetime, key: bytes) -> None:
@@ -191,8 +193,12 @@ class _Planner:
         invitation_id: int | None = None,
         stop_if_answered: bool = False,
         requires_ended: bool = False,
+        kind: str | None = None,
     ) -> list[OutboundMessage]:
-        """The email and Slack DM of one rendered message to one person, inside their send window."""
+        """The email and Slack DM of one rendered message to one person, inside their send window.
+
+        ``kind`` (default: the template's name) is what the outbox and its guards know it as.
+        """
         optout = self.optout_link(recipient.email)
         rendered = render(
             template,
@@ -203,7 +209,7 @@ class _Planner:
         )
         not_before = recipient.window.next_opening(earliest) if recipient.window else earliest
         common = {
-            "kind": template,
+            "kind": kind or template,
             "recipient_email": recipient.email,
             "not_before": not_before,
             "engagement_key": engagement_key,
@@ -252,7 +258,11 @@ def _recent_invitations(
             SurveyInvitationRow.invited_on,
             SurveyInvitationRow.engagement_key,
             SurveyInvitationRow.survey,
-        ).where(SurveyInvitationRow.status == "invited", SurveyInvitationRow.invited_on >= since)
+        ).where(
+            SurveyInvitationRow.status == "invited",
+            SurveyInvitationRow.invited_on >= since,
+            SurveyInvitationRow.survey.in_(tuple(SURVEY_BY_SIDE.values())),
+        )
     )
     recent: dict[str, list[tuple[date, str, str]]] = defaultdict(list)
     for email, invited_on, engagement_key, survey in rows:
@@ -266,7 +276,7 @@ def plan_invitations(
 ) -> PlanReport:
     """Invite everyone of every recently ended engagement not invited yet (idempotent)."""
     report = PlanReport()
-    planner = _Planner(session, settings, now=now, key=key)
+    planner = MessagePlanner(session, settings, now=now, key=key)
     oldest_end = as_of - timedelta(days=settings.survey_max_age_days)
     ended = list(
         session.scalars(
@@ -380,9 +390,15 @@ def plan_invitations(
 
 
 def plan_reminders(
-    session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
+    session: Session,
+    *,
+    as_of: date,
+    now: datetime,
+    settings: Settings,
+    key: bytes,
+    surveys: tuple[str, ...] = END_OF_ENGAGEMENT_SURVEYS,
 ) -> PlanReport:
-    """Queue the reminders due by ``as_of`` to people who have not answered (idempotent)."""
+    """Queue the reminders due by ``as_of`` to people who have not answered ``surveys`` (idempotent)."""
     report = PlanReport()
     if not settings.reminder_days:
         return report
@@ -392,6 +408,7 @@ def plan_reminders(
             select(SurveyInvitationRow, EngagementRow)
             .join(EngagementRow, EngagementRow.key == SurveyInvitationRow.engagement_key)
             .where(
+                SurveyInvitationRow.survey.in_(surveys),
                 SurveyInvitationRow.status == "invited",
                 SurveyInvitationRow.answered_at.is_(None),
                 SurveyInvitationRow.reminders_queued < len(settings.reminder_days),
@@ -406,7 +423,7 @@ def plan_reminders(
     )
     if not candidates:
         return report
-    planner = _Planner(session, settings, now=now, key=key)
+    planner = MessagePlanner(session, settings, now=now, key=key)
     messages: list[OutboundMessage] = []
     for invitation, engagement in candidates:
         due = reminder_due(invitation.invited_on, invitation.reminders_queued, settings, as_of)
@@ -419,7 +436,8 @@ def plan_reminders(
         link, scores = planner.survey_links(invitation)
         messages += planner.person_messages(
             dedupe_prefix=f"{REMINDER}:{invitation.id}:{due}",
-            template=REMINDER,
+            template=REMINDER_TEMPLATES.get(invitation.survey, REMINDER),
+            kind=REMINDER,
             recipient=planner.recipient(invitation.email),
             context={
                 "survey": invitation.survey,
@@ -467,7 +485,7 @@ def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings
         .order_by(MemberRow.id)
     ):
         platform_side[member.engagement_key].append(member)
-    planner = _Planner(session, settings, now=now, key=key)
+    planner = MessagePlanner(session, settings, now=now, key=key)
     program = session.get(ProgramRow, 1)
     managers = [(m["email"], m.get("name"), m.get("slack_id")) for m in (program.managers if program else [])]
     messages: list[OutboundMessage] = []

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -218,6 +219,9 @@ class OutboxRow(Base):
 class SurveyInvitationRow(Base):
     """One person asked (or deliberately not asked) to answer one survey of one engagement.
 
+    ``round`` tells repeated asks of the same survey apart (the month of a
+    monthly follow-up); it is 0 for surveys asked once.
+
     ``status`` is ``invited`` or ``skipped`` (with ``skip_reason``: fatigue, opted
     out, no contact) or ``void`` (its messages were withdrawn before any went out,
     e.g. the engagement was reopened or cancelled).
@@ -229,6 +233,7 @@ class SurveyInvitationRow(Base):
     survey: Mapped[str] = mapped_column(String(32))
     engagement_key: Mapped[str] = mapped_column(ForeignKey("auxeng_engagements.key"), index=True)
     email: Mapped[str] = mapped_column(String(320), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     side: Mapped[str] = mapped_column(String(8))
     role: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
@@ -240,7 +245,7 @@ class SurveyInvitationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("survey", "engagement_key", "email"),)
+    __table_args__ = (UniqueConstraint("survey", "engagement_key", "email", "round"),)
 
 
 class SurveyResponseRow(Base):
@@ -276,3 +281,86 @@ class OptOutRow(Base):
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(16))
+
+
+class CheckinRow(Base):
+    """The three-month check-in of one ended engagement (one per engagement).
+
+    ``status``: ``scheduled`` (calendar invitation planned or sent) → ``surveying``
+    (check-in survey sent on the due date) → ``answered`` | ``unanswered`` (closed
+    after the response window, with the scores). Or ``skipped`` (manual override),
+    ``cancelled`` (engagement cancelled or removed), ``missed`` (the due date was
+    more than the catch-up cut-off in the past before anything went out).
+
+    The calendar columns describe the last invitation queued: ``uid`` never
+    changes, ``sequence`` grows with every new REQUEST or CANCEL.
+    """
+
+    __tablename__ = "auxeng_checkins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_key: Mapped[str] = mapped_column(ForeignKey("auxeng_engagements.key"), unique=True)
+    uid: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    end_date: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    due_override: Mapped[date | None] = mapped_column(Date)
+    invite_on: Mapped[date] = mapped_column(Date)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    calendar_method: Mapped[str | None] = mapped_column(String(8))
+    calendar_due: Mapped[date | None] = mapped_column(Date)
+    slot_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slot_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slot_timezone: Mapped[str | None] = mapped_column(String(64))
+    survey_sent_on: Mapped[date | None] = mapped_column(Date)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+    responses: Mapped[int] = mapped_column(Integer, default=0)
+    maintainability_min: Mapped[int | None] = mapped_column(Integer)
+    maintainability_mean: Mapped[float | None] = mapped_column(Float)
+    help_needed: Mapped[str | None] = mapped_column(String(16))
+    nps_mean: Mapped[float | None] = mapped_column(Float)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_by: Mapped[str | None] = mapped_column(String(200))
+    override_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckinEventRow(Base):
+    """What happened to a check-in, when and why (scheduled, moved, invited, overridden…)."""
+
+    __tablename__ = "auxeng_checkin_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkin_id: Mapped[int] = mapped_column(ForeignKey("auxeng_checkins.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(24))
+    as_of: Mapped[date] = mapped_column(Date)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FollowUpRow(Base):
+    """Monthly follow-ups of an engagement with ``follow_up: monthly``.
+
+    ``status``: ``active`` → ``finished`` (the lead said so, or an override) |
+    ``completed`` (all ``months`` reminders went out) | ``cancelled``.
+    ``last_round`` is the last month whose reminder was queued (or passed over).
+    """
+
+    __tablename__ = "auxeng_follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_key: Mapped[str] = mapped_column(ForeignKey("auxeng_engagements.key"), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    months: Mapped[int] = mapped_column(Integer)
+    last_round: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_by: Mapped[str | None] = mapped_column(String(320))
+    finish_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
