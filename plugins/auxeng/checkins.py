@@ -233,7 +233,7 @@ class CheckinContext:
         )
 
 
-def _event(
+def record_event(
     session: Session, checkin: CheckinRow, event: str, as_of: date, now: datetime, **detail: Any
 ) -> None:
     session.add(
@@ -383,7 +383,9 @@ def _queue_calendar(
     if method == CANCEL and not _calendar_went_out(ctx.session, checkin, now):
         checkin.calendar_method = None
         checkin.sequence = sequence
-        _event(ctx.session, checkin, "calendar_withdrawn", as_of, now, reason="nothing had been sent yet")
+        record_event(
+            ctx.session, checkin, "calendar_withdrawn", as_of, now, reason="nothing had been sent yet"
+        )
         return []
     if people.organizer is None or not people.attendees:
         return []
@@ -398,7 +400,7 @@ def _queue_calendar(
             report.updates += 1
     else:
         report.cancellations += 1
-    _event(
+    record_event(
         ctx.session,
         checkin,
         f"calendar_{method.lower()}",
@@ -411,7 +413,7 @@ def _queue_calendar(
     return messages
 
 
-def _new_checkin(engagement: EngagementRow, settings: Settings, as_of: date, now: datetime) -> CheckinRow:
+def new_checkin(engagement: EngagementRow, settings: Settings, as_of: date, now: datetime) -> CheckinRow:
     due = due_date(engagement.end_date, settings.checkin_offset_months)
     checkin = CheckinRow(
         engagement_key=engagement.key,
@@ -464,13 +466,13 @@ def schedule_checkins(
     created: list[CheckinRow] = []
     for engagement, checkin in rows:
         if checkin is None:
-            checkin = _new_checkin(engagement, settings, as_of, now)
+            checkin = new_checkin(engagement, settings, as_of, now)
             session.add(checkin)
             created.append(checkin)
     session.flush()
     for checkin in created:
         report.created += 1
-        _event(
+        record_event(
             session, checkin, "created", as_of, now, due_on=checkin.due_on.isoformat(), status=checkin.status
         )
         if checkin.status == MISSED:
@@ -508,11 +510,11 @@ def _reconcile(
         if checkin.status != SKIPPED:
             checkin.status = CANCELLED
             report.cancelled += 1
-            _event(session, checkin, "cancelled", as_of, now, reason=checkin.note)
+            record_event(session, checkin, "cancelled", as_of, now, reason=checkin.note)
     elif not gone and checkin.status == CANCELLED:
         checkin.status = SCHEDULED
         checkin.note = None
-        _event(session, checkin, "restored", as_of, now)
+        record_event(session, checkin, "restored", as_of, now)
     checkin.updated_at = now
 
     people = ctx.people(engagement)
@@ -531,7 +533,7 @@ def _reconcile(
 
     due = checkin.due_override or due_date(engagement.end_date, settings.checkin_offset_months)
     if due != checkin.due_on or engagement.end_date != checkin.end_date:
-        _event(
+        record_event(
             session,
             checkin,
             "moved",
@@ -552,7 +554,7 @@ def _reconcile(
             f"(catch-up cut-off AUXENG_CHECKIN_MAX_AGE_DAYS), recorded as missed on {as_of}"
         )
         report.missed.append(engagement.key)
-        _event(session, checkin, "missed", as_of, now, reason=checkin.note)
+        record_event(session, checkin, "missed", as_of, now, reason=checkin.note)
         return []
 
     slot = _slot_for(checkin, people, settings)
@@ -563,7 +565,7 @@ def _reconcile(
         return []
     elif as_of >= slot.local_day:
         checkin.calendar_method = NOT_SENT
-        _event(
+        record_event(
             session,
             checkin,
             "calendar_not_sent",
@@ -658,7 +660,9 @@ def send_checkin_surveys(
         checkin.invited = invited
         checkin.updated_at = now
         report.surveyed += 1
-        _event(session, checkin, "surveyed", as_of, now, invited=invited, closes_at=closes_at.isoformat())
+        record_event(
+            session, checkin, "surveyed", as_of, now, invited=invited, closes_at=closes_at.isoformat()
+        )
     session.flush()
     report.people_invited = len(to_invite)
     messages: list[OutboundMessage] = []
@@ -739,5 +743,7 @@ def close_checkins(
         checkin.closed_at = now
         checkin.updated_at = now
         report.closed[checkin.status] += 1
-        _event(session, checkin, "closed", as_of, now, status=checkin.status, responses=result["responses"])
+        record_event(
+            session, checkin, "closed", as_of, now, status=checkin.status, responses=result["responses"]
+        )
     return report

@@ -43,7 +43,7 @@ def latest_round_due(end: date, months: int, as_of: date) -> int:
     return due
 
 
-def _stop(
+def stop_follow_up(
     session: Session, follow_up: FollowUpRow, status: str, *, now: datetime, by: str | None, why: str
 ) -> None:
     follow_up.status = status
@@ -126,7 +126,7 @@ def plan_follow_ups(
             session.add(follow_up)
         if engagement.key in finished:
             at, by, round_ = finished[engagement.key]
-            _stop(
+            stop_follow_up(
                 session,
                 follow_up,
                 FINISHED,
@@ -141,7 +141,7 @@ def plan_follow_ups(
             or engagement.status == "cancelled"
             or engagement.follow_up != "monthly"
         ):
-            _stop(
+            stop_follow_up(
                 session,
                 follow_up,
                 CANCELLED,

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from auxeng.questions import SURVEYS, FieldError, UnknownSurvey, get_survey, validate_answers
+from auxeng.questions import FieldError, UnknownSurvey, get_survey, validate_answers
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
@@ -51,6 +51,7 @@ CSV_COLUMNS = (
     "submitted_at",
 )
 REQUIRED_CSV_COLUMNS = CSV_COLUMNS[:-1]
+CSV_SURVEYS = ("post_engagement", "retro")
 
 
 class InvitationNotFound(LookupError):
@@ -474,11 +475,16 @@ def _check_row(
 ) -> tuple[list[str], _RowPlan | None]:
     problems: list[str] = []
     survey_kind = row["survey"].strip().lower()
+    survey = None
     try:
-        survey = get_survey(survey_kind)
+        survey = get_survey(survey_kind) if survey_kind in CSV_SURVEYS else None
     except UnknownSurvey:
-        problems.append(f"survey: {row['survey'].strip()!r} is not one of {', '.join(SURVEYS)}")
         survey = None
+    if survey is None:
+        problems.append(
+            f"survey: {row['survey'].strip()!r} is not one of {', '.join(CSV_SURVEYS)} "
+            "(the surveys whose answers this CSV format carries)"
+        )
     answers: dict[str, Any] = {}
     if survey is not None:
         answers, errors = validate_answers(survey.kind, row)

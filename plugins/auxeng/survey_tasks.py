@@ -20,7 +20,7 @@ from auxeng.store.db import open_store
 log = logging.getLogger(__name__)
 
 
-def _plan(step: Callable[..., surveys.PlanReport], *, dry_run: bool, **kwargs: Any) -> dict[str, Any]:
+def run_planning_step(step: Callable[..., Any], *, dry_run: bool, **kwargs: Any) -> dict[str, Any]:
     settings = load_settings()
     key = tokens.secret_key()
     with Session(open_store()) as session:
@@ -38,7 +38,7 @@ def _plan(step: Callable[..., surveys.PlanReport], *, dry_run: bool, **kwargs: A
 
 def queue_invitations(as_of: date, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
     """Invite the people of every engagement that ended recently (see :mod:`auxeng.surveys`)."""
-    result = _plan(surveys.plan_invitations, dry_run=dry_run, as_of=as_of, now=now)
+    result = run_planning_step(surveys.plan_invitations, dry_run=dry_run, as_of=as_of, now=now)
     if result["too_old_to_survey"]:
         log.info(
             "Not surveyed, ended more than 30 days before %s: %s",
@@ -48,12 +48,19 @@ def queue_invitations(as_of: date, now: datetime, *, dry_run: bool = False) -> d
     return result
 
 
-def queue_reminders(as_of: date, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
-    return _plan(surveys.plan_reminders, dry_run=dry_run, as_of=as_of, now=now)
+def queue_reminders(
+    as_of: date,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    kinds: tuple[str, ...] = surveys.END_OF_ENGAGEMENT_SURVEYS,
+) -> dict[str, Any]:
+    """Remind the people who have not answered surveys of ``kinds`` yet."""
+    return run_planning_step(surveys.plan_reminders, dry_run=dry_run, as_of=as_of, now=now, surveys=kinds)
 
 
 def queue_detractor_alerts(now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
-    return _plan(surveys.plan_detractor_alerts, dry_run=dry_run, now=now)
+    return run_planning_step(surveys.plan_detractor_alerts, dry_run=dry_run, now=now)
 
 
 def deliver_outbox(

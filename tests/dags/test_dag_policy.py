@@ -19,6 +19,8 @@ EXPECTED_DAG_IDS = {
     "auxeng_detect_ended",
     "auxeng_send_surveys",
     "auxeng_deliver_outbox",
+    "auxeng_checkins",
+    "auxeng_checkin_override",
 }
 
 

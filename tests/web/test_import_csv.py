@@ -128,7 +128,8 @@ def test_bad_rows_are_reported_each_with_its_error_and_good_rows_are_saved(regis
         f"row 5 ({ENGAGEMENT}, nobody@example.com): email: nobody@example.com is not a member of {ENGAGEMENT}",
         f"row 6 ({ENGAGEMENT}, {AUXENG_PERSON}): email: {AUXENG_PERSON} is on the auxeng side of {ENGAGEMENT}; "
         "the post_engagement survey is for the host side",
-        f"row 7 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'exit_interview' is not one of post_engagement, retro, checkin",
+        f"row 7 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'exit_interview' is not one of post_engagement, retro "
+        "(the surveys whose answers this CSV format carries)",
         f"row 8 ({ENGAGEMENT}, chidi.berg@example.com): submitted_at: 'yesterday' is not an ISO date "
         "(2026-11-30) or date-time (2026-11-30T14:05)",
         f"row 9 ({ENGAGEMENT}, chidi.berg@example.com): business_goals: an answer is required; "
@@ -265,3 +266,13 @@ def test_the_command_prints_the_report_and_fails_on_bad_rows(registry_store, sto
     missing = _cli(store_url, tmp_path / "nope.csv")
     assert missing.returncode == 1
     assert "no such file" in missing.stderr
+
+
+def test_check_in_answers_are_not_importable_from_the_end_of_engagement_csv_format(registry_store):
+    report = _import(registry_store, _csv(f"{ENGAGEMENT},{HOST_PERSON},checkin,8,,,yes,yes,"))
+
+    assert report.created == 0
+    assert report.errors == [
+        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'checkin' is not one of post_engagement, retro "
+        "(the surveys whose answers this CSV format carries)"
+    ]

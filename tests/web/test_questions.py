@@ -32,7 +32,7 @@ def _messages(errors: list[FieldError]) -> list[str]:
 
 
 def test_the_surveys():
-    assert set(SURVEYS) == {"post_engagement", "retro", "checkin"}
+    assert set(SURVEYS) == {"post_engagement", "retro", "checkin", "follow_up"}
     post = get_survey("post_engagement")
     assert post.side == "host"
     assert get_survey("retro").side == "auxeng"

@@ -1,0 +1,105 @@
+"""
+### Three-month check-ins and monthly follow-ups
+
+Every ended, non-cancelled engagement gets **one check-in**, due 3 calendar
+months after its end date (`AUXENG_CHECKIN_OFFSET_MONTHS`; an end on the
+29th-31st lands on the last day of a shorter month).
+
+1. `schedule_checkins`: creates, moves (end date changed) and cancels
+   (engagement cancelled or removed) check-ins. **7 days before the due date**
+   (`AUXENG_CHECKIN_INVITE_DAYS_BEFORE`) the AuxEng lead, the host manager and
+   the host tech lead get an email with a calendar invitation (`.ics`, a 30-minute
+   slot at 10:00 on the due date in the host manager's time zone, Monday if the
+   due date is a weekend). A move after it went out sends the same UID with a
+   higher SEQUENCE; a cancellation or a skip sends METHOD:CANCEL.
+2. `send_checkin_surveys`: on the due date, the host team's people get the
+   **check-in survey** (comfort maintaining it 1-5, help needed since the end,
+   what could not be taken over, NPS) through the response page.
+3. `queue_checkin_reminders`: reminders 3 and 7 days later to those who have not answered.
+4. `close_checkins`: after 14 days (`AUXENG_CHECKIN_WINDOW_DAYS`) the check-in
+   is closed as `answered` (with its scores) or `unanswered`.
+5. `queue_follow_ups`: engagements with `follow_up: monthly` remind their
+   AuxEng lead every month for 6 months (`AUXENG_FOLLOW_UP_MONTHS`) to hold a
+   sync, with a "how is it going" link; answering "finished" stops them.
+6. `deliver_outbox`: sends what is due (people only in their working hours;
+   the rest goes out with `auxeng_deliver_outbox`).
+
+**Catch-up:** a check-in whose due date is more than 30 days before the run
+(`AUXENG_CHECKIN_MAX_AGE_DAYS`) with nothing sent yet is recorded as `missed`
+and sends nothing: a first install does not flood anyone.
+
+**Override:** to reschedule or skip one check-in (reason recorded), trigger
+`auxeng_checkin_override`.
+
+**Params:** `dry_run` (default false): plan and render, report, change and send nothing.
+
+**Re-running** (clear, backfill, twice a day) is safe: one check-in per engagement,
+every message has a dedupe key, nothing is sent twice. If a task fails, read its
+log: a missing connection is named; the messages stay pending and the retry sends them.
+"""
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from auxeng import checkin_tasks, survey_tasks
+from auxeng.checkins import CHECKIN_KINDS
+from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.follow_ups import FOLLOW_UP_KIND
+from auxeng.runtime import run_date, run_moment
+
+DRY_RUN = Param(False, type="boolean", description="Plan and render only: change and send nothing.")
+
+
+def _step(function) -> dict:
+    context = get_current_context()
+    return function(run_date(context), run_moment(context), dry_run=context["params"]["dry_run"])
+
+
+@dag(
+    schedule=daily_at(8, 30),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "checkins"],
+    params={"dry_run": DRY_RUN},
+    doc_md=__doc__,
+)
+def auxeng_checkins():
+    @task(multiple_outputs=False)
+    def schedule_checkins() -> dict:
+        return _step(checkin_tasks.schedule_checkins)
+
+    @task(multiple_outputs=False)
+    def send_checkin_surveys() -> dict:
+        return _step(checkin_tasks.send_checkin_surveys)
+
+    @task(multiple_outputs=False)
+    def queue_checkin_reminders() -> dict:
+        return _step(checkin_tasks.queue_checkin_reminders)
+
+    @task(multiple_outputs=False)
+    def close_checkins() -> dict:
+        return _step(checkin_tasks.close_checkins)
+
+    @task(multiple_outputs=False)
+    def queue_follow_ups() -> dict:
+        return _step(checkin_tasks.queue_follow_ups)
+
+    @task(multiple_outputs=False)
+    def deliver_outbox() -> dict:
+        context = get_current_context()
+        return survey_tasks.deliver_outbox(
+            run_moment(context), dry_run=context["params"]["dry_run"], kinds=(*CHECKIN_KINDS, FOLLOW_UP_KIND)
+        )
+
+    (
+        schedule_checkins()
+        >> send_checkin_surveys()
+        >> queue_checkin_reminders()
+        >> close_checkins()
+        >> queue_follow_ups()
+        >> deliver_outbox()
+    )
+
+
+auxeng_checkins()
