@@ -37,7 +37,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 DEMO_REGISTRY = REPO / "include" / "registry" / "engagements.yaml"
 POSTGRES_URL_VAR = "AUXENG_TEST_POSTGRES_URL"
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.dagruns"]
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -378,7 +378,8 @@ def _queue_calendar(
 ) -> list[OutboundMessage]:
     """Withdraw what is pending of this check-in's calendar, then queue the new REQUEST or CANCEL."""
     first = checkin.calendar_method is None or checkin.calendar_method == NOT_SENT
-    sequence = 0 if first else checkin.sequence + 1
+    # A SEQUENCE whose messages were withdrawn is used up (its dedupe keys exist): never reuse one.
+    sequence = 0 if first and not checkin.sequence else checkin.sequence + 1
     report.withdrawn += _withdraw_calendar(ctx.session, checkin, now, f"superseded by SEQUENCE {sequence}")
     if method == CANCEL and not _calendar_went_out(ctx.session, checkin, now):
         checkin.calendar_method = None

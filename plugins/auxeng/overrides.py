@@ -123,7 +123,7 @@ def apply_override(
             + "; only a check-in not surveyed yet can be changed"
         )
 
-    due = parse_date(new_due, "new_due_date")
+    due = parse_date(new_due, f"{key}: new_due_date")
     if action == RESCHEDULE:
         if due is None:
             raise OverrideError(f"{key}: reschedule needs new_due_date (YYYY-MM-DD)")

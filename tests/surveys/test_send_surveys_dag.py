@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, date, datetime, time
+from datetime import date
 from urllib.parse import urlparse
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from auxeng.sendwindow import window_from_payload
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import OutboxRow, SurveyInvitationRow
-from tests.conftest import REPO
+from tests.support.dagruns import at, run
 from tests.web.conftest import KEY_TEXT, live, registry_store  # noqa: F401
 
 pytestmark = pytest.mark.airflow
@@ -29,34 +29,11 @@ MONDAY = date(2026, 11, 30)
 SCORE_LINK = re.compile(r"^ +(\d+): (\S+)$", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def dags(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"), bundle_name="dags-folder")
-    assert bag.import_errors == {}
-    return bag
-
-
 @pytest.fixture
 def pack(pack_env, live, smtp_connection, slack_api_connection, monkeypatch):  # noqa: F811
     monkeypatch.setenv("AUXENG_SECRET_KEY", KEY_TEXT)
     monkeypatch.setenv("AUXENG_PUBLIC_URL", live.public_url)
     return live
-
-
-def at(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), UTC)
-
-
-def run(dags, dag_id: str, moment: datetime, **conf) -> dict[str, str]:
-    dag = dags.dags[dag_id]
-    for task in dag.tasks:
-        task.retries = 0  # a failure fails the test now, instead of after dag.test() waits out retries
-    dag_run = dag.test(logical_date=moment, run_conf=conf or None)
-    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert dag_run.state == "success", states
-    return states
 
 
 def outbox(store_url, *where) -> list[OutboxRow]:
