@@ -1,7 +1,9 @@
 """`make demo`: run the pack's DAGs on the demo data over a few days, in one process.
 
 Day 1 (DEMO_DATE, a Thursday by default): load the registry, detect ended
-engagements, send surveys at 08:00 and deliver the outbox at 12:00 and 20:00 UTC
+engagements, send surveys at 08:00, run the three-month check-ins at 08:30
+(calendar invitations 7 days before the due dates, check-in surveys on them)
+and deliver the outbox at 12:00 and 20:00 UTC
 (people are only messaged in their own working hours). Two people answer the
 next day, one of them a detractor. Day 5: the reminders and the detractor alert.
 Messages go to the dev outbox (AUXENG_DEV_OUTBOX) as .eml and .json files.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 from airflow.dag_processing.dagbag import DagBag
@@ -20,11 +23,11 @@ from sqlalchemy import select
 from auxeng import tokens
 from auxeng.responses import record_response
 from auxeng.store.db import open_store, session_scope
-from auxeng.store.models import SurveyInvitationRow
+from auxeng.store.models import CheckinEventRow, CheckinRow, SurveyInvitationRow
 
 
-def at(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), UTC)
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), UTC)
 
 
 def run(dags: DagBag, dag_id: str, moment: datetime) -> None:
@@ -33,6 +36,26 @@ def run(dags: DagBag, dag_id: str, moment: datetime) -> None:
     print(f"==> {dag_id} at {moment:%Y-%m-%d %H:%M} UTC: {state}")
     if state != DagRunState.SUCCESS:
         sys.exit(f"{dag_id} failed; see the task logs above")
+
+
+def checkins_today(day: date) -> None:
+    """What the check-in run of ``day`` did: calendar invitations and check-in surveys queued."""
+    with session_scope(open_store()) as session:
+        statuses = Counter(session.scalars(select(CheckinRow.status)))
+        events = session.execute(
+            select(
+                CheckinRow.engagement_key, CheckinRow.due_on, CheckinEventRow.event, CheckinEventRow.detail
+            )
+            .join(CheckinRow, CheckinRow.id == CheckinEventRow.checkin_id)
+            .where(CheckinEventRow.as_of == day, CheckinEventRow.event.in_(("calendar_request", "surveyed")))
+            .order_by(CheckinEventRow.id)
+        ).all()
+    print(f"==> check-ins on {day}: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}")
+    for key, due_on, event, detail in events:
+        if event == "calendar_request":
+            print(f"==>   calendar invitation for {key} (due {due_on}) to {', '.join(detail['to'])}")
+        else:
+            print(f"==>   check-in survey for {key} (due {due_on}) sent to {detail['invited']} people")
 
 
 def answer(day: date) -> None:
@@ -78,6 +101,8 @@ def main(day: date) -> None:
     for current in (day, later):
         run(dags, "auxeng_detect_ended", at(current, 5))
         run(dags, "auxeng_send_surveys", at(current, 8))
+        run(dags, "auxeng_checkins", at(current, 8, 30))
+        checkins_today(current)
         run(dags, "auxeng_deliver_outbox", at(current, 12))
         run(dags, "auxeng_deliver_outbox", at(current, 20))
         if current == day:

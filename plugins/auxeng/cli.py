@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from auxeng.ended import has_ended
-from auxeng.reporting import survey_lines
+from auxeng.reporting import checkin_lines, survey_lines
 from auxeng.runtime import utcnow
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store, resolve_database_url, session_scope
@@ -108,6 +108,7 @@ def _report(args: argparse.Namespace) -> int:
     cancelled = [r for r in rows if r.status == "cancelled"]
     print(f"\nCancelled (never counted as ended): {', '.join(r.key for r in cancelled) or 'none'}")
     with session_scope(open_store()) as session:
+        print("\n".join(checkin_lines(session, as_of)))
         print("\n".join(survey_lines(session)))
     return 0
 

@@ -1,15 +1,74 @@
-"""Survey and outbox summaries for the CLI report (``python -m auxeng report``)."""
+"""Check-in, survey and outbox summaries for the CLI report (``python -m auxeng report``)."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auxeng.settings import load_settings
-from auxeng.store.models import OutboxRow, SurveyInvitationRow, SurveyResponseRow
+from auxeng.store.models import CheckinRow, FollowUpRow, OutboxRow, SurveyInvitationRow, SurveyResponseRow
+
+SURVEY_GROUPS = {"post_engagement": "end", "retro": "end", "checkin": "check-in", "follow_up": "follow-up"}
+GROUP_ORDER = ("end", "check-in", "follow-up")
+
+
+def checkin_lines(session: Session, as_of: date) -> list[str]:
+    """Check-ins by status, the open ones (due date, calendar, survey) and the monthly follow-ups."""
+    checkins = list(
+        session.scalars(select(CheckinRow).order_by(CheckinRow.due_on, CheckinRow.engagement_key))
+    )
+    if not checkins:
+        return ["\nCheck-ins: none yet"]
+    statuses = Counter(row.status for row in checkins)
+    lines = [f"\nCheck-ins: {len(checkins)} ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))})"]
+    for row in checkins:
+        if row.status in ("missed",):
+            continue
+        if (
+            row.status in ("answered", "unanswered")
+            and row.closed_at
+            and row.closed_at.date() < as_of - timedelta(days=30)
+        ):
+            continue
+        calendar = "no invitation yet" if row.calendar_method is None else f"calendar {row.calendar_method}"
+        if row.calendar_method and row.sequence:
+            calendar += f" (SEQUENCE {row.sequence})"
+        if row.slot_start and row.slot_timezone and row.calendar_method == "REQUEST":
+            local = row.slot_start.astimezone(ZoneInfo(row.slot_timezone))
+            calendar += f" {local:%a %d %b %H:%M} {row.slot_timezone}"
+        detail = {
+            "surveying": f"survey sent {row.survey_sent_on} to {row.invited}, closes {row.closes_at:%Y-%m-%d}"
+            if row.closes_at
+            else "surveying",
+            "answered": f"{row.responses} answer(s), comfort min {row.maintainability_min}, "
+            f"help {row.help_needed}, NPS {row.nps_mean}",
+            "unanswered": "nobody answered",
+        }.get(row.status, row.note or "")
+        when = "due today" if row.due_on == as_of else f"due {row.due_on}"
+        lines.append(f"  {row.engagement_key:<14} {row.status:<10} {when}; {calendar}; {detail}".rstrip("; "))
+        lines += [f"      warning: {w}" for w in row.warnings or []]
+    if statuses.get("missed"):
+        lines.append(f"  ({statuses['missed']} missed: due before the catch-up cut-off, nothing sent)")
+    follow_ups = list(session.scalars(select(FollowUpRow).order_by(FollowUpRow.engagement_key)))
+    if follow_ups:
+        states = Counter(row.status for row in follow_ups)
+        lines.append(f"\nMonthly follow-ups: {', '.join(f'{n} {s}' for s, n in sorted(states.items()))}")
+        lines += [
+            f"  {row.engagement_key:<14} "
+            + (
+                f"reminded for month {row.last_round} of {row.months}"
+                if row.last_round
+                else "first reminder not due yet"
+            )
+            for row in follow_ups
+            if row.status == "active"
+        ]
+    return lines
 
 
 def survey_lines(session: Session) -> list[str]:
@@ -21,16 +80,18 @@ def survey_lines(session: Session) -> list[str]:
     )
     if not invitations:
         return ["\nSurveys: none planned yet"]
-    by_engagement: dict[str, list[SurveyInvitationRow]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[SurveyInvitationRow]] = defaultdict(list)
     for row in invitations:
-        by_engagement[row.engagement_key].append(row)
-    lines = [f"\nSurveys: {len(by_engagement)} engagement(s)"]
-    for key, rows in by_engagement.items():
+        groups[(row.engagement_key, SURVEY_GROUPS.get(row.survey, row.survey))].append(row)
+    lines = [f"\nSurveys: {len({key for key, _ in groups})} engagement(s)"]
+    for (key, group), rows in sorted(
+        groups.items(), key=lambda item: (item[0][0], GROUP_ORDER.index(item[0][1]))
+    ):
         invited = [r for r in rows if r.status == "invited"]
         answered = sum(1 for r in invited if r.answered_at is not None)
         reminded = sum(1 for r in invited if r.reminders_queued)
         lines.append(
-            f"  {key:<14} {len(invited)} invited ({answered} answered, {reminded} reminded), "
+            f"  {key:<14} {group:<10} {len(invited)} invited ({answered} answered, {reminded} reminded), "
             f"{sum(1 for r in rows if r.status == 'skipped')} skipped"
         )
         lines += [f"      skipped {r.email}: {r.skip_reason}" for r in rows if r.status == "skipped"]
@@ -42,7 +103,7 @@ def survey_lines(session: Session) -> list[str]:
         statuses = ", ".join(
             f"{n} {s}" for (k, c, s), n in sorted(counts.items()) if (k, c) == (kind, channel)
         )
-        lines.append(f"  {kind:<16} {channel:<6} {statuses}")
+        lines.append(f"  {kind:<18} {channel:<6} {statuses}")
     for row in session.scalars(select(OutboxRow).where(OutboxRow.status == "failed").limit(5)):
         lines.append(f"      failed {row.channel} → {row.recipient}: {row.reason}")
     dev_outbox = load_settings().dev_outbox
