@@ -299,6 +299,7 @@ def _calendar_messages(
     *,
     method: str,
     sequence: int,
+    updated: bool,
     now: datetime,
 ) -> list[OutboundMessage]:
     """One email per attendee carrying the same ``.ics`` (REQUEST or CANCEL)."""
@@ -339,7 +340,7 @@ def _calendar_messages(
             minutes=settings.checkin_meeting_minutes,
             organizer=people.organizer,
             attendees=people.attendees,
-            updated=sequence > 0 and method == REQUEST,
+            updated=updated,
             reason=checkin.note or "",
         )
         not_before = recipient.window.next_opening(now) if recipient.window else now
@@ -377,28 +378,35 @@ def _queue_calendar(
     report: CheckinReport,
 ) -> list[OutboundMessage]:
     """Withdraw what is pending of this check-in's calendar, then queue the new REQUEST or CANCEL."""
-    first = checkin.calendar_method is None or checkin.calendar_method == NOT_SENT
-    # A SEQUENCE whose messages were withdrawn is used up (its dedupe keys exist): never reuse one.
-    sequence = 0 if first and not checkin.sequence else checkin.sequence + 1
-    report.withdrawn += _withdraw_calendar(ctx.session, checkin, now, f"superseded by SEQUENCE {sequence}")
+    out_there = checkin.calendar_method in (REQUEST, CANCEL)  # attendees may hold an earlier version
+    # SEQUENCE 0 is the first REQUEST ever queued; any later message takes the next number, so a
+    # withdrawn one (its dedupe keys exist) is never reused.
+    sequence = 0 if checkin.calendar_due is None else checkin.sequence + 1
+    why = (
+        f"superseded by SEQUENCE {sequence}"
+        if method == REQUEST
+        else f"withdrawn: {checkin.note or 'check-in off'}"
+    )
+    report.withdrawn += _withdraw_calendar(ctx.session, checkin, now, why)
     if method == CANCEL and not _calendar_went_out(ctx.session, checkin, now):
         checkin.calendar_method = None
-        checkin.sequence = sequence
         record_event(
             ctx.session, checkin, "calendar_withdrawn", as_of, now, reason="nothing had been sent yet"
         )
         return []
     if people.organizer is None or not people.attendees:
         return []
-    messages = _calendar_messages(ctx, checkin, engagement, people, method=method, sequence=sequence, now=now)
+    messages = _calendar_messages(
+        ctx, checkin, engagement, people, method=method, sequence=sequence, updated=out_there, now=now
+    )
     checkin.sequence = sequence
     checkin.calendar_method = method
     if method == REQUEST:
         checkin.calendar_due = checkin.due_on
-        if first:
-            report.invitations += 1
-        else:
+        if out_there:
             report.updates += 1
+        else:
+            report.invitations += 1
     else:
         report.cancellations += 1
     record_event(
@@ -558,6 +566,14 @@ def _reconcile(
         record_event(session, checkin, "missed", as_of, now, reason=checkin.note)
         return []
 
+    if (
+        checkin.calendar_method == REQUEST
+        and checkin.calendar_due != checkin.due_on
+        and not _calendar_went_out(session, checkin, now)
+    ):
+        # moved before anything reached anyone: withdraw, and invite afresh on the new invitation day
+        report.withdrawn += _withdraw_calendar(session, checkin, now, f"check-in moved to {checkin.due_on}")
+        checkin.calendar_method = None
     slot = _slot_for(checkin, people, settings)
     if checkin.calendar_method == REQUEST:
         if checkin.calendar_due == checkin.due_on:

@@ -132,7 +132,7 @@ def plan_follow_ups(
                 FINISHED,
                 now=at,
                 by=by,
-                why=f"marked finished by the lead (month {round_})",
+                why="marked finished by the lead" + (f" (month {round_})" if round_ else ""),
             )
             report.follow_ups_finished += 1
             continue
@@ -176,7 +176,9 @@ def plan_follow_ups(
                             status="invited",
                             invited_on=as_of,
                             closes_at=datetime.combine(
-                                add_months(day, 1), time(23, 59, 59), settings.timezone
+                                max(add_months(day, 1), as_of + timedelta(days=settings.checkin_window_days)),
+                                time(23, 59, 59),
+                                settings.timezone,
                             ),
                             reminders_queued=0,
                             created_at=now,

@@ -85,7 +85,7 @@ def apply_override(
     key = (engagement_key or "").strip()
     why = " ".join((reason or "").split())
     if action not in ACTIONS:
-        raise OverrideError(f"action {action!r} is not one of {', '.join(ACTIONS)}")
+        raise OverrideError(f"{key or 'override'}: action {action!r} is not one of {', '.join(ACTIONS)}")
     if len(why) < MIN_REASON:
         raise OverrideError(f"{key or 'override'}: give a reason (at least {MIN_REASON} characters)")
     engagement = session.get(EngagementRow, key)
@@ -103,10 +103,11 @@ def apply_override(
 
     checkin = session.scalar(select(CheckinRow).where(CheckinRow.engagement_key == key))
     if checkin is None:
-        if engagement.ended_at is None or engagement.status == "cancelled":
+        if engagement.status == "cancelled" or engagement.removed_at is not None:
+            raise OverrideError(f"{key} is cancelled or removed: it has no check-in to change")
+        if engagement.ended_at is None:
             raise OverrideError(
-                f"{key} has no check-in yet (status {engagement.status}, ends {engagement.end_date}); "
-                "it gets one when it ends"
+                f"{key} has no check-in yet (it ends on {engagement.end_date}); it gets one when it ends"
             )
         checkin = new_checkin(engagement, settings, as_of, now)
         checkin.status = SCHEDULED
