@@ -24,6 +24,9 @@ months after its end date (`AUXENG_CHECKIN_OFFSET_MONTHS`; an end on the
 6. `deliver_outbox`: sends what is due (people only in their working hours;
    the rest goes out with `auxeng_deliver_outbox`).
 
+**When:** daily at 08:30 in the program's time zone, and when
+`auxeng_detect_ended` announces ended engagements (`auxeng://engagements/ended`).
+
 **Catch-up:** a check-in whose due date is more than 30 days before the run
 (`AUXENG_CHECKIN_MAX_AGE_DAYS`) with nothing sent yet is recorded as `missed`
 and sends nothing: a first install does not flood anyone.
@@ -38,9 +41,10 @@ every message has a dedupe key, nothing is sent twice. If a task fails, read its
 log: a missing connection is named; the messages stay pending and the retry sends them.
 """
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
 
 from auxeng import checkin_tasks, survey_tasks
+from auxeng.assets import ENGAGEMENTS_ENDED
 from auxeng.checkins import CHECKIN_KINDS
 from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
 from auxeng.follow_ups import FOLLOW_UP_KIND
@@ -55,7 +59,7 @@ def _step(function) -> dict:
 
 
 @dag(
-    schedule=daily_at(8, 30),
+    schedule=AssetOrTimeSchedule(timetable=daily_at(8, 30), assets=ENGAGEMENTS_ENDED),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

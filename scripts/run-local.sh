@@ -26,7 +26,8 @@ cat <<BANNER
   UI:     http://localhost:${port}
   Login:  admin / admin
   DAGs:   auxeng_sync_registry, auxeng_detect_ended, auxeng_send_surveys,
-          auxeng_deliver_outbox (unpaused; detect_ended is triggered once at start)
+          auxeng_checkins, auxeng_deliver_outbox (unpaused; detect_ended is
+          triggered once at start, surveys and check-ins follow on its event)
   Dev outbox: ${AUXENG_DEV_OUTBOX}
           every message the pack "sends" lands there as .eml / .json; open a
           survey link from one of them in your browser to answer it.
@@ -57,7 +58,7 @@ trap stop_airflow INT TERM
     if curl -fsS "http://localhost:${port}/api/v2/monitor/health" >/dev/null 2>&1; then
       sleep 5
       airflow dags trigger auxeng_detect_ended >/dev/null 2>&1 \
-        && echo "==> Triggered auxeng_detect_ended: survey invitations follow in ${AUXENG_DEV_OUTBOX}"
+        && echo "==> Triggered auxeng_detect_ended: survey and check-in invitations follow in ${AUXENG_DEV_OUTBOX}"
       exit 0
     fi
     sleep 2

@@ -223,3 +223,66 @@ def _title(store_url) -> str:
 
     with session_scope(get_engine(store_url)) as session:
         return session.get(EngagementRow, ENGAGEMENT).title
+
+
+def test_the_override_dag_reschedules_one_check_in_and_refuses_a_bad_request(
+    dags, pack, store_url, smtp_server, slack_standin
+):
+    uid = checkin_uid(ENGAGEMENT)
+    day_of(dags, date(2026, 11, 25))
+    assert len(calendars(smtp_server, uid)) == 3
+
+    moment = at(date(2026, 11, 26), 9)
+    run(
+        dags,
+        "auxeng_checkin_override",
+        moment,
+        engagement=ENGAGEMENT,
+        action="reschedule",
+        new_due_date="2026-12-16",
+        reason="host manager on leave",
+    )
+    run(dags, "auxeng_deliver_outbox", at(date(2026, 11, 26), 20))
+    updates = [cal for _, cal in calendars(smtp_server, uid) if int(event_of(cal)["SEQUENCE"]) == 1]
+    assert len(updates) == 3
+    for cal in updates:
+        start = event_of(cal).decoded("DTSTART")
+        assert start.astimezone(LOS_ANGELES) == datetime(2026, 12, 16, 10, tzinfo=LOS_ANGELES)
+    row = checkin(store_url, ENGAGEMENT)
+    assert (row.due_on, row.due_override, row.override_reason, row.override_by) == (
+        date(2026, 12, 16),
+        date(2026, 12, 16),
+        "host manager on leave",
+        "dag_test",  # the run's triggering user, as Airflow records it for dag.test()
+    )
+    # The daily run keeps the override (the end date alone would say 2 December).
+    received = len(smtp_server.messages)
+    day_of(dags, date(2026, 11, 27))
+    assert len(calendars(smtp_server, uid)) == 6
+    assert checkin(store_url, ENGAGEMENT).due_on == date(2026, 12, 16)
+    assert not [m for m in smtp_server.messages[received:] if str(uid) in m.message.as_string()]
+
+    dag = dags.dags["auxeng_checkin_override"]
+    failed = dag.test(
+        logical_date=at(date(2026, 11, 27), 10),
+        run_conf={"engagement": "ENG-1999-404", "action": "skip", "new_due_date": None, "reason": "typo"},
+    )
+    assert failed.state == "failed"
+    states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
+    assert states["apply_override"] == "failed" and states["update_calendar"] == "upstream_failed"
+    assert checkin(store_url, ENGAGEMENT).status == "scheduled"
+
+
+def test_a_dry_run_of_the_check_ins_reports_and_changes_nothing(dags, pack, store_url, smtp_server):
+    run(dags, "auxeng_sync_registry", at(date(2026, 11, 26), 4))
+    run(dags, "auxeng_detect_ended", at(date(2026, 11, 26), 5))
+    dag = dags.dags["auxeng_checkins"]
+    for task in dag.tasks:
+        task.retries = 0
+    dag_run = dag.test(logical_date=at(date(2026, 11, 26), 8, 30), run_conf={"dry_run": True})
+    assert dag_run.state == "success"
+    (schedule,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "schedule_checkins"]
+    assert schedule.xcom_pull(task_ids="schedule_checkins")["calendar_invitations"] == 4
+    with session_scope(get_engine(store_url)) as session:
+        assert session.scalars(select(CheckinRow)).first() is None
+    assert smtp_server.messages == []
