@@ -6,33 +6,36 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-from icalendar import Calendar
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng import checkins, surveys, tokens
-from auxeng.ended import mark_ended
-from auxeng.registry import parse_registry
 from auxeng.responses import record_response
 from auxeng.settings import load_settings
 from auxeng.store.models import (
     CheckinEventRow,
     CheckinRow,
     OptOutRow,
-    OutboxRow,
     SurveyInvitationRow,
 )
-from auxeng.sync import sync_registry
-from tests.conftest import DEMO_REGISTRY
+from tests.checkins.store_helpers import (
+    DEMO_TEXT,
+    FIRST_RUN,
+    KEY,
+    LOS_ANGELES,
+    calendar,
+    checkin,
+    load,
+    mark_sent,
+    moment,
+    outbox,
+    outbox_count,
+    run,
+    vevent,
+)
 from tests.registry_edits import edit_engagement
 
-KEY = b"test-secret-key-0123456789abcdef"
-SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
-DEMO_TEXT = DEMO_REGISTRY.read_text()
-FIRST_RUN = date(2026, 11, 26)
 BERLIN = ZoneInfo("Europe/Berlin")
-LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 
 # Check-ins whose invitation day has come by 2026-11-26 while their meeting day is still ahead:
 # key -> (organizer, attendees in order, meeting time zone, meeting day).
@@ -150,27 +153,6 @@ PARIS_SETTINGS = load_settings(
 )
 
 
-def moment(day: date, hour: int = 8) -> datetime:
-    return datetime.combine(day, time(hour), UTC)
-
-
-def load(store, text: str, as_of: date) -> None:
-    sync_registry(store, parse_registry(text), source="test", now=moment(as_of, 5))
-    mark_ended(store, as_of, now=moment(as_of, 5))
-
-
-def run(store, step, as_of: date, *, now: datetime | None = None, settings=SETTINGS, **kwargs):
-    with Session(store) as session:
-        report = step(session, as_of=as_of, now=now or moment(as_of), settings=settings, key=KEY, **kwargs)
-        session.commit()
-    return report
-
-
-def checkin(store, engagement: str) -> CheckinRow:
-    with Session(store) as session:
-        return session.scalars(select(CheckinRow).where(CheckinRow.engagement_key == engagement)).one()
-
-
 def all_checkins(store) -> dict[str, CheckinRow]:
     with Session(store) as session:
         return {row.engagement_key: row for row in session.scalars(select(CheckinRow))}
@@ -189,44 +171,6 @@ def events(store, engagement: str) -> list[tuple[str, dict]]:
         ]
 
 
-def outbox(store, **where) -> list[OutboxRow]:
-    with Session(store) as session:
-        query = select(OutboxRow).order_by(OutboxRow.id)
-        for name, value in where.items():
-            query = query.where(getattr(OutboxRow, name) == value)
-        return list(session.scalars(query))
-
-
-def outbox_count(store) -> int:
-    with Session(store) as session:
-        return session.scalar(select(func.count()).select_from(OutboxRow))
-
-
-def calendar(store, engagement: str, status: str | None = None) -> list[OutboxRow]:
-    where = {"kind": checkins.CALENDAR_KIND, "engagement_key": engagement}
-    if status:
-        where["status"] = status
-    return outbox(store, **where)
-
-
-def mark_sent(store) -> None:
-    """What a drainer does: every pending message was delivered."""
-    with Session(store) as session:
-        session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.status == "pending")
-            .values(status="sent", sent_at=moment(FIRST_RUN, 12))
-        )
-        session.commit()
-
-
-def vevent(row: OutboxRow) -> tuple[Calendar, Calendar]:
-    """The calendar of one message and its single VEVENT, parsed back with icalendar."""
-    cal = Calendar.from_ical(row.payload["calendar"]["ics"])
-    (event,) = cal.walk("VEVENT")
-    return cal, event
-
-
 def attendee_emails(event) -> list[str]:
     found = event["ATTENDEE"]
     return [str(a).removeprefix("mailto:") for a in (found if isinstance(found, list) else [found])]
@@ -242,19 +186,6 @@ def invitations(
             )
         )
         return {row.email: row for row in rows}
-
-
-@pytest.fixture
-def demo(store):
-    load(store, DEMO_TEXT, FIRST_RUN)
-    return store
-
-
-@pytest.fixture
-def scheduled(demo):
-    """The demo registry after the first scheduling run (2026-11-26)."""
-    run(demo, checkins.schedule_checkins, FIRST_RUN)
-    return demo
 
 
 def surveyed(store, as_of: date) -> None:

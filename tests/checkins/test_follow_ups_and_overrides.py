@@ -3,36 +3,39 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 import pytest
-from icalendar import Calendar
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng import checkins, follow_ups, tokens
-from auxeng.ended import mark_ended
 from auxeng.follow_ups import latest_round_due
 from auxeng.overrides import OverrideError, apply_override
-from auxeng.registry import parse_registry
 from auxeng.responses import record_response
-from auxeng.settings import load_settings
 from auxeng.store.models import (
     CheckinEventRow,
     CheckinRow,
     FollowUpRow,
-    OutboxRow,
     SurveyInvitationRow,
 )
-from auxeng.sync import sync_registry
-from tests.conftest import DEMO_REGISTRY
+from tests.checkins.store_helpers import (
+    DEMO_TEXT,
+    FIRST_RUN,
+    KEY,
+    LOS_ANGELES,
+    SETTINGS,
+    calendar,
+    checkin,
+    load,
+    mark_sent,
+    moment,
+    outbox,
+    outbox_count,
+    run,
+    vevent,
+)
 
-KEY = b"test-secret-key-0123456789abcdef"
-SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
-DEMO_TEXT = DEMO_REGISTRY.read_text()
-FIRST_RUN = date(2026, 11, 26)
-LOS_ANGELES = ZoneInfo("America/Los_Angeles")
 FINISHED = {"progress": "well", "notes": "", "next": "finished"}
 # Demo engagements with ``follow_up: monthly`` that have ended by 2026-11-26.
 MONTHLY = {
@@ -46,22 +49,6 @@ MONTHLY = {
     "ENG-2026-030",
 }
 WHO = "dana.ruiz@example.com"
-
-
-def moment(day: date, hour: int = 8) -> datetime:
-    return datetime.combine(day, time(hour), UTC)
-
-
-def load(store, text: str, as_of: date) -> None:
-    sync_registry(store, parse_registry(text), source="test", now=moment(as_of, 5))
-    mark_ended(store, as_of, now=moment(as_of, 5))
-
-
-def run(store, step, as_of: date, *, now: datetime | None = None, **kwargs):
-    with Session(store) as session:
-        report = step(session, as_of=as_of, now=now or moment(as_of), settings=SETTINGS, key=KEY, **kwargs)
-        session.commit()
-    return report
 
 
 def override(store, engagement: str, action: str, reason: str = "the team asked", **kwargs):
@@ -80,11 +67,6 @@ def override(store, engagement: str, action: str, reason: str = "the team asked"
         )
         session.commit()
     return result
-
-
-def checkin(store, engagement: str) -> CheckinRow:
-    with Session(store) as session:
-        return session.scalars(select(CheckinRow).where(CheckinRow.engagement_key == engagement)).one()
 
 
 def last_event(store, engagement: str) -> tuple[str, dict]:
@@ -113,51 +95,6 @@ def follow_up_invitations(store, engagement: str | None = None) -> list[SurveyIn
         if engagement:
             query = query.where(SurveyInvitationRow.engagement_key == engagement)
         return list(session.scalars(query))
-
-
-def outbox(store, **where) -> list[OutboxRow]:
-    with Session(store) as session:
-        query = select(OutboxRow).order_by(OutboxRow.id)
-        for name, value in where.items():
-            query = query.where(getattr(OutboxRow, name) == value)
-        return list(session.scalars(query))
-
-
-def outbox_count(store) -> int:
-    with Session(store) as session:
-        return session.scalar(select(func.count()).select_from(OutboxRow))
-
-
-def calendar(store, engagement: str, status: str | None = None) -> list[OutboxRow]:
-    where = {"kind": checkins.CALENDAR_KIND, "engagement_key": engagement}
-    if status:
-        where["status"] = status
-    return outbox(store, **where)
-
-
-def mark_sent(store) -> None:
-    with Session(store) as session:
-        session.execute(update(OutboxRow).where(OutboxRow.status == "pending").values(status="sent"))
-        session.commit()
-
-
-def vevent(row: OutboxRow):
-    cal = Calendar.from_ical(row.payload["calendar"]["ics"])
-    (event,) = cal.walk("VEVENT")
-    return cal, event
-
-
-@pytest.fixture
-def demo(store):
-    load(store, DEMO_TEXT, FIRST_RUN)
-    return store
-
-
-@pytest.fixture
-def scheduled(demo):
-    """The demo registry after the first check-in scheduling run (2026-11-26)."""
-    run(demo, checkins.schedule_checkins, FIRST_RUN)
-    return demo
 
 
 # --- follow-ups -------------------------------------------------------------------------
