@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,7 +55,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys import INVITE, REMINDER, EngagementView, MessagePlanner, Recipient
+from auxeng.surveys import INVITE, REMINDER, EngagementView, MessagePlanner, Recipient, closing_moment
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,13 @@ def auxeng_lead(members: list[MemberRow]) -> MemberRow | None:
     ) or (platform[0] if platform else None)
 
 
+def host_manager_email(team: TeamRow | None, host: list[MemberRow]) -> str | None:
+    """The host team's manager: the team's ``manager``, else the engagement's host member with role manager."""
+    if team is not None and team.manager_email:
+        return team.manager_email
+    return next((m.email for m in host if m.role == "manager"), None)
+
+
 def checkin_people(
     engagement: EngagementRow,
     members: list[MemberRow],
@@ -160,10 +167,7 @@ def checkin_people(
             f"{engagement.key} has no AuxEng lead and the program no manager: no calendar invitation"
         )
 
-    manager_email = team.manager_email if team and team.manager_email else None
-    if manager_email is None:
-        listed = next((m for m in host if m.role == "manager"), None)
-        manager_email = listed.email if listed else None
+    manager_email = host_manager_email(team, host)
     if manager_email is None:
         warnings.append(
             f"host team {engagement.host_team_key} has no manager: the {engagement.key} check-in "
@@ -597,11 +601,6 @@ def _reconcile(
     )
 
 
-def _closing_moment(invited_on: date, settings: Settings) -> datetime:
-    last_day = invited_on + timedelta(days=settings.checkin_window_days)
-    return datetime.combine(last_day, time(23, 59, 59), settings.timezone).astimezone(UTC)
-
-
 def send_checkin_surveys(
     session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
 ) -> CheckinReport:
@@ -634,7 +633,7 @@ def send_checkin_surveys(
             )
         )
     }
-    closes_at = _closing_moment(as_of, settings)
+    closes_at = closing_moment(as_of, settings, settings.checkin_window_days)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
     to_invite: list[tuple[SurveyInvitationRow, EngagementView, Recipient]] = []
     for checkin, engagement in rows:

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from auxeng.checkin_schedule import add_months
-from auxeng.checkins import CheckinContext, CheckinReport, auxeng_lead
+from auxeng.checkins import CheckinContext, CheckinReport, auxeng_lead, host_manager_email
 from auxeng.outbox import OutboundMessage, enqueue
 from auxeng.settings import Settings
 from auxeng.store.models import (
@@ -28,6 +28,7 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
+from auxeng.surveys import end_of_day
 
 FOLLOW_UP_SURVEY = "follow_up"
 FOLLOW_UP_KIND = "follow_up_reminder"
@@ -175,10 +176,9 @@ def plan_follow_ups(
                             round=due_round,
                             status="invited",
                             invited_on=as_of,
-                            closes_at=datetime.combine(
+                            closes_at=end_of_day(
                                 max(add_months(day, 1), as_of + timedelta(days=settings.checkin_window_days)),
-                                time(23, 59, 59),
-                                settings.timezone,
+                                settings,
                             ),
                             reminders_queued=0,
                             created_at=now,
@@ -229,8 +229,7 @@ def _sync_people(ctx: CheckinContext, engagement: EngagementRow) -> list[dict[st
     engineer = next((m for m in host if m.role == "engineer"), None)
     if engineer:
         picks.append(("engineer", engineer.email))
-    manager = team.manager_email if team and team.manager_email else None
-    manager = manager or next((m.email for m in host if m.role == "manager"), None)
+    manager = host_manager_email(team, host)
     if manager:
         picks.append(("manager", manager))
     seen: dict[str, dict[str, Any]] = {}

@@ -101,10 +101,16 @@ class EngagementView:
     anonymous: bool
 
 
-def closing_moment(invited_on: date, settings: Settings) -> datetime:
-    """End of the last day a survey sent on ``invited_on`` accepts answers (program time zone)."""
-    last_day = invited_on + timedelta(days=settings.survey_window_days)
-    return datetime.combine(last_day, time(23, 59, 59), settings.timezone).astimezone(UTC)
+def end_of_day(day: date, settings: Settings) -> datetime:
+    """The last second of ``day`` in the program's time zone, in UTC."""
+    return datetime.combine(day, time(23, 59, 59), settings.timezone).astimezone(UTC)
+
+
+def closing_moment(invited_on: date, settings: Settings, window_days: int | None = None) -> datetime:
+    """End of the last day a survey sent on ``invited_on`` accepts answers: ``window_days``
+    (default ``survey_window_days``) later, program time zone."""
+    days = settings.survey_window_days if window_days is None else window_days
+    return end_of_day(invited_on + timedelta(days=days), settings)
 
 
 def reminder_due(invited_on: date, reminders_queued: int, settings: Settings, as_of: date) -> int:
