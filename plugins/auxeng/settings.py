@@ -62,6 +62,8 @@ class Settings:
     checkin_meeting_time: time = time(10)
     checkin_meeting_minutes: int = 30
     follow_up_months: int = 6
+    nps_min_responses: int = 3
+    digest_max_age_days: int = 6
 
     @property
     def default_recipient_timezone(self) -> ZoneInfo:
@@ -187,4 +189,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         checkin_meeting_time=_clock(env, "AUXENG_CHECKIN_MEETING_TIME", time(10)),
         checkin_meeting_minutes=_int(env, "AUXENG_CHECKIN_MEETING_MINUTES", 30, minimum=5),
         follow_up_months=_int(env, "AUXENG_FOLLOW_UP_MONTHS", 6, minimum=1),
+        nps_min_responses=_int(env, "AUXENG_NPS_MIN_RESPONSES", 3, minimum=1),
+        digest_max_age_days=_int(env, "AUXENG_DIGEST_MAX_AGE_DAYS", 6),
     )

@@ -245,7 +245,10 @@ class SurveyInvitationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("survey", "engagement_key", "email", "round"),)
+    __table_args__ = (
+        UniqueConstraint("survey", "engagement_key", "email", "round"),
+        Index("ix_auxeng_survey_invitations_invited_on", "invited_on"),
+    )
 
 
 class SurveyResponseRow(Base):
@@ -270,7 +273,10 @@ class SurveyResponseRow(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_auxeng_survey_responses_engagement", "engagement_key", "survey"),)
+    __table_args__ = (
+        Index("ix_auxeng_survey_responses_engagement", "engagement_key", "survey"),
+        Index("ix_auxeng_survey_responses_submitted", "submitted_at"),
+    )
 
 
 class OptOutRow(Base):
@@ -364,3 +370,84 @@ class FollowUpRow(Base):
     finish_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NpsWeekRow(Base):
+    """One computed week of the weekly NPS aggregation (``auxeng_weekly_nps``), replaced on re-runs.
+
+    ``week`` is the Monday (in the program's time zone) of the week [``starts_at``, ``ends_at``).
+    ``trend`` holds the program's counts for each of the 13 weeks ending with this one
+    (oldest first): ``{"week", "promoters", "passives", "detractors", "invited", "answered"}``.
+    """
+
+    __tablename__ = "auxeng_nps_weeks"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    min_responses: Mapped[int] = mapped_column(Integer)
+    trend: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    snapshots: Mapped[list[NpsSnapshotRow]] = relationship(
+        back_populates="nps_week", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class NpsSnapshotRow(Base):
+    """NPS of one segment over one window of a computed week.
+
+    ``span``: ``week`` (that week), ``13w`` (the 13 weeks ending with it), and for the
+    whole program also ``prev_week`` and ``prev_13w`` (the spans just before, for the
+    digest's "change"). ``segment`` is ``program``, ``org``, ``team`` or ``survey``.
+    Counts and score are stored as computed; ``suppressed`` says the segment had fewer
+    answers than the privacy threshold, so it is shown as "too few responses".
+    """
+
+    __tablename__ = "auxeng_nps_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    week: Mapped[date] = mapped_column(ForeignKey("auxeng_nps_weeks.week", ondelete="CASCADE"))
+    span: Mapped[str] = mapped_column(String(12))
+    segment: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    promoters: Mapped[int] = mapped_column(Integer)
+    passives: Mapped[int] = mapped_column(Integer)
+    detractors: Mapped[int] = mapped_column(Integer)
+    responses: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float] = mapped_column(Float)
+    ci_high: Mapped[float] = mapped_column(Float)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+    invited: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    response_rate: Mapped[float | None] = mapped_column(Float)
+    maintainability_answers: Mapped[int] = mapped_column(Integer)
+    maintainability_mean: Mapped[float | None] = mapped_column(Float)
+
+    nps_week: Mapped[NpsWeekRow] = relationship(back_populates="snapshots")
+
+    __table_args__ = (UniqueConstraint("week", "span", "segment", "key"),)
+
+
+class DigestOptOutRow(Base):
+    """A stakeholder who no longer wants the weekly digest (other messages are unaffected)."""
+
+    __tablename__ = "auxeng_digest_opt_outs"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class DigestRow(Base):
+    """One weekly digest queued: the week it reports and the moment up to which comments were shown."""
+
+    __tablename__ = "auxeng_digests"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    comments_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comments_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipients: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
