@@ -5,8 +5,11 @@ engagements, send surveys at 08:00, run the three-month check-ins at 08:30
 (calendar invitations 7 days before the due dates, check-in surveys on them)
 and deliver the outbox at 12:00 and 20:00 UTC
 (people are only messaged in their own working hours). Two people answer the
-next day, one of them a detractor. Day 5: the reminders and the detractor alert.
-Messages go to the dev outbox (AUXENG_DEV_OUTBOX) as .eml and .json files.
+next day, one of them a detractor. Day 5 (a Monday): the weekly NPS at 07:00 and the
+stakeholder digest (email with the trend chart, Slack post and chart upload), then the
+reminders and the detractor alert. Before day 1 the store gets 26 weeks of synthetic
+survey history (``auxeng.demo_history``) so the digest has a trend to show.
+Messages go to the dev outbox (AUXENG_DEV_OUTBOX) as .eml, .json and .png files.
 """
 
 from __future__ import annotations
@@ -21,9 +24,17 @@ from airflow.utils.state import DagRunState
 from sqlalchemy import select
 
 from auxeng import tokens
+from auxeng.demo_history import seed_history
 from auxeng.responses import record_response
 from auxeng.store.db import open_store, session_scope
-from auxeng.store.models import CheckinEventRow, CheckinRow, SurveyInvitationRow
+from auxeng.store.models import (
+    CheckinEventRow,
+    CheckinRow,
+    NpsSnapshotRow,
+    NpsWeekRow,
+    OutboxRow,
+    SurveyInvitationRow,
+)
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -93,12 +104,50 @@ def answer(day: date) -> None:
         print(f"==> {invitation.email} answered {form['nps']}/10 for {invitation.engagement_key}")
 
 
+def seed(day: date) -> None:
+    with session_scope(open_store()) as session:
+        added = seed_history(session, until=day)
+    print(f"==> seeded 26 weeks of synthetic survey history before {day}: {added} answers")
+
+
+def weekly_digest(day: date) -> None:
+    """What the weekly NPS run and the digest of ``day`` (a Monday) produced."""
+    with session_scope(open_store()) as session:
+        week = session.scalar(select(NpsWeekRow).order_by(NpsWeekRow.week.desc()).limit(1))
+        rows = {
+            row.span: row
+            for row in session.scalars(
+                select(NpsSnapshotRow).where(
+                    NpsSnapshotRow.week == week.week, NpsSnapshotRow.segment == "program"
+                )
+            )
+        }
+        digests = session.execute(
+            select(OutboxRow.channel, OutboxRow.kind, OutboxRow.recipient, OutboxRow.status)
+            .where(OutboxRow.kind.like("nps_digest%"))
+            .order_by(OutboxRow.id)
+        ).all()
+    quarter = rows["13w"]
+    print(
+        f"==> weekly NPS for the week of {week.week}: {rows['week'].responses} answers this week, "
+        f"{quarter.responses} over 13 weeks, NPS {quarter.score:+.0f} "
+        f"(95% CI {quarter.ci_low:+.0f} to {quarter.ci_high:+.0f})"
+    )
+    for channel, kind, recipient, status in digests:
+        print(f"==>   digest {kind} by {channel} to {recipient}: {status}")
+
+
 def main(day: date) -> None:
     logging.getLogger("airflow").setLevel(logging.WARNING)
     dags = DagBag(bundle_name="dags-folder")
     later = day + timedelta(days=4)
     run(dags, "auxeng_sync_registry", at(day, 4))
+    seed(day)
     for current in (day, later):
+        if current.weekday() == 0:
+            run(dags, "auxeng_weekly_nps", at(current, 7))
+            run(dags, "auxeng_weekly_digest", at(current, 7, 5))
+            weekly_digest(current)
         run(dags, "auxeng_detect_ended", at(current, 5))
         run(dags, "auxeng_send_surveys", at(current, 8))
         run(dags, "auxeng_checkins", at(current, 8, 30))

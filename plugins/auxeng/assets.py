@@ -15,3 +15,7 @@ def registry_file_asset() -> Asset:
     path = str(load_settings().registry_path.resolve())
     watcher = AssetWatcher(name="auxeng_registry_file_watcher", trigger=FileContentChangedTrigger(path=path))
     return Asset(name="auxeng_registry_file", uri="auxeng://registry/file", watchers=[watcher])
+
+
+# Announced by ``auxeng_weekly_nps`` for each computed week (extra: ``{"week": "YYYY-MM-DD"}``).
+NPS_WEEKLY = Asset(name="auxeng_nps_weekly", uri="auxeng://nps/weekly")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import CronTriggerTimetable
+from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
 
 from auxeng.settings import load_settings
 
@@ -47,3 +47,9 @@ def daily_at(hour: int, minute: int = 0) -> CronTriggerTimetable:
     """A daily schedule at a wall-clock time in the program's time zone (``AUXENG_TIMEZONE``,
     an environment setting: safe to read at parse time, unlike Variables)."""
     return CronTriggerTimetable(f"{minute} {hour} * * *", timezone=str(load_settings().timezone))
+
+
+def weekly_interval(weekday: int, hour: int, minute: int = 0) -> CronDataIntervalTimetable:
+    """Weekly data intervals ending on ``weekday`` (cron numbering, 1 = Monday) at a wall-clock
+    time in the program's time zone: a run covers the week before, and a backfill recomputes weeks."""
+    return CronDataIntervalTimetable(f"{minute} {hour} * * {weekday}", timezone=str(load_settings().timezone))

@@ -26,6 +26,7 @@ from auxeng.questions import FieldError, UnknownSurvey, get_survey, validate_ans
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
+    DigestOptOutRow,
     EngagementRow,
     MemberRow,
     OptOutRow,
@@ -196,9 +197,23 @@ def load_answers(session: Session, invitation_id: int, *, key: bytes) -> dict[st
     return answers
 
 
-def opted_out_at(session: Session, email: str) -> datetime | None:
-    row = session.get(OptOutRow, email.strip().lower())
+def _opt_out_model(digest: bool) -> type[OptOutRow] | type[DigestOptOutRow]:
+    """Where opt-outs are kept: from everything (:class:`OptOutRow`) or from the weekly digest only."""
+    return DigestOptOutRow if digest else OptOutRow
+
+
+def opted_out_at(session: Session, email: str, *, digest: bool = False) -> datetime | None:
+    """When ``email`` opted out of all messages (``digest``: of the weekly NPS digest only), or ``None``."""
+    row = session.get(_opt_out_model(digest), email.strip().lower())
     return row.opted_out_at if row is not None else None
+
+
+def digest_opted_out(session: Session) -> set[str]:
+    """Every (lower-cased) address that opted out of the weekly NPS digest.
+
+    Only the digest opt-outs: the digest planner also leaves out those who opted out of everything.
+    """
+    return {email.strip().lower() for email in session.scalars(select(DigestOptOutRow.email))}
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -329,22 +344,35 @@ def _mark_answered(
     )
 
 
-def record_opt_out(engine: Engine, email: str, *, now: datetime, source: str) -> OptOutOutcome:
-    """Record that ``email`` wants no more messages; the first opt-out's time is kept."""
+def record_opt_out(
+    engine: Engine, email: str, *, now: datetime, source: str, digest: bool = False
+) -> OptOutOutcome:
+    """Record that ``email`` wants no more messages; the first opt-out's time is kept.
+
+    With ``digest`` it records only that ``email`` wants no more weekly NPS digests
+    (other messages are unaffected). The two opt-outs are kept apart: neither writes the other.
+    Two concurrent first opt-outs meet on the primary key: the loser reads the winner's.
+    """
+    model = _opt_out_model(digest)
     address = email.strip().lower()
     for attempt in (1, 2):
         try:
             with session_scope(engine) as session:
-                row = session.get(OptOutRow, address)
+                row = session.get(model, address)
                 if row is not None:
                     return OptOutOutcome(created=False, opted_out_at=row.opted_out_at)
-                session.add(OptOutRow(email=address, opted_out_at=now, source=source[:16]))
+                session.add(model(email=address, opted_out_at=now, source=source[:16]))
                 session.flush()
                 return OptOutOutcome(created=True, opted_out_at=now)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def record_digest_opt_out(engine: Engine, email: str, *, now: datetime, source: str) -> OptOutOutcome:
+    """:func:`record_opt_out` for the weekly NPS digest only."""
+    return record_opt_out(engine, email, now=now, source=source, digest=True)
 
 
 # --- CSV import ------------------------------------------------------------------------

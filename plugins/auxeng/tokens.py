@@ -33,6 +33,7 @@ OPTOUT_LINK_DAYS = 365
 
 SURVEY = "survey"
 OPTOUT = "optout"
+DIGEST_OPTOUT = "digest_optout"
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _REASONS = {
@@ -206,10 +207,20 @@ def survey_url(
     return url if score is None else f"{url}?score={int(score)}"
 
 
-def optout_url(email: str, *, public_url: str, key: bytes, now: datetime) -> str:
-    """The link (valid a year) with which ``email`` stops all messages from the pack (``public_url`` as above)."""
-    token = sign(OPTOUT, email.strip().lower(), now + timedelta(days=OPTOUT_LINK_DAYS), key=key)
-    return f"{public_url.rstrip('/')}/optout/{token}"
+def optout_url(email: str, *, public_url: str, key: bytes, now: datetime, digest: bool = False) -> str:
+    """The link (valid a year) with which ``email`` stops all messages from the pack (``public_url`` as above).
+
+    With ``digest`` it stops only the weekly NPS digest (purpose :data:`DIGEST_OPTOUT`,
+    ``{public_url}/digest/optout/{token}``); neither link works on the other's page.
+    """
+    purpose, path = (DIGEST_OPTOUT, "digest/optout") if digest else (OPTOUT, "optout")
+    token = sign(purpose, email.strip().lower(), now + timedelta(days=OPTOUT_LINK_DAYS), key=key)
+    return f"{public_url.rstrip('/')}/{path}/{token}"
+
+
+def digest_optout_url(email: str, *, public_url: str, key: bytes, now: datetime) -> str:
+    """The link (valid a year) with which ``email`` stops only the weekly NPS digest."""
+    return optout_url(email, public_url=public_url, key=key, now=now, digest=True)
 
 
 def response_ref(invitation_id: int, *, key: bytes) -> str:

@@ -1,5 +1,5 @@
 """The pack's web app, mounted by the Airflow plugin under ``/auxeng`` (or run with
-``uvicorn auxeng.web:app``): the survey page and the opt-out page, for people
+``uvicorn auxeng.web:app``): the survey page and the opt-out pages, for people
 outside Airflow. They are public; the signed token in the link is the only credential.
 
 Rules the handlers keep:
@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from auxeng import __version__
 from auxeng.questions import Survey, UnknownSurvey, get_survey, validate_answers
-from auxeng.tokens import OPTOUT, SURVEY, MissingSecretKey, TokenError, secret_key, verify
+from auxeng.tokens import DIGEST_OPTOUT, OPTOUT, SURVEY, MissingSecretKey, TokenError, secret_key, verify
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -344,56 +344,89 @@ def survey_thanks(token: str, now: Now) -> Response:
 
 
 # --- opt-out ---------------------------------------------------------------------------
+# Two scopes, one design: /optout/{token} stops every message, /digest/optout/{token}
+# only the weekly NPS digest (``digest``). Each takes only tokens signed for its purpose.
 
 
-def _optout_email(token: str, now: datetime) -> str | HTMLResponse:
+def _optout_email(token: str, now: datetime, *, digest: bool = False) -> str | HTMLResponse:
     try:
         key = secret_key()
     except MissingSecretKey as exc:
         return _no_key(exc)
     try:
-        return verify(token, OPTOUT, key=key, now=now).subject
+        return verify(token, DIGEST_OPTOUT if digest else OPTOUT, key=key, now=now).subject
     except TokenError as exc:
         return _token_problem(exc)
+
+
+def _optout_form(token: str, now: datetime, *, digest: bool = False) -> Response:
+    from auxeng.responses import opted_out_at
+    from auxeng.store.db import open_store, session_scope
+
+    email = _optout_email(token, now, digest=digest)
+    if isinstance(email, Response):
+        return email
+    with session_scope(open_store()) as session:
+        since = opted_out_at(session, email, digest=digest)
+    if since is not None:
+        return _page(
+            "optout.html",
+            title="Unsubscribed",
+            state="already",
+            digest=digest,
+            email=email,
+            since_text=_when(since),
+        )
+    return _page("optout.html", title="Unsubscribe", state="confirm", digest=digest, email=email)
+
+
+async def _optout_source(request: Request) -> str | HTMLResponse:
+    """``one_click`` for a mail client's RFC 8058 POST, ``web`` for the page's button."""
+    try:
+        body = await _read_body(request)
+    except _BodyTooLarge:
+        return _too_large()
+    return "one_click" if ONE_CLICK.search(body.strip()) else "web"
+
+
+def _optout(token: str, now: datetime, source: str, *, digest: bool = False) -> Response:
+    from auxeng.responses import record_opt_out
+    from auxeng.store.db import open_store
+
+    email = _optout_email(token, now, digest=digest)
+    if isinstance(email, Response):
+        return email
+    outcome = record_opt_out(open_store(), email, now=now, source=source, digest=digest)
+    if outcome.created:
+        log.info("%s recorded (%s)", "Digest opt-out" if digest else "Opt-out", source)
+    return _page("optout.html", title="Unsubscribed", state="done", digest=digest, email=email)
 
 
 @app.api_route("/optout/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def optout_form(token: str, now: Now) -> Response:
     """Asks to confirm with a button (a POST). Never writes."""
-    from auxeng.responses import opted_out_at
-    from auxeng.store.db import open_store, session_scope
-
-    email = _optout_email(token, now)
-    if isinstance(email, Response):
-        return email
-    with session_scope(open_store()) as session:
-        since = opted_out_at(session, email)
-    if since is not None:
-        return _page(
-            "optout.html", title="Unsubscribed", state="already", email=email, since_text=_when(since)
-        )
-    return _page("optout.html", title="Unsubscribe", state="confirm", email=email)
+    return _optout_form(token, now)
 
 
 @app.post("/optout/{token}", response_class=HTMLResponse)
 async def optout_submit(token: str, request: Request, now: Now) -> Response:
     """Records the opt-out: the page's button, or a mail client's RFC 8058 one-click POST."""
-    try:
-        body = await _read_body(request)
-    except _BodyTooLarge:
-        return _too_large()
-    source = "one_click" if ONE_CLICK.search(body.strip()) else "web"
+    source = await _optout_source(request)
+    if isinstance(source, Response):
+        return source
     return await run_in_threadpool(_optout, token, now, source)
 
 
-def _optout(token: str, now: datetime, source: str) -> Response:
-    from auxeng.responses import record_opt_out
-    from auxeng.store.db import open_store
+@app.api_route("/digest/optout/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def digest_optout_form(token: str, now: Now) -> Response:
+    """Asks to confirm stopping the weekly NPS digest with a button (a POST). Never writes."""
+    return _optout_form(token, now, digest=True)
 
-    email = _optout_email(token, now)
-    if isinstance(email, Response):
-        return email
-    outcome = record_opt_out(open_store(), email, now=now, source=source)
-    if outcome.created:
-        log.info("Opt-out recorded (%s)", source)
-    return _page("optout.html", title="Unsubscribed", state="done", email=email)
+
+@app.post("/digest/optout/{token}", response_class=HTMLResponse)
+async def digest_optout_submit(token: str, request: Request, now: Now) -> Response:
+    """Records the digest opt-out: the page's button, or a mail client's RFC 8058 one-click POST."""
+    source = await _optout_source(request)
+    if isinstance(source, Response):
+        return source
+    return await run_in_threadpool(_optout, token, now, source, digest=True)

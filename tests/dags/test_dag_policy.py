@@ -21,6 +21,8 @@ EXPECTED_DAG_IDS = {
     "auxeng_deliver_outbox",
     "auxeng_checkins",
     "auxeng_checkin_override",
+    "auxeng_weekly_nps",
+    "auxeng_weekly_digest",
 }
 
 

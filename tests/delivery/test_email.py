@@ -163,7 +163,7 @@ def test_images_are_embedded_inline(store, smtp_connection, smtp_server, tmp_pat
         "image/png",
     ]
     image = next(p for p in msg.walk() if p.get_content_type() == "image/png")
-    assert image["Content-ID"] == "<chart>"
+    assert image["Content-ID"] == "<chart>" and image.get_content_disposition() == "inline"
     assert image.get_content() == PNG
 
 
@@ -230,3 +230,81 @@ def test_a_message_that_cannot_be_built_fails_with_the_reason(store, smtp_connec
         == "cannot build the email: payload header 'From' is set by delivery itself"
     )
     assert report.failed == {"email": 2} and report.sent == {"email": 1}
+
+
+def test_images_carried_as_base64_in_the_row_are_embedded_inline(store, smtp_connection, smtp_server):
+    html = "<p>This week's NPS</p><p><img src='cid:chart' alt='NPS trend'></p>"
+    payload = {
+        "inline_images": [
+            {"cid": "chart", "filename": "nps-trend.png", "data": base64.b64encode(PNG).decode()},
+            {"cid": "logo", "data": base64.encodebytes(PNG).decode()},  # line-wrapped; no file name
+        ]
+    }
+    queue(store, email_message(1, body_html=html, payload=payload))
+
+    report = send_email(store)
+
+    assert report.sent == {"email": 1}
+    msg = smtp_server.messages[0].message
+    assert [p.get_content_type() for p in msg.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+        "image/png",
+    ]
+    related = next(p for p in msg.walk() if p.get_content_type() == "multipart/related")
+    html_part, chart, logo = related.iter_parts()
+    assert "src='cid:chart'" in html_part.get_content()
+    assert chart["Content-ID"] == "<chart>" and chart.get_filename() == "nps-trend.png"
+    assert chart.get_content_disposition() == "inline"
+    assert chart.get_content() == PNG
+    assert logo["Content-ID"] == "<logo>" and logo.get_filename() == "logo.png"
+    assert logo.get_content() == PNG
+
+
+def test_an_inline_image_from_bytes_guesses_its_type_from_the_file_name():
+    from auxeng.delivery import QueuedMessage, build_email
+
+    message = QueuedMessage(
+        id=1,
+        dedupe_key="test:1:email",
+        channel="email",
+        kind="digest",
+        recipient="person1@example.com",
+        body_text="text",
+        body_html="<img src='cid:chart'>",
+        payload={"inline_images": [{"cid": "chart", "filename": "chart.gif", "data": "R0lGODlh"}]},
+    )
+    image = next(p for p in build_email(message, email_from="a@example.com").walk() if p["Content-ID"])
+    assert image.get_content_type() == "image/gif" and image.get_content() == b"GIF89a"
+
+
+def test_an_inline_image_that_cannot_be_decoded_fails_naming_its_cid(store, smtp_connection, smtp_server):
+    html = "<img src='cid:chart'>"
+    queue(
+        store,
+        email_message(
+            1, body_html=html, payload={"inline_images": [{"cid": "chart", "data": "not base64!"}]}
+        ),
+        email_message(2, body_html=html, payload={"inline_images": [{"cid": "trend", "filename": "t.png"}]}),
+        email_message(
+            3, body_html=html, payload={"inline_images": [{"data": base64.b64encode(PNG).decode()}]}
+        ),
+        email_message(4, body_html=html, payload={"inline_images": [{"cid": "chart", "data": ""}]}),
+        email_message(5),
+    )
+
+    report = send_email(store)
+
+    state = rows(store)
+    reasons = {n: state[f"test:{n}:email"].reason for n in range(1, 6)}
+    assert reasons[1].startswith("cannot build the email: inline image 'chart': data is not valid base64")
+    assert reasons[2] == "cannot build the email: inline image 'trend' has neither path nor data"
+    assert reasons[3] == "cannot build the email: inline image without a cid (['data'])"
+    assert reasons[4] == "cannot build the email: inline image 'chart': data is empty"
+    assert reasons[5] is None
+    assert all(state[f"test:{n}:email"].status == "failed" for n in range(1, 5))
+    assert report.failed == {"email": 4} and report.sent == {"email": 1}
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["person5@example.com"]

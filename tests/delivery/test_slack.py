@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from auxeng.delivery import DeliveryIncomplete, SlackApiTransport, deliver
@@ -199,6 +201,153 @@ def test_webhook_rate_limits_and_errors(store, slack_webhook_connection, slack_s
         "slack webhook: HTTP 410 channel_is_archived",
     )
     assert state["test:2:slack"].status == "sent"
+    assert report.sent == {"slack": 1} and report.failed == {"slack": 1}
+
+
+# -- file uploads (payload["file"]: a row of its own)
+
+# A 1×1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPj/HwADAgH/eL9GtQAAAABJRU5ErkJggg=="
+)
+
+
+def file_message(n, recipient="C0DIGEST", *, data=None, body_text="This week's NPS trend", **file):
+    spec = {"filename": "nps-trend.png", "title": "NPS, last 13 weeks", **file}
+    spec["data"] = base64.b64encode(PNG).decode() if data is None else data
+    return slack_message(n, recipient, kind="nps_digest_chart", body_text=body_text, payload={"file": spec})
+
+
+def test_a_file_row_is_uploaded_to_its_channel_with_the_text_as_comment(
+    store, slack_api_connection, slack_standin
+):
+    queue(
+        store,
+        file_message(1),
+        file_message(2, "G0PRIVATE", body_text="", title=None),
+        slack_message(3, "C0DIGEST"),
+    )
+
+    report = send_slack(store)
+
+    assert report.sent == {"slack": 3}
+    (upload,) = slack_standin.posts_to("C0DIGEST")[:1]
+    assert (upload.method, upload.channel, upload.text) == (
+        "files.completeUploadExternal",
+        "C0DIGEST",
+        "This week's NPS trend",
+    )
+    (uploaded,) = upload.files
+    assert uploaded["data"] == PNG
+    assert (uploaded["filename"], uploaded["title"]) == ("nps-trend.png", "NPS, last 13 weeks")
+    (untitled,) = slack_standin.posts_to("G0PRIVATE")
+    assert untitled.text is None and "initial_comment" not in untitled.params  # no empty comment
+    assert untitled.files[0]["title"] == "nps-trend.png"  # Slack's default: the file name
+    state = rows(store)
+    assert state["test:1:slack"].external_id == uploaded["id"]
+    assert state["test:2:slack"].external_id == untitled.files[0]["id"]
+    assert all(r.transport == "slack_api" for r in state.values())
+    assert [p.method for p in slack_standin.posts_to("C0DIGEST")] == [
+        "files.completeUploadExternal",
+        "chat.postMessage",
+    ]
+
+
+@pytest.mark.parametrize("method", ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"])
+def test_an_upload_rate_limited_at_any_step_waits_retry_after_then_shares_the_file_once(
+    store, slack_api_connection, slack_standin, method
+):
+    queue(store, file_message(1))
+    slack_standin.fail_next(1, retry_after=7, method=method)
+    slept = []
+
+    report = send_slack(store, fast(max_retry_after=30, sleep=slept.append))
+
+    assert report.sent == {"slack": 1}
+    assert slept == [7.0]  # Retry-After honoured (through the injected sleep, so no real wait)
+    assert [c.status for c in slack_standin.calls_of(method)] == [429, 200]
+    (upload,) = slack_standin.posts
+    assert upload.files[0]["data"] == PNG and upload.channel == "C0DIGEST"
+    assert rows(store)["test:1:slack"].external_id == upload.files[0]["id"]
+
+
+def test_upload_server_errors_are_retried_and_refusals_fail(store, slack_api_connection, slack_standin):
+    queue(store, file_message(1))
+    slack_standin.fail_next(1, status=503, method="upload")
+    slack_standin.fail_next(1, status=500, method="files.completeUploadExternal")
+    slept = []
+
+    report = send_slack(store, fast(backoff_seconds=0.5, sleep=slept.append))
+
+    assert report.sent == {"slack": 1}
+    assert slept == [0.5, 1.0]  # exponential backoff, once per failure; each retry redoes all three steps
+    assert [c.status for c in slack_standin.calls_of("upload")] == [503, 200, 200]
+    assert [c.status for c in slack_standin.calls_of("files.completeUploadExternal")] == [500, 200]
+    (upload,) = slack_standin.posts  # shared once
+    assert upload.files[0]["data"] == PNG
+
+    queue(store, file_message(2))
+    slack_standin.fail_next(1, status=403, error="forbidden", method="upload")
+    report = send_slack(store, fast(sleep=slept.append))
+
+    row = rows(store)["test:2:slack"]
+    assert (row.status, row.reason) == ("failed", "slack: file upload HTTP 403 Forbidden")
+    assert report.failed == {"slack": 1} and len(slack_standin.posts) == 1
+
+
+def test_files_are_only_uploaded_to_conversation_ids_and_bad_data_fails(
+    store, slack_api_connection, slack_standin
+):
+    slack_standin.add_user("U0BEA", "bea@example.com")
+    slack_standin.missing_channels.add("C0GONE")
+    queue(
+        store,
+        file_message(1, "U0ONE"),
+        file_message(2, "#auxeng-team"),
+        file_message(3, "email:bea@example.com"),
+        file_message(4, data="not base64!", filename="broken.png"),
+        file_message(5, data="", filename="empty.png"),
+        file_message(6, "C0GONE"),
+        file_message(7, "D0BEA"),
+    )
+
+    report = send_slack(store)
+
+    state = rows(store)
+    assert {
+        n: (state[f"test:{n}:slack"].status, state[f"test:{n}:slack"].reason) for n in (1, 2, 3, 6, 7)
+    } == {
+        1: ("failed", "slack: files can only be uploaded to a channel id (C…/G…), not 'U0ONE'"),
+        2: ("failed", "slack: files can only be uploaded to a channel id (C…/G…), not '#auxeng-team'"),
+        3: (
+            "failed",
+            "slack: files can only be uploaded to a channel id (C…/G…), not 'email:bea@example.com'",
+        ),
+        6: ("failed", "slack: channel_not_found"),
+        7: ("sent", None),
+    }
+    assert state["test:4:slack"].reason.startswith("slack: file 'broken.png': data is not valid base64")
+    assert state["test:5:slack"].reason == "slack: file 'empty.png': data is empty"
+    assert [p.channel for p in slack_standin.posts] == ["D0BEA"]
+    assert slack_standin.calls_of("users.lookupByEmail") == []
+    assert report.failed == {"slack": 6} and report.sent == {"slack": 1}
+
+
+def test_a_webhook_refuses_file_rows_and_still_posts_the_others(
+    store, slack_webhook_connection, slack_standin
+):
+    queue(store, file_message(1), slack_message(2, "C0DIGEST"))
+
+    report = send_slack(store)
+
+    assert report.transports == {"slack": "slack_webhook"}
+    row = rows(store)["test:1:slack"]
+    assert row.status == "failed"
+    assert row.reason.startswith(
+        "slack webhook cannot upload files: create the Slack API connection 'slack_api_default'"
+    )
+    assert "'nps-trend.png'" in row.reason
+    assert [p.method for p in slack_standin.posts] == ["webhook"]
     assert report.sent == {"slack": 1} and report.failed == {"slack": 1}
 
 

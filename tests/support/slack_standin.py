@@ -16,7 +16,8 @@ form or a JSON body; token in ``Authorization: Bearer``): ``auth.test``,
 ``users.lookupByEmail`` (known users only, else ``users_not_found``),
 ``conversations.history`` (the channel's seeded and posted messages, newest
 first, with cursor pagination), ``files.getUploadURLExternal`` + ``POST
-/upload/<file id>`` + ``files.completeUploadExternal``. Incoming webhooks:
+/upload/<file id>`` + ``files.completeUploadExternal`` (faults reach ``POST /upload/…`` only when
+given ``method="upload"``). Incoming webhooks:
 ``POST /services/T…/B…/X…`` with a JSON body. Every accepted post (message,
 webhook, file share) is in ``posts``; every request is in ``calls``.
 """
@@ -236,9 +237,11 @@ class SlackStandIn:
         self._seq += 1
         return f"{int(time.time())}.{self._seq:06d}"
 
-    def _fault(self, method: str) -> Fault | None:
+    def _fault(self, method: str, *, explicit_only: bool = False) -> Fault | None:
         with self._lock:
             for fault in self.faults:
+                if explicit_only and fault.method != method:
+                    continue
                 if fault.applies(method):
                     return fault
         return None
@@ -439,6 +442,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _upload(self, file_id: str, body: bytes) -> None:
         owner = self.owner
+        fault = owner._fault("upload", explicit_only=True)
+        if fault is not None:  # answered in plain text, as Slack's upload host does
+            self._answer_fault("upload", fault, {"file_id": file_id}, webhook=True)
+            return
         with owner._lock:
             upload = owner.uploads.get(file_id)
             if upload is not None:

@@ -1,8 +1,10 @@
 """The dev outbox: messages written as files instead of sent (``AUXENG_DEV_OUTBOX``, local runs only).
 
 ``<root>/email/<id>-<kind>-<recipient>.eml`` is the MIME message SMTP would send
-(open it with any mail client); ``<root>/slack/<id>-<kind>-<recipient>.json``
-holds the Slack post (recipient, text, blocks).
+(open it with any mail client, inline images included); ``<root>/slack/<id>-<kind>-<recipient>.json``
+holds the Slack post (recipient, text, blocks). A Slack file upload (``payload["file"]``)
+also writes the file itself next to it, as ``<id>-<kind>-<recipient>-<file name>``,
+and its JSON has ``"file": {"filename", "title", "path"}`` (``path`` relative to ``<root>``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from auxeng.delivery.base import BaseTransport, PermanentDeliveryError, QueuedMessage
 from auxeng.delivery.mail import build_email
+from auxeng.delivery.slack import slack_file
 from auxeng.outbox import CHANNELS, EMAIL
 
 DEV_EMAIL_FROM = "AuxEng (dev outbox) <auxeng@localhost>"
@@ -46,8 +49,10 @@ class DevFileTransport(BaseTransport):
 
     def path_for(self, message: QueuedMessage) -> Path:
         suffix = "eml" if message.channel == EMAIL else "json"
-        stem = f"{message.id:06d}-{safe_name(message.kind, 40)}-{safe_name(message.recipient)}"
-        return self.root / message.channel / f"{stem}.{suffix}"
+        return self.root / message.channel / f"{self._stem(message)}.{suffix}"
+
+    def _stem(self, message: QueuedMessage) -> str:
+        return f"{message.id:06d}-{safe_name(message.kind, 40)}-{safe_name(message.recipient)}"
 
     def send(self, message: QueuedMessage) -> str | None:
         path = self.path_for(message)
@@ -65,5 +70,14 @@ class DevFileTransport(BaseTransport):
             "text": message.body_text,
             "blocks": (message.payload or {}).get("blocks"),
         }
+        file = slack_file(message)
+        if file is not None:
+            file_path = path.with_name(f"{self._stem(message)}-{safe_name(file.filename)}")
+            _write_atomically(file_path, file.data)  # before the JSON that names it
+            post["file"] = {
+                "filename": file.filename,
+                "title": file.title,
+                "path": file_path.relative_to(self.root).as_posix(),
+            }
         _write_atomically(path, json.dumps(post, indent=2, ensure_ascii=False).encode())
         return str(path.relative_to(self.root))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import mimetypes
@@ -43,13 +44,26 @@ def build_email(message: QueuedMessage, *, email_from: str, date: datetime | Non
 
     ``multipart/alternative`` with the text and HTML bodies (text only when there
     is no HTML), a stable ``Message-ID`` derived from the dedupe key, extra
-    headers from ``payload["headers"]``, and images from ``payload["inline_images"]``
-    (``[{"cid": "chart", "path": "/…/chart.png"}]``, referenced as ``cid:chart``
-    in the HTML) embedded in a ``multipart/related`` part, and a calendar invitation
-    from ``payload["calendar"]`` (``{"method": "REQUEST", "ics": "BEGIN:VCALENDAR…"}``)
-    as a ``text/calendar`` alternative plus an ``invite.ics`` attachment, the way
-    mail clients show an accept/decline invitation. Raises ValueError for
-    a message that cannot be built (bad address, bad header, missing image).
+    headers from ``payload["headers"]``, images from ``payload["inline_images"]``
+    embedded in a ``multipart/related`` part next to the HTML (which references
+    each as ``cid:<cid>``; images are only added when there is an HTML body), and
+    a calendar invitation from ``payload["calendar"]`` (``{"method": "REQUEST",
+    "ics": "BEGIN:VCALENDAR…"}``) as a ``text/calendar`` alternative plus an
+    ``invite.ics`` attachment, the way mail clients show an accept/decline invitation.
+
+    An inline image is either a file read when the message is built, or bytes
+    carried in the row itself (for rows drained on another machine than the one
+    that rendered the image)::
+
+        {"cid": "chart", "path": "/…/chart.png"}
+        {"cid": "chart", "filename": "nps-trend.png", "data": "<base64>"}
+
+    The MIME type is guessed from the file name (``path`` form: else
+    ``application/octet-stream``; ``data`` form: else ``image/png``, and the
+    file name defaults to ``<cid>.png``).
+
+    Raises ValueError for a message that cannot be built (bad address, bad header,
+    an image without ``cid``, with neither ``path`` nor ``data``, unreadable or not base64).
     """
     payload = message.payload or {}
     msg = EmailMessage()
@@ -97,16 +111,45 @@ def _add_calendar(msg: EmailMessage, calendar: dict[str, Any]) -> None:
     )
 
 
+def _inline_image_bytes(image: dict[str, Any], cid: str) -> tuple[bytes, str, str]:
+    """(data, file name, MIME type) of an ``inline_images`` entry."""
+    if image.get("data") is not None:
+        raw = image["data"]
+        try:
+            if not isinstance(raw, str | bytes):
+                raise TypeError(type(raw).__name__)
+            data = base64.b64decode(b"".join(_ascii(raw).split()), validate=True)
+        except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
+            raise ValueError(f"inline image {cid!r}: data is not valid base64 ({exc})") from exc
+        if not data:
+            raise ValueError(f"inline image {cid!r}: data is empty")
+        filename = str(image.get("filename") or f"{cid}.png")
+        return data, filename, mimetypes.guess_type(filename)[0] or "image/png"
+    if image.get("path"):
+        path = Path(image["path"])
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"inline image {cid!r} ({path}) cannot be read: {exc.strerror or exc}") from exc
+        filename = str(image.get("filename") or path.name)
+        return data, filename, mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    raise ValueError(f"inline image {cid!r} has neither path nor data")
+
+
+def _ascii(raw: str | bytes) -> bytes:
+    return raw.encode("ascii") if isinstance(raw, str) else raw  # non-ASCII: UnicodeEncodeError (ValueError)
+
+
 def _add_inline_image(html_part: EmailMessage, image: dict[str, Any]) -> None:
-    path = Path(image["path"])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"inline image {path} cannot be read: {exc.strerror or exc}") from exc
-    mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    cid = image.get("cid") if isinstance(image, dict) else None
+    if not cid or not isinstance(cid, str):
+        keys = sorted(image) if isinstance(image, dict) else type(image).__name__
+        raise ValueError(f"inline image without a cid ({keys})")
+    data, filename, mime_type = _inline_image_bytes(image, cid)
     maintype, subtype = mime_type.split("/", 1)
+    # inline, not attachment: some clients also list an image marked attachment below the message
     html_part.add_related(
-        data, maintype=maintype, subtype=subtype, cid=f"<{image['cid']}>", filename=path.name
+        data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=filename, disposition="inline"
     )
 
 

@@ -77,7 +77,7 @@ def _slack(settings: Settings) -> tuple[Transport | None, str | None]:
     if _connection(api) is not None:
         return SlackApiTransport(api, lookup_by_email=settings.slack_lookup_by_email), None
     if _connection(hook) is not None:
-        return SlackWebhookTransport(hook), (
+        return SlackWebhookTransport(hook, api_conn_id=api), (
             f"direct messages cannot be sent: only the incoming webhook {hook!r} is configured and "
             f"webhooks cannot DM; create the Airflow connection {api!r} (type slack, a bot token with "
             f"chat:write and users:read.email as password) to send them"

@@ -6,6 +6,13 @@ Recipients (``auxeng_outbox.recipient`` of a Slack row):
 * ``email:<address>``: the user is looked up with ``users.lookupByEmail`` at send time (cached per batch);
 * ``C…`` / ``G…`` / ``D…`` or ``#name``: a conversation, posted to as it is.
 
+File uploads: a row whose ``payload["file"]`` is ``{"filename": "nps-trend.png",
+"title": "NPS, last 13 weeks", "data": "<base64>"}`` uploads that file (Web API
+``files_upload_v2``) to its recipient, which must be a conversation id
+(``C…``/``G…``/``D…``), with ``body_text`` (if any) as the initial comment;
+``blocks`` are not used. Its external id is the Slack file id. Webhooks cannot
+upload: such rows fail on a webhook.
+
 Rate limits: a 429 waits ``Retry-After`` seconds (capped) and retries the same
 message. 5xx replies and connection errors are retried with exponential backoff
 a few times, then the message is left pending (transient). Slack errors that
@@ -15,12 +22,14 @@ fail the message with the error as its reason.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Self
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 from auxeng.delivery.base import (
     BaseTransport,
@@ -45,6 +54,45 @@ WEBHOOK_CREDENTIAL_ERRORS = frozenset({"invalid_token", "no_service", "no_team",
 USER_PREFIXES = ("U", "W")
 CONVERSATION_PREFIXES = ("C", "G", "D", "#")
 EMAIL_PREFIX = "email:"
+# Where files can be uploaded (files.completeUploadExternal takes a conversation id, not a name or user).
+UPLOAD_PREFIXES = ("C", "G", "D")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackFile:
+    """The file a Slack outbox row uploads (``payload["file"]``), decoded."""
+
+    filename: str
+    title: str
+    data: bytes
+
+
+def slack_file(message: QueuedMessage) -> SlackFile | None:
+    """The file of a Slack row (None for a plain post); PermanentDeliveryError if it is malformed.
+
+    ``payload["file"] = {"filename": "nps-trend.png", "title": "…", "data": "<base64>"}``;
+    ``title`` defaults to the file name (as Slack does).
+    """
+    spec = (message.payload or {}).get("file")
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise PermanentDeliveryError(f"slack: payload file must be an object, got {type(spec).__name__}")
+    filename = spec.get("filename")
+    if not filename or not isinstance(filename, str):
+        raise PermanentDeliveryError("slack: payload file has no filename")
+    raw = spec.get("data")
+    try:
+        if not isinstance(raw, str | bytes):
+            raise TypeError("no data" if raw is None else f"data is a {type(raw).__name__}")
+        if isinstance(raw, str):
+            raw = raw.encode("ascii")
+        data = base64.b64decode(b"".join(raw.split()), validate=True)
+    except (ValueError, TypeError) as exc:  # binascii.Error and UnicodeEncodeError are ValueErrors
+        raise PermanentDeliveryError(f"slack: file {filename!r}: data is not valid base64 ({exc})") from exc
+    if not data:
+        raise PermanentDeliveryError(f"slack: file {filename!r}: data is empty")
+    return SlackFile(filename=filename, title=str(spec.get("title") or filename), data=data)
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -155,6 +203,14 @@ class SlackApiTransport(_Retrying):
                     raise PermanentDeliveryError(
                         f"slack: {error or f'HTTP {status}'}", credentials=error in CREDENTIAL_ERRORS
                     ) from exc
+            # Only the upload URL of files_upload_v2 raises HTTPError (API calls raise SlackApiError).
+            except HTTPError as exc:
+                if exc.code == 429:
+                    waits = self._rate_limited(waits, exc.headers)
+                elif exc.code >= 500:
+                    failures = self._backoff(failures, f"slack: file upload HTTP {exc.code}")
+                else:
+                    raise PermanentDeliveryError(f"slack: file upload HTTP {exc.code} {exc.reason}") from exc
             except (URLError, ConnectionError) as exc:
                 failures = self._backoff(failures, f"slack: cannot reach Slack: {exc}", down=True)
             except (TimeoutError, http.client.HTTPException, OSError) as exc:
@@ -187,12 +243,43 @@ class SlackApiTransport(_Retrying):
         )
 
     def send(self, message: QueuedMessage) -> str | None:
+        file = slack_file(message)
+        if file is not None:
+            return self._upload(message, file)
         kwargs: dict[str, Any] = {"channel": self.target(message.recipient), "text": message.body_text}
         blocks = (message.payload or {}).get("blocks")
         if blocks:
             kwargs["blocks"] = blocks
         response = self._call(self._client.chat_postMessage, **kwargs)
         return response.get("ts")
+
+    def _upload(self, message: QueuedMessage, file: SlackFile) -> str | None:
+        """Upload ``file`` to the row's conversation; the Slack file id.
+
+        ``files_upload_v2`` is three steps (get an upload URL, post the bytes,
+        complete the upload into the channel); a retry repeats all three, so a
+        failed attempt at most leaves an unshared upload behind.
+        """
+        from slack_sdk.errors import SlackRequestError
+
+        recipient = message.recipient
+        if not recipient.startswith(UPLOAD_PREFIXES):
+            raise PermanentDeliveryError(
+                f"slack: files can only be uploaded to a channel id (C…/G…), not {recipient!r}"
+            )
+        try:
+            response = self._call(
+                self._client.files_upload_v2,
+                channel=recipient,
+                content=file.data,
+                filename=file.filename,
+                title=file.title,
+                initial_comment=message.body_text or None,
+            )
+        except SlackRequestError as exc:  # refused by slack_sdk itself (too large, odd upload reply)
+            raise PermanentDeliveryError(f"slack: cannot upload {file.filename!r}: {exc}") from exc
+        uploaded = response.get("file") or next(iter(response.get("files") or []), None) or {}
+        return uploaded.get("id")
 
 
 class SlackWebhookTransport(_Retrying):
@@ -201,14 +288,16 @@ class SlackWebhookTransport(_Retrying):
     A webhook always posts to the channel it was created for: the row's
     recipient (``C…``/``#name``) is not sent. Webhooks cannot send DMs, so rows
     addressed to people are not given to this transport (they wait for a Slack
-    API connection).
+    API connection). Webhooks cannot upload files either: a file row fails,
+    naming the Slack API connection ``api_conn_id`` to create.
     """
 
     name = "slack_webhook"
     recipient_prefixes = CONVERSATION_PREFIXES
 
-    def __init__(self, conn_id: str, **retry: Any) -> None:
+    def __init__(self, conn_id: str, *, api_conn_id: str = "slack_api_default", **retry: Any) -> None:
         super().__init__(conn_id, **retry)
+        self.api_conn_id = api_conn_id
         self._client: Any = None
 
     def __enter__(self) -> Self:
@@ -226,6 +315,12 @@ class SlackWebhookTransport(_Retrying):
         self._client = None
 
     def send(self, message: QueuedMessage) -> str | None:
+        file = slack_file(message)
+        if file is not None:
+            raise PermanentDeliveryError(
+                f"slack webhook cannot upload files: create the Slack API connection {self.api_conn_id!r} "
+                f"(type slack, a bot token with files:write as password) to upload {file.filename!r}"
+            )
         if not self.handles(message.recipient):
             raise PermanentDeliveryError(f"slack webhook cannot send to {message.recipient!r}")
         body: dict[str, Any] = {"text": message.body_text}

@@ -1,0 +1,71 @@
+"""
+### Weekly NPS aggregation
+
+Every **Monday at 07:00** in the program's time zone (`AUXENG_TIMEZONE`) this DAG
+computes the week that just ended (Monday 00:00 to Monday 00:00, local time) and
+stores it in the snapshot tables (`auxeng_nps_weeks`, `auxeng_nps_snapshots`):
+
+- NPS (promoters 9-10, passives 7-8, detractors 0-6), counts and the 95% adjusted-Wald
+  interval, for **the week** and **the last 13 weeks** (and, for the whole program,
+  the week before and the 13 weeks before, for the digest's "change");
+- per segment: whole program, org, host team, survey kind (end of engagement vs
+  three-month check-in), with the check-in's comfort (maintainability) score;
+- the response rate: of the people invited in the span, the share who answered by the week's end.
+
+The maths runs in the database (one aggregating query per segment kind). Segments with
+fewer than `AUXENG_NPS_MIN_RESPONSES` (3) answers are marked as too few to show.
+It then announces `auxeng://nps/weekly` (extra `{"week": …}`), which triggers
+`auxeng_weekly_digest`.
+
+**Interval-based:** a run covers its data interval (the week before its Monday), so a
+backfill recomputes past weeks:
+`airflow backfill create --dag-id auxeng_weekly_nps --from-date 2026-09-28 --to-date 2026-11-23`.
+A re-run **replaces** that week's snapshot; it never duplicates it. Digests of weeks
+older than `AUXENG_DIGEST_MAX_AGE_DAYS` are not sent, so a backfill mails nobody.
+
+**Params:** `week` (optional, a Monday `YYYY-MM-DD`): recompute that week instead.
+
+**If it fails:** the log names the problem (store unreachable, bad `week`); nothing is
+half-written (one transaction). Fix it and clear the task.
+"""
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from auxeng import nps_tasks
+from auxeng.assets import NPS_WEEKLY
+from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interval
+from auxeng.runtime import run_moment, utcnow
+
+
+@dag(
+    schedule=weekly_interval(1, 7),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "nps"],
+    params={
+        "week": Param(
+            None, type=["null", "string"], description="Recompute this week (its Monday, YYYY-MM-DD) instead."
+        )
+    },
+    doc_md=__doc__,
+)
+def auxeng_weekly_nps():
+    @task(outlets=[NPS_WEEKLY], multiple_outputs=False)
+    def compute_weekly_nps() -> dict:
+        context = get_current_context()
+        interval_end = context.get("data_interval_end") or run_moment(context)
+        result = nps_tasks.compute_weekly_nps(
+            interval_end,
+            run_id=context["run_id"],
+            week=nps_tasks.parse_week(context["params"].get("week")),
+            now=utcnow(),
+        )
+        context["outlet_events"][NPS_WEEKLY].extra = {"week": result["week"]}
+        return result
+
+    compute_weekly_nps()
+
+
+auxeng_weekly_nps()
