@@ -77,7 +77,9 @@ def answer(day: date) -> None:
             session.scalars(
                 select(SurveyInvitationRow)
                 .where(
-                    SurveyInvitationRow.status == "invited", SurveyInvitationRow.survey == "post_engagement"
+                    SurveyInvitationRow.status == "invited",
+                    SurveyInvitationRow.survey == "post_engagement",
+                    SurveyInvitationRow.invited_on >= day - timedelta(days=1),
                 )
                 .order_by(SurveyInvitationRow.engagement_key, SurveyInvitationRow.id)
                 .limit(2)

@@ -4,7 +4,8 @@ The demo registry's engagements are fictional, so are their past answers: this w
 ``weeks`` weeks of invitations and responses (``source = "demo"``) on the registry's
 engagements that ended before the demo starts, so the weekly NPS and its digest have a
 trend to show. Respondents are made-up addresses (``demo.NNNN@example.com``), never the
-registry's people, so the demo's real survey runs are not affected. Deterministic per seed.
+registry's people, and every seeded survey is closed (and reminded) before ``until``, so
+the demo's real runs neither remind nor alert anyone about it. Deterministic per seed.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def seed_history(
         return 0
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     first_day = until - timedelta(weeks=weeks)
+    history_end = datetime.combine(until, time(0), UTC)  # every seeded survey is closed by then
     engagements = session.execute(
         select(EngagementRow.key, EngagementRow.end_date, EngagementRow.anonymous)
         .where(EngagementRow.removed_at.is_(None), EngagementRow.status != "cancelled")
@@ -100,8 +102,8 @@ def seed_history(
                 role="engineer",
                 status="invited",
                 invited_on=invited_on,
-                closes_at=stamp + timedelta(days=21),
-                reminders_queued=0,
+                closes_at=min(stamp + timedelta(days=21), history_end),
+                reminders_queued=2,
                 created_at=stamp,
                 updated_at=stamp,
             )

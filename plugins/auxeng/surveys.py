@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng import tokens
+from auxeng.demo_history import SOURCE as DEMO_HISTORY
 from auxeng.outbox import EMAIL, SLACK, OutboundMessage, enqueue
 from auxeng.rendering import render
 from auxeng.sendwindow import SendWindow, person_timezone
@@ -465,12 +466,14 @@ def plan_reminders(
 
 
 def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings, key: bytes) -> PlanReport:
-    """Alert each engagement's AuxEng lead about every detractor answer, once per response."""
+    """Alert each engagement's AuxEng lead about every detractor answer, once per response
+    (not about the synthetic history ``make demo`` seeds: it is not news)."""
     report = PlanReport()
     query = (
         select(SurveyResponseRow, EngagementRow)
         .join(EngagementRow, EngagementRow.key == SurveyResponseRow.engagement_key)
         .where(SurveyResponseRow.survey == POST_ENGAGEMENT, SurveyResponseRow.nps <= DETRACTOR_MAX)
+        .where(SurveyResponseRow.source != DEMO_HISTORY)
         .order_by(SurveyResponseRow.id)
     )
     rows = list(session.execute(query))
