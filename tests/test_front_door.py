@@ -55,8 +55,26 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
         "checkin_calendar   email  15 sent",
         "chidi.berg@example.com answered 4/10 for ENG-2026-031",
         "detractor_alert    email  1 sent",
+        "auxeng_weekly_nps at 2026-11-30 07:00 UTC: success",
+        "auxeng_weekly_digest at 2026-11-30 07:05 UTC: success",
+        "digest nps_digest by email to vp-eng@example.com: sent",
+        "digest nps_digest by slack to C0AUXENG: sent",
+        "digest nps_digest_chart by slack to C0AUXENG: sent",
+        "nps_digest         email  3 sent",
     ):
         assert line in out
+    assert re.search(
+        r"weekly NPS for the week of 2026-11-23: \d+ answers this week, \d+ over 13 weeks, NPS ", out
+    )
+    outbox = tmp_path / "demo-home" / "dev-outbox"
+    digest = next((outbox / "email").glob("*nps_digest-vp-eng@example.com.eml"))
+    message = email.message_from_bytes(digest.read_bytes(), policy=email.policy.default)
+    (chart,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert chart["Content-ID"] == "<nps-trend>" and chart.get_payload(decode=True).startswith(b"\x89PNG")
+    assert 'src="cid:nps-trend"' in message.get_body(("html",)).get_content()
+    assert (
+        next((outbox / "slack").glob("*nps_digest_chart-C0AUXENG-*.png")).read_bytes().startswith(b"\x89PNG")
+    )
     assert re.search(r"survey_invite +email +\d+ sent\n", out)
     assert re.search(r"survey_reminder +email +\d+ sent\n", out)
     assert re.search(r"follow_up_reminder +email +\d+ sent\n", out)
