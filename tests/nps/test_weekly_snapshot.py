@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session
 
 from auxeng.demo_history import seed_history
 from auxeng.nps import nps_of_scores
+from auxeng.nps_queries import SEGMENTS, segment_counts
+from auxeng.store.db import get_engine, open_store
 from auxeng.store.models import (
     EngagementRow,
     NpsSnapshotRow,
@@ -20,7 +22,10 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.weekly_nps import compute_week, load_week, save_week, week_to_report
+from auxeng.sync import sync_registry_file
+from auxeng.weekly_nps import WeeklySnapshot, compute_week, load_week, save_week, week_to_report
+from tests.conftest import DEMO_REGISTRY, _reset_postgres
+from tests.web.conftest import NOW as REGISTRY_NOW
 from tests.web.conftest import registry_store  # noqa: F401
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -85,10 +90,7 @@ def expected_spans(session: Session) -> dict[tuple[str, str, str], tuple]:
     return result
 
 
-def test_snapshot_matches_python_for_every_span_segment_and_key(history):
-    with Session(history) as session:
-        snapshot = compute_week(session, WEEK, timezone=BERLIN, min_responses=3)
-        expected = expected_spans(session)
+def assert_matches_python(snapshot: WeeklySnapshot, expected: dict) -> None:
     assert snapshot.starts_at == datetime(2026, 11, 15, 23, tzinfo=UTC)
     nonzero = {k for k, v in snapshot.spans.items() if v.result.responses or v.invitations.invited}
     assert nonzero == set(expected)
@@ -109,6 +111,87 @@ def test_snapshot_matches_python_for_every_span_segment_and_key(history):
     )
 
 
+def assert_stored(rows: dict[tuple[str, str, str], NpsSnapshotRow], snapshot: WeeklySnapshot) -> None:
+    """The stored rows hold exactly what was computed (floats to the last bit)."""
+    assert set(rows) == set(snapshot.spans)
+    for key, span in snapshot.spans.items():
+        row, result = rows[key], span.result
+        assert (
+            row.promoters,
+            row.passives,
+            row.detractors,
+            row.responses,
+            row.score,
+            row.ci_low,
+            row.ci_high,
+            row.suppressed,
+            row.invited,
+            row.answered,
+            row.response_rate,
+            row.maintainability_answers,
+            row.maintainability_mean,
+        ) == (
+            result.promoters,
+            result.passives,
+            result.detractors,
+            result.responses,
+            result.score,
+            result.low,
+            result.high,
+            result.responses < snapshot.min_responses,
+            span.invitations.invited,
+            span.invitations.answered,
+            span.rate,
+            span.answers.maintainability_answers,
+            span.answers.maintainability_mean,
+        ), key
+
+
+def test_snapshot_matches_python_for_every_span_segment_and_key(history):
+    with Session(history) as session:
+        snapshot = compute_week(session, WEEK, timezone=BERLIN, min_responses=3)
+        expected = expected_spans(session)
+    assert_matches_python(snapshot, expected)
+
+
+@pytest.fixture
+def psycopg2_history(postgres_database_url):
+    """The suite's PostgreSQL database reached through psycopg2, the driver the store's URL
+    gets from an Airflow ``postgres`` connection: it sends parameters inlined into the SQL,
+    so a constant the queries group by reaches PostgreSQL as a literal (psycopg 3 binds it)."""
+    _reset_postgres(postgres_database_url)
+    url = make_url(postgres_database_url).set(drivername="postgresql+psycopg2")
+    engine = open_store(url.render_as_string(hide_password=False))
+    try:
+        assert engine.dialect.driver == "psycopg2"
+        assert not sync_registry_file(engine, DEMO_REGISTRY, now=REGISTRY_NOW - timedelta(days=30)).problems
+        with Session(engine) as session:
+            assert seed_history(session, until=WEEK + timedelta(weeks=1), weeks=30, seed=11) > 100
+            session.commit()
+        yield engine
+    finally:
+        engine.dispose()
+        get_engine(postgres_database_url).dispose()
+
+
+def test_the_week_computed_and_saved_through_psycopg2(psycopg2_history):
+    with Session(psycopg2_history) as session:
+        snapshot = compute_week(session, WEEK, timezone=BERLIN, min_responses=3)
+        written = save_week(session, snapshot, run_id="psycopg2", now=NOW)
+        session.commit()
+        assert_matches_python(snapshot, expected_spans(session))
+        header, rows = load_week(session, WEEK)
+        assert (header.run_id, len(rows)) == ("psycopg2", written)
+        assert_stored(rows, snapshot)
+        for segment in SEGMENTS:  # one period: nothing to group by but the key
+            counts = segment_counts(session, segment, start=snapshot.starts_at, end=snapshot.ends_at)
+            assert {c.key: c.result for c in counts} == {
+                key: span.result
+                for (span_name, seg, key), span in snapshot.spans.items()
+                if (span_name, seg) == ("week", segment) and span.result.responses
+            }
+
+
 def test_saving_a_week_twice_replaces_it(history):
     with Session(history) as session:
         first = compute_week(session, WEEK, timezone=BERLIN, min_responses=3)
@@ -121,6 +204,7 @@ def test_saving_a_week_twice_replaces_it(history):
         assert session.scalar(select(func.count()).select_from(NpsSnapshotRow)) == written
         header, rows = load_week(session, WEEK)
         assert (header.run_id, header.min_responses) == ("two", 5)
+        assert_stored(rows, again)
         program = rows[("13w", "program", "all")]
         assert program.responses == first.get("13w").result.responses
         assert program.score == pytest.approx(first.get("13w").result.score)

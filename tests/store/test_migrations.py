@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime, timedelta
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import JSON, Engine, column, inspect, select, table
 
-from auxeng.store.db import VERSION_TABLE, current_revision, get_engine, head_revision, migrate
-from auxeng.store.models import Base
+from auxeng.store.db import (
+    VERSION_TABLE,
+    _alembic_config,
+    current_revision,
+    get_engine,
+    head_revision,
+    migrate,
+    open_store,
+)
+from auxeng.store.models import Base, UTCDateTime, maintainability_of
+from auxeng.sync import sync_registry_file
+from tests.conftest import DEMO_REGISTRY
 
 
 def test_migrate_creates_every_table_at_head(store_url):
@@ -22,15 +34,102 @@ def test_migrate_creates_every_table_at_head(store_url):
     assert VERSION_TABLE in tables
 
 
-def test_migrations_match_the_models(store):
-    with store.connect() as conn:
+def _schema_diff(engine: Engine) -> list:
+    with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
-    assert [
+    return [
         d
         for d in diff
         if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == VERSION_TABLE)
-    ] == []
+    ]
+
+
+def test_migrations_match_the_models(store):
+    assert _schema_diff(store) == []
+
+
+def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    with engine.connect() as conn:
+        config = _alembic_config()
+        config.attributes["connection"] = conn
+        with conn.begin():
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+
+# answers as stored before 0004 → the maintainability column its backfill gives
+BACKFILLED = [
+    ({"maintainability": 4, "help_needed": "never"}, 4),
+    ({"maintainability": 1}, 1),
+    ({"maintainability": "4"}, None),
+    ({"maintainability": 2.5}, None),
+    ({"maintainability": True}, None),
+    ({"maintainability": None}, None),
+    ({"maintainability": 10**12}, None),
+    ({"went_well": "pairing"}, None),
+    ({}, None),
+]
+OLD_RESPONSES = table(  # auxeng_survey_responses as revision 0003 left it
+    "auxeng_survey_responses",
+    column("response_ref"),
+    column("survey"),
+    column("engagement_key"),
+    column("nps"),
+    column("answers", JSON),
+    column("source"),
+    column("submitted_at", UTCDateTime),
+    column("updated_at", UTCDateTime),
+)
+
+
+def test_0004_backfills_maintainability_and_downgrades_and_upgrades_again(store_url):
+    engine = open_store(store_url)
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    assert not sync_registry_file(engine, DEMO_REGISTRY, now=now - timedelta(days=30)).problems
+    _migrate(engine, "0003", down=True)
+    assert "maintainability" not in {
+        c["name"] for c in inspect(engine).get_columns("auxeng_survey_responses")
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            OLD_RESPONSES.insert(),
+            [
+                {
+                    "response_ref": f"ref-{n}",
+                    "survey": "checkin",
+                    "engagement_key": "ENG-2026-031",
+                    "nps": 7,
+                    "answers": answers,
+                    "source": "web",
+                    "submitted_at": now,
+                    "updated_at": now,
+                }
+                for n, (answers, _expected) in enumerate(BACKFILLED)
+            ],
+        )
+
+    for _round in range(2):  # upgrade, and again after a downgrade
+        _migrate(engine, "head")
+        assert current_revision(engine) == head_revision()
+        assert _schema_diff(engine) == []
+        maintainability = table("auxeng_survey_responses", column("response_ref"), column("maintainability"))
+        with engine.connect() as conn:
+            got = dict(
+                conn.execute(select(maintainability.c.response_ref, maintainability.c.maintainability)).all()
+            )
+        assert got == {f"ref-{n}": expected for n, (_answers, expected) in enumerate(BACKFILLED)}
+        assert [maintainability_of(answers) for answers, _expected in BACKFILLED] == [
+            expected for _answers, expected in BACKFILLED
+        ]  # the ORM's rule and the backfill agree
+        _migrate(engine, "0003", down=True)
+        assert current_revision(engine) == "0003"
+        names = set(inspect(engine).get_table_names())
+        assert not {"auxeng_nps_weeks", "auxeng_nps_snapshots", "auxeng_digests"} & names
+        assert "maintainability" not in {
+            c["name"] for c in inspect(engine).get_columns("auxeng_survey_responses")
+        }
+    _migrate(engine, "head")
+    assert _schema_diff(engine) == []
 
 
 def test_migrate_twice_is_a_no_op(store):

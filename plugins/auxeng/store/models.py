@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -247,7 +248,15 @@ class SurveyInvitationRow(Base):
 
     __table_args__ = (
         UniqueConstraint("survey", "engagement_key", "email", "round"),
-        Index("ix_auxeng_survey_invitations_invited_on", "invited_on"),
+        # Covering: the weekly NPS counts invitations from this index alone.
+        Index(
+            "ix_auxeng_survey_invitations_invited_on",
+            "invited_on",
+            "survey",
+            "status",
+            "engagement_key",
+            "answered_at",
+        ),
     )
 
 
@@ -257,6 +266,11 @@ class SurveyResponseRow(Base):
     ``response_ref`` is an HMAC of the invitation id, so the signed link finds
     the response again. For anonymous engagements ``invitation_id`` and
     ``respondent_email`` stay empty: the response is not linked to the person.
+
+    ``maintainability`` copies the check-in comfort (1-5) out of ``answers`` so the
+    weekly NPS can sum it from an index; it is NULL when ``answers`` has no integer
+    there. It is kept in step on every ORM insert and update (see
+    :func:`_sync_maintainability`); writes that bypass the ORM must set it themselves.
     """
 
     __tablename__ = "auxeng_survey_responses"
@@ -269,14 +283,42 @@ class SurveyResponseRow(Base):
     respondent_email: Mapped[str | None] = mapped_column(String(320))
     nps: Mapped[int | None] = mapped_column(Integer)
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    maintainability: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(8))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_auxeng_survey_responses_engagement", "engagement_key", "survey"),
-        Index("ix_auxeng_survey_responses_submitted", "submitted_at"),
+        # Covering: the weekly NPS counts answers from this index alone.
+        Index(
+            "ix_auxeng_survey_responses_submitted",
+            "submitted_at",
+            "survey",
+            "engagement_key",
+            "nps",
+            "maintainability",
+        ),
     )
+
+
+MAINTAINABILITY_LIMIT = 10**9  # larger values are not a comfort score (and need not fit the column)
+
+
+def maintainability_of(answers: Any) -> int | None:
+    """The check-in comfort in ``answers``: its ``maintainability`` when that is a JSON
+    integer (below 10⁹ in size), else None. The backfill of migration 0004 applies the same rule."""
+    value = answers.get("maintainability") if isinstance(answers, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < MAINTAINABILITY_LIMIT:
+        return value
+    return None
+
+
+@event.listens_for(SurveyResponseRow, "before_insert")
+@event.listens_for(SurveyResponseRow, "before_update")
+def _sync_maintainability(_mapper: Any, _connection: Any, target: SurveyResponseRow) -> None:
+    """Keep ``maintainability`` equal to the comfort in ``answers`` on every ORM write."""
+    target.maintainability = maintainability_of(target.answers)
 
 
 class OptOutRow(Base):

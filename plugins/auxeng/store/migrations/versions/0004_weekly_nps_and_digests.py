@@ -13,6 +13,26 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# auxeng_survey_responses.maintainability: the check-in comfort in ``answers`` when it is
+# a JSON integer below 10**9 in size, else NULL (the rule of
+# auxeng.store.models.maintainability_of, which keeps it in step on every ORM write).
+BACKFILL = {
+    "sqlite": """
+        UPDATE auxeng_survey_responses
+        SET maintainability = json_extract(answers, '$.maintainability')
+        WHERE CASE WHEN json_valid(answers) THEN
+            json_type(answers, '$.maintainability') = 'integer'
+            AND abs(json_extract(answers, '$.maintainability')) < 1000000000
+        END
+    """,
+    "postgresql": """
+        UPDATE auxeng_survey_responses
+        SET maintainability = (answers ->> 'maintainability')::int
+        WHERE json_typeof(answers -> 'maintainability') = 'number'
+          AND (answers ->> 'maintainability') ~ '^-?[0-9]{1,9}$'
+    """,
+}
+
 
 def upgrade() -> None:
     op.create_table(
@@ -71,16 +91,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auxeng_nps_snapshots")),
         sa.UniqueConstraint("week", "span", "segment", "key", name=op.f("uq_auxeng_nps_snapshots_week")),
     )
+    with op.batch_alter_table("auxeng_survey_responses", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("maintainability", sa.Integer(), nullable=True))
+    dialect = op.get_bind().dialect.name
+    if dialect not in BACKFILL:
+        raise NotImplementedError(f"no backfill of auxeng_survey_responses.maintainability for {dialect}")
+    op.execute(BACKFILL[dialect])
+
+    # Covering indexes: the weekly NPS reads both tables from these alone.
     with op.batch_alter_table("auxeng_survey_invitations", schema=None) as batch_op:
-        batch_op.create_index("ix_auxeng_survey_invitations_invited_on", ["invited_on"], unique=False)
+        batch_op.create_index(
+            "ix_auxeng_survey_invitations_invited_on",
+            ["invited_on", "survey", "status", "engagement_key", "answered_at"],
+            unique=False,
+        )
 
     with op.batch_alter_table("auxeng_survey_responses", schema=None) as batch_op:
-        batch_op.create_index("ix_auxeng_survey_responses_submitted", ["submitted_at"], unique=False)
+        batch_op.create_index(
+            "ix_auxeng_survey_responses_submitted",
+            ["submitted_at", "survey", "engagement_key", "nps", "maintainability"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("auxeng_survey_responses", schema=None) as batch_op:
         batch_op.drop_index("ix_auxeng_survey_responses_submitted")
+        batch_op.drop_column("maintainability")
 
     with op.batch_alter_table("auxeng_survey_invitations", schema=None) as batch_op:
         batch_op.drop_index("ix_auxeng_survey_invitations_invited_on")

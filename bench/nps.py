@@ -1,0 +1,862 @@
+"""Time the weekly NPS aggregation over 1,000,000 answers against one plain GROUP BY scan (SQLite and PostgreSQL).
+
+Target, on each database: the weekly aggregation of one week, ``compute_week`` (its
+3 queries: engagement → host team → org, and one aggregating query per table, rolled
+up to the segments in Python) + ``save_week`` + commit, i.e. what the weekly task does,
+takes **≤ 2×** the time of one plain scan of the same table in the same run, and
+the process running it peaks **under 300 MB**.
+
+The plain scan is ``SELECT engagement_key, count(*), sum(nps) FROM
+auxeng_survey_responses GROUP BY engagement_key``: every row read, 3,000 groups. The
+engagement is the key every segment (org, team) is reached through. The covering
+``submitted_at`` index the aggregation reads also holds ``engagement_key`` and ``nps``;
+neither database picks it for the scan (the plans say so: SQLite walks the
+``engagement_key`` index, PostgreSQL scans the table in parallel), so the scan stays
+the honest cost of reading the whole table once.
+
+Data, deterministic (``random.Random(2026)``), 3 years (156 weeks) ending with the
+benchmarked week (Monday 2026-11-23, Europe/Berlin): 500 teams in 8 orgs (every 50th
+team has none), 3,000 engagements with end dates spread over the 3 years, 1,300,000
+invitations in time order (``post_engagement`` 70 % to an engagement that just
+ended, ``checkin`` 30 % to one that ended ~3 months before; status ``invited``), of
+which exactly 1,000,000 (10 of every 13) are answered within 6 days: one response
+each, NPS 0-10 getting better over the years, ``answers`` JSON (check-in:
+``maintainability`` 1-5 and ``help_needed``; sometimes a short comment), source
+``bench``. It is generated once, in batches, and loaded into both stores as it goes:
+SQLite with ``executemany`` in one transaction, PostgreSQL with ``COPY`` (psycopg2);
+then ``ANALYZE`` (PostgreSQL: ``VACUUM ANALYZE``, which autovacuum would run soon
+after such a load anyway; done here so it does not run during the measurement).
+Loading is printed, not gated.
+
+Measurement, per database, in a fresh child process (spawned before any data is
+generated: a spawned child's ``ru_maxrss`` starts at its parent's resident size at
+spawn time, so a child spawned after the generation would report the parent's
+memory): connect, one aggregation (warm-up; VmHWM recorded), one plain scan
+(warm-up), then 5 rounds of both, alternating which goes first; the medians are
+compared. Peak MB is the child's ``ru_maxrss`` at the end (it covers the plain scans
+too, whose 3,000 rows weigh nothing; VmHWM is printed beside it). The PostgreSQL
+server's own memory is not counted. Then each of the 3 queries is run once more on
+its own (same SQL and parameters) to show where the time goes; ``--explain``, or a
+missed target, prints their plans (``EXPLAIN QUERY PLAN``; ``EXPLAIN (ANALYZE,
+BUFFERS)``). The counts the aggregation and the scan return are checked against the
+generated data (a wrong count is a FAIL too).
+
+PostgreSQL: ``AUXENG_BENCH_POSTGRES_URL`` or ``AUXENG_TEST_POSTGRES_URL`` when set,
+else ``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres`` (psycopg2: the driver
+the store uses when its URL comes from the Airflow connection; a plain
+``postgresql://`` URL means psycopg 3 under SQLAlchemy 2.1); a scratch database
+``auxeng_bench_<pid>`` is created and dropped at the end. When the server cannot be
+reached only SQLite runs, unless ``AUXENG_BENCH_REQUIRE_POSTGRES=1`` (then: exit 1).
+An aggregation that fails is shown as ``ERROR`` (a FAIL); the other database still runs.
+
+Usage: ``.venv/bin/python bench/nps.py [--responses N] [--rounds N] [--explain]``. Exit 1 on FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "plugins") not in sys.path:
+    sys.path.insert(0, str(REPO / "plugins"))
+
+from _common import postgres_database, verdict  # noqa: E402
+from sqlalchemy import Engine, create_engine, event, insert, make_url, text  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from auxeng.demo_history import CHECKIN_COMMENTS, COMMENTS  # noqa: E402
+from auxeng.store.db import get_engine, open_store, session_scope  # noqa: E402
+from auxeng.store.models import EngagementRow, TeamRow, maintainability_of  # noqa: E402
+from auxeng.weekly_nps import QUARTER, compute_week, local_midnight, save_week  # noqa: E402
+from auxeng.weekly_nps import WEEK as WEEK_SPAN  # noqa: E402
+
+TARGET_RATIO = 2.0
+MEMORY_LIMIT_MB = 300
+DEFAULT_RESPONSES = 1_000_000
+ROUNDS = 5
+SEED = 2026
+TEAMS, ORGS, ENGAGEMENTS = 500, 8, 3_000
+HISTORY_WEEKS = 156
+WEEK = date(2026, 11, 23)  # the benchmarked week (a Monday)
+TIMEZONE = "Europe/Berlin"
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # the Monday 07:00 (Berlin) run that computes WEEK
+MIN_RESPONSES = 3
+CHECKIN_SHARE = 0.3
+ANSWERED_OF_13 = 10  # 1,300,000 invitations → 1,000,000 answers
+CHECKIN_LAG_DAYS = 91
+ANSWER_DELAY_S = (2 * 3600, 6 * 86400)
+BATCH = 13 * 2_000  # invitations per batch (≈ 20,000 responses)
+
+POSTGRES_URL_VARS = ("AUXENG_BENCH_POSTGRES_URL", "AUXENG_TEST_POSTGRES_URL")
+DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"  # the store's driver
+REQUIRE_POSTGRES_VAR = "AUXENG_BENCH_REQUIRE_POSTGRES"
+
+PLAIN_SCAN = "SELECT engagement_key, count(*), sum(nps) FROM auxeng_survey_responses GROUP BY engagement_key"
+PLAIN_LABEL = "plain GROUP BY scan"
+INVITATION_COLUMNS = (
+    "id, survey, engagement_key, email, round, side, role, status, skip_reason, invited_on, "
+    "closes_at, reminders_queued, answered_at, created_at, updated_at"
+)
+RESPONSE_COLUMNS = (
+    "id, response_ref, invitation_id, survey, engagement_key, respondent_email, nps, answers, "
+    "maintainability, source, submitted_at, updated_at"
+)
+NULL = "\\N"  # COPY text format: NULL, and the escapes of a text value
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
+
+
+# --- the synthetic history -------------------------------------------------------------
+
+
+@dataclass
+class Expected:
+    """What the generated data must give back: counted while generating it."""
+
+    invitations: int = 0
+    responses: int = 0
+    nps_sum: int = 0
+    engagements_answered: set[str] = field(default_factory=set)
+    week_responses: int = 0
+    quarter_responses: int = 0
+    week_invited: int = 0
+    week_answered: int = 0
+
+    def checks(self) -> dict[str, int]:
+        return {
+            "scan: groups": len(self.engagements_answered),
+            "scan: responses": self.responses,
+            "scan: sum of nps": self.nps_sum,
+            "week: responses (program)": self.week_responses,
+            "week: responses (sum over teams)": self.week_responses,
+            "week: responses (sum over orgs)": self.week_responses,
+            "13w: responses (program)": self.quarter_responses,
+            "week: invited (program)": self.week_invited,
+            "week: answered (program)": self.week_answered,
+        }
+
+
+def _answer_choices() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The ``answers`` JSON texts to draw from, per NPS category: end of engagement, check-in.
+
+    End of engagement: half without a comment. Check-in: comfort 1-2 for detractors
+    (3-5 otherwise), ``help_needed``, and a comment 40 % of the time.
+    """
+    post: dict[str, list[str]] = {}
+    checkin: dict[str, list[str]] = {}
+    for category, comments in COMMENTS.items():
+        field_name = "to_change" if category == "detractor" else "went_well"
+        post[category] = ["{}"] * len(comments) + [json.dumps({field_name: c}) for c in comments]
+        detractor = category == "detractor"
+        choices = []
+        for comfort in (1, 2) if detractor else (3, 4, 5):
+            for help_needed in ("regularly",) if detractor else ("never", "once_or_twice"):
+                base = {"maintainability": comfort, "help_needed": help_needed}
+                choices += [json.dumps(base)] * 3
+                choices += [json.dumps(base | {"not_taken_over": c}) for c in CHECKIN_COMMENTS]
+        checkin[category] = choices
+    return post, checkin
+
+
+class History:
+    """3 years of invitations and answers, generated batch by batch (deterministic per seed).
+
+    Times are whole seconds since ``base`` (a UTC midnight), rendered as SQLite stores
+    them (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC); PostgreSQL reads the same text as UTC.
+    """
+
+    def __init__(self, responses: int, seed: int = SEED) -> None:
+        self.responses = responses
+        self.invitations = responses * 13 // ANSWERED_OF_13
+        self.rng = random.Random(seed)
+        timezone = ZoneInfo(TIMEZONE)
+        self.end = local_midnight(WEEK + timedelta(weeks=1), timezone)
+        self.start = self.end - timedelta(weeks=HISTORY_WEEKS)
+        self.base = datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC)
+        self.first = self._seconds(self.start)
+        self.span = self._seconds(self.end) - self.first
+        last_day = (self.end - self.base).days + 40
+        self.days = [(self.base.date() + timedelta(days=d)).isoformat() for d in range(last_day)]
+        self.clock = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.000000" for s in range(86_400)]
+        self.week_from = self._seconds(local_midnight(WEEK, timezone))
+        self.quarter_from = self._seconds(local_midnight(WEEK - timedelta(weeks=12), timezone))
+        self.week_days = (WEEK.isoformat(), (WEEK + timedelta(weeks=1)).isoformat())
+        self.engagement_keys = [f"ENG-{k:05d}" for k in range(ENGAGEMENTS)]
+        self.expected = Expected()
+
+    def _seconds(self, moment: datetime) -> int:
+        return int((moment - self.base).total_seconds())
+
+    def stamp(self, seconds: int) -> str:
+        day, second = divmod(seconds, 86_400)
+        return f"{self.days[day]} {self.clock[second]}"
+
+    def teams(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "key": f"team-{j:03d}",
+                "name": f"Team {j}",
+                "org": None if j % 50 == 0 else f"Org {chr(ord('A') + j % ORGS)}",
+                "manager_email": f"manager.{j:03d}@example.com",
+                "manager_name": f"Manager {j}",
+                "updated_at": self.start,
+            }
+            for j in range(1, TEAMS + 1)
+        ]
+
+    def engagements(self) -> list[dict[str, Any]]:
+        """Engagement k ends at start + (k + 1) / ENGAGEMENTS of the 3 years."""
+        rng = self.rng
+        rows = []
+        for k, key in enumerate(self.engagement_keys):
+            ended = self.start + timedelta(seconds=(k + 1) * self.span // ENGAGEMENTS)
+            end = ended.date()
+            begin = end - timedelta(days=rng.randint(28, 120))
+            created = datetime(begin.year, begin.month, begin.day, 8, tzinfo=UTC) - timedelta(days=14)
+            rows.append(
+                {
+                    "key": key,
+                    "title": f"Engagement {k}",
+                    "host_team_key": f"team-{rng.randint(1, TEAMS):03d}",
+                    "start_date": begin,
+                    "end_date": end,
+                    "status": "active",
+                    "follow_up": "none",
+                    "anonymous": False,
+                    "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+                    "revision": 1,
+                    "created_at": created,
+                    "updated_at": created,
+                    "ended_at": ended,
+                    "ended_as_of": end,
+                    "ended_end_date": end,
+                }
+            )
+        return rows
+
+    def batches(self, size: int = BATCH) -> Iterator[tuple[list[tuple], list[tuple]]]:
+        """(invitation rows, response rows) in time order, ``size`` invitations at a time."""
+        rng, expected = self.rng, self.expected
+        n, span, first, until = self.invitations, self.span, self.first, self.first + self.span
+        days, keys = self.days, self.engagement_keys
+        week_first, week_after = self.week_days
+        lag = round(CHECKIN_LAG_DAYS * 86_400 * ENGAGEMENTS / span)
+        post_answers, checkin_answers = _answer_choices()
+        comfort_of = {  # the maintainability column of each answers JSON (what the ORM would store)
+            text: maintainability_of(json.loads(text))
+            for choices in (*post_answers.values(), *checkin_answers.values())
+            for text in choices
+        }
+        invitations: list[tuple] = []
+        responses: list[tuple] = []
+        unanswered: list[int] = []
+        response_id = 0
+        for i in range(n):
+            if i % 13 == 0:
+                unanswered = rng.sample(range(13), 13 - ANSWERED_OF_13)
+            offset = int((i + rng.random()) * span / n)
+            invited = first + offset
+            checkin = rng.random() < CHECKIN_SHARE
+            survey = "checkin" if checkin else "post_engagement"
+            k = offset * ENGAGEMENTS // span - 1 - rng.randrange(3) - (lag if checkin else 0)
+            engagement = keys[max(k, 0)]
+            invitation_id = i + 1
+            email = f"bench.{invitation_id:07d}@example.com"
+            invited_at = self.stamp(invited)
+            day, second = divmod(invited, 86_400)
+            invited_on = days[day]
+            answered_at = None
+            if i % 13 not in unanswered:
+                submitted = invited + rng.randint(*ANSWER_DELAY_S)
+                if submitted >= until:
+                    submitted = invited + int((until - invited) * rng.random())
+                answered_at = self.stamp(submitted)
+                progress = offset / span
+                promoters, detractors = 0.35 + 0.3 * progress, 0.3 - 0.15 * progress
+                roll = rng.random()
+                if roll < promoters:
+                    score, category = (9 if roll < promoters / 2 else 10), "promoter"
+                elif roll < promoters + detractors:
+                    score, category = int((roll - promoters) / detractors * 7), "detractor"
+                else:
+                    score = 7 if roll < (1 + promoters + detractors) / 2 else 8
+                    category = "passive"
+                answers = rng.choice(checkin_answers[category] if checkin else post_answers[category])
+                response_id += 1
+                ref = hashlib.blake2b(b"bench-%d" % response_id, digest_size=20).hexdigest()
+                responses.append(
+                    (
+                        response_id,
+                        ref,
+                        invitation_id,
+                        survey,
+                        engagement,
+                        email,
+                        score,
+                        answers,
+                        comfort_of[answers],
+                        "bench",
+                        answered_at,
+                        answered_at,
+                    )
+                )
+                expected.responses += 1
+                expected.nps_sum += score
+                expected.engagements_answered.add(engagement)
+                if submitted >= self.quarter_from:
+                    expected.quarter_responses += 1
+                    if submitted >= self.week_from:
+                        expected.week_responses += 1
+            if week_first <= invited_on < week_after:
+                expected.week_invited += 1
+                expected.week_answered += answered_at is not None
+            invitations.append(
+                (
+                    invitation_id,
+                    survey,
+                    engagement,
+                    email,
+                    0,
+                    "host",
+                    "engineer",
+                    "invited",
+                    None,
+                    invited_on,
+                    f"{days[day + 21]} {self.clock[second]}",
+                    0 if answered_at else 1,
+                    answered_at,
+                    invited_at,
+                    invited_at,
+                )
+            )
+            expected.invitations += 1
+            if len(invitations) == size:
+                yield invitations, responses
+                invitations, responses = [], []
+        if invitations:
+            yield invitations, responses
+
+
+# --- loaders ---------------------------------------------------------------------------
+
+
+def _add_reference_rows(engine: Engine, teams: list[dict], engagements: list[dict]) -> None:
+    with session_scope(engine) as session:
+        session.execute(insert(TeamRow), teams)
+        session.execute(insert(EngagementRow), engagements)
+
+
+class SqliteLoader:
+    """``executemany`` in large batches, one transaction, on a plain sqlite3 connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute("PRAGMA cache_size=-262144")  # 256 MB, for the loader only
+        self.conn.execute("BEGIN")
+        self.seconds = 0.0
+        self._invitations = (
+            f"INSERT INTO auxeng_survey_invitations ({INVITATION_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+        )
+        self._responses = (
+            f"INSERT INTO auxeng_survey_responses ({RESPONSE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+        )
+
+    def add(self, invitations: list[tuple], responses: list[tuple]) -> None:
+        start = time.perf_counter()
+        self.conn.executemany(self._invitations, invitations)
+        self.conn.executemany(self._responses, responses)
+        self.seconds += time.perf_counter() - start
+
+    def finish(self) -> None:
+        start = time.perf_counter()
+        self.conn.execute("COMMIT")
+        self.conn.execute("ANALYZE")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.close()
+        self.seconds += time.perf_counter() - start
+
+
+class PostgresLoader:
+    """``COPY … FROM STDIN`` per batch (psycopg2 or psycopg 3), one transaction, then VACUUM ANALYZE."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.raw = engine.raw_connection()
+        self.cursor = self.raw.cursor()
+        self.cursor.execute("SET TIME ZONE 'UTC'")  # the timestamps are UTC text without an offset
+        self.seconds = 0.0
+
+    def add(self, invitations: list[tuple], responses: list[tuple]) -> None:
+        start = time.perf_counter()
+        text_rows = "".join(
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t{r[7]}\t\\N\t{r[9]}\t{r[10]}\t{r[11]}\t"
+            f"{NULL if r[12] is None else r[12]}\t{r[13]}\t{r[14]}\n"
+            for r in invitations
+        )
+        self._copy(f"COPY auxeng_survey_invitations ({INVITATION_COLUMNS}) FROM STDIN", text_rows)
+        text_rows = "".join(
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t{r[7].translate(COPY_ESCAPES)}\t"
+            f"{NULL if r[8] is None else r[8]}\t{r[9]}\t{r[10]}\t{r[11]}\n"
+            for r in responses
+        )
+        self._copy(f"COPY auxeng_survey_responses ({RESPONSE_COLUMNS}) FROM STDIN", text_rows)
+        self.seconds += time.perf_counter() - start
+
+    def _copy(self, statement: str, data: str) -> None:
+        if hasattr(self.cursor, "copy_expert"):  # psycopg2
+            self.cursor.copy_expert(statement, io.StringIO(data))
+        else:  # psycopg 3
+            with self.cursor.copy(statement) as copy:
+                copy.write(data)
+
+    def finish(self) -> None:
+        start = time.perf_counter()
+        for table in ("auxeng_survey_invitations", "auxeng_survey_responses"):
+            self.cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
+        self.raw.commit()
+        dbapi = self.raw.driver_connection
+        dbapi.autocommit = True
+        try:
+            self.cursor.execute("VACUUM ANALYZE")
+        finally:
+            dbapi.autocommit = False
+        self.cursor.close()
+        self.raw.close()
+        self.seconds += time.perf_counter() - start
+
+
+# --- the measurement, in a child process -------------------------------------------------
+
+
+def _vm_hwm_mb() -> float | None:
+    """This process's resident high-water mark since its exec (Linux), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _maxrss_mb() -> float:
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
+
+
+def _plan(dialect: str, cursor: Any, statement: str, parameters: Any) -> list[str]:
+    if dialect == "sqlite":
+        cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters or ())
+        depth: dict[int, int] = {0: -1}
+        lines = []
+        for node, parent, _unused, detail in cursor.fetchall():
+            depth[node] = depth.get(parent, -1) + 1
+            lines.append("  " * depth[node] + detail)
+        return lines
+    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters or None)
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _breakdown(engine: Engine, timezone: ZoneInfo, plans: bool) -> list[dict[str, Any]]:
+    """Each of compute_week's queries (captured with its parameters) and the plain scan, run alone."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _executemany) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and (
+            "auxeng_survey_" in statement or "auxeng_engagements" in statement
+        ):
+            captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with Session(engine) as session:
+            compute_week(session, WEEK, timezone=timezone, min_responses=MIN_RESPONSES)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    labels = ["engagement hosts", "answers (26 weeks)", "invitations (26 weeks)"]
+    if len(captured) != len(labels):
+        labels = [f"query {n + 1}" for n in range(len(captured))]
+    queries = [*zip(labels, captured, strict=True), (PLAIN_LABEL, (PLAIN_SCAN, None))]
+    result = []
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for label, (statement, parameters) in queries:
+            start = time.perf_counter()
+            if parameters is None:
+                cursor.execute(statement)
+            else:
+                cursor.execute(statement, parameters)
+            rows = len(cursor.fetchall())
+            seconds = time.perf_counter() - start
+            plan = _plan(engine.dialect.name, cursor, statement, parameters) if plans else []
+            result.append({"label": label, "seconds": seconds, "rows": rows, "plan": plan})
+        cursor.close()
+        raw.rollback()
+    finally:
+        raw.close()
+    return result
+
+
+def measure(url: str, rounds: int, plans: str) -> dict[str, Any]:
+    """Run in the spawned child: warm-up, ``rounds`` interleaved rounds, then the breakdown.
+
+    ``plans``: ``always``, or ``if-slow`` (only when the ratio misses the target).
+    A failing aggregation is reported, not raised: the other database still runs.
+    """
+    try:
+        return _measure(url, rounds, plans)
+    except SQLAlchemyError as exc:
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return {"error": " / ".join(line.strip() for line in lines[:2]), "peak_mb": _maxrss_mb()}
+
+
+def _measure(url: str, rounds: int, plans: str) -> dict[str, Any]:
+    engine = get_engine(url)
+    timezone = ZoneInfo(TIMEZONE)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    memory: dict[str, float | None] = {"connected": _vm_hwm_mb()}
+
+    def aggregation() -> tuple[float, Any]:
+        start = time.perf_counter()
+        with session_scope(engine) as session:
+            snapshot = compute_week(session, WEEK, timezone=timezone, min_responses=MIN_RESPONSES)
+            written = save_week(session, snapshot, run_id="bench", now=NOW)
+        return time.perf_counter() - start, (snapshot, written)
+
+    def plain() -> tuple[float, Any]:
+        start = time.perf_counter()
+        with engine.connect() as conn:
+            rows = conn.execute(text(PLAIN_SCAN)).all()
+        return time.perf_counter() - start, rows
+
+    agg_warm, (snapshot, written) = aggregation()
+    memory["after the first aggregation"] = _vm_hwm_mb()
+    plain_warm, rows = plain()
+    plain_s: list[float] = []
+    agg_s: list[float] = []
+    for r in range(rounds):
+        if r % 2 == 0:
+            plain_s.append(plain()[0])
+            agg_s.append(aggregation()[0])
+        else:
+            agg_s.append(aggregation()[0])
+            plain_s.append(plain()[0])
+    memory["after the rounds"] = _vm_hwm_mb()
+    peak = _maxrss_mb()
+
+    def responses(span: str, segment: str) -> int:
+        return sum(
+            counts.result.responses
+            for (s, seg, _key), counts in snapshot.spans.items()
+            if (s, seg) == (span, segment)
+        )
+
+    week = snapshot.get(WEEK_SPAN)
+    digest = hashlib.sha256(repr((sorted(snapshot.spans.items()), snapshot.trend)).encode()).hexdigest()
+    checks = {
+        "scan: groups": len(rows),
+        "scan: responses": sum(row[1] for row in rows),
+        "scan: sum of nps": sum(row[2] for row in rows),
+        "week: responses (program)": week.result.responses,
+        "week: responses (sum over teams)": responses(WEEK_SPAN, "team"),
+        "week: responses (sum over orgs)": responses(WEEK_SPAN, "org"),
+        "13w: responses (program)": snapshot.get(QUARTER).result.responses,
+        "week: invited (program)": week.invitations.invited,
+        "week: answered (program)": week.invitations.answered,
+    }
+    ratio = statistics.median(agg_s) / statistics.median(plain_s)
+    want_plans = plans == "always" or (plans == "if-slow" and ratio > TARGET_RATIO)
+    breakdown = _breakdown(engine, timezone, want_plans)
+    engine.dispose()
+    return {
+        "plain_s": plain_s,
+        "aggregation_s": agg_s,
+        "warm_up_s": (plain_warm, agg_warm),
+        "peak_mb": peak,
+        "memory": memory,
+        "checks": checks,
+        "snapshot_rows": written,
+        "breakdown": breakdown,
+        "week_nps": week.result.score,
+        "digest": digest,
+    }
+
+
+# --- driver ------------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    engine: Engine | None
+    worker: ProcessPoolExecutor
+    loader: SqliteLoader | PostgresLoader | None = None
+    load_s: float = 0.0
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def driver(self) -> str:
+        return make_url(self.url).drivername
+
+
+def _spawn_worker() -> ProcessPoolExecutor:
+    """A fresh process for the measurement, started now, while this process is still small."""
+    worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    worker.submit(os.getpid).result()
+    return worker
+
+
+def _postgres_admin_url() -> tuple[str, str | None]:
+    """The admin URL and, when the server cannot be reached, why."""
+    url = next((os.environ[v] for v in POSTGRES_URL_VARS if os.environ.get(v)), DEFAULT_POSTGRES_URL)
+    engine = create_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return url, None
+    except SQLAlchemyError as exc:
+        return url, str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+def load(history: History, backends: list[Backend]) -> float:
+    """Generate the history once and load each batch into every backend; returns the generation seconds."""
+    teams, engagements = history.teams(), history.engagements()  # drawn once: the same rows everywhere
+    for backend in backends:
+        start = time.perf_counter()
+        _add_reference_rows(backend.engine, teams, engagements)
+        if backend.name == "sqlite":
+            backend.loader = SqliteLoader(Path(backend.engine.url.database))
+        else:
+            backend.loader = PostgresLoader(backend.engine)
+        backend.load_s += time.perf_counter() - start
+    start = time.perf_counter()
+    for invitations, responses in history.batches():
+        for backend in backends:
+            backend.loader.add(invitations, responses)
+    for backend in backends:
+        backend.loader.finish()
+        backend.load_s += backend.loader.seconds
+    return time.perf_counter() - start - sum(b.loader.seconds for b in backends)
+
+
+def _verdict(result: dict[str, Any]) -> tuple[float | None, list[str]]:
+    """The ratio and the missed limits of one database's result."""
+    if "error" in result:
+        return None, ["ERROR"]
+    ratio = statistics.median(result["aggregation_s"]) / statistics.median(result["plain_s"])
+    problems = []
+    if ratio > TARGET_RATIO:
+        problems.append("TOO SLOW")
+    if result["peak_mb"] >= MEMORY_LIMIT_MB:
+        problems.append("TOO MUCH MEMORY")
+    return ratio, problems
+
+
+def _table(backends: list[Backend], responses: int) -> None:
+    columns = (
+        ("database", 12, "<"),
+        ("responses", 11, ">"),
+        ("load s", 9, ">"),
+        ("plain GROUP BY s", 18, ">"),
+        ("weekly aggregation s", 22, ">"),
+        ("ratio", 8, ">"),
+        ("peak MB (aggregation process)", 31, ">"),
+    )
+    header = "".join(f"{name:{align}{width}}" for name, width, align in columns) + "  verdict"
+    print(header)
+    print("-" * (len(header) + 16))
+    for backend in backends:
+        result = backend.result
+        ratio, problems = _verdict(result)
+        if ratio is None:
+            plain = agg = shown_ratio = "-"
+        else:
+            plain = f"{statistics.median(result['plain_s']):.3f}"
+            agg = f"{statistics.median(result['aggregation_s']):.3f}"
+            shown_ratio = f"{ratio:.2f}×"
+        cells = (backend.name, f"{responses:,}", f"{backend.load_s:.1f}", plain, agg, shown_ratio)
+        cells += (f"{result['peak_mb']:.0f}",)
+        line = "".join(
+            f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, columns, strict=True)
+        )
+        print(f"{line}  {', '.join(problems) or 'ok'}")
+
+
+def _details(backend: Backend, expected: dict[str, int]) -> None:
+    result = backend.result
+    print(f"\n== {backend.name} ({backend.driver})")
+    if "error" in result:
+        print(f"  the weekly aggregation failed: {result['error']}")
+        return
+    for label, key in (("plain GROUP BY", "plain_s"), ("weekly aggregation", "aggregation_s")):
+        values = result[key]
+        print(
+            f"  {label:<20} median {statistics.median(values):.3f} s, min {min(values):.3f}, "
+            f"max {max(values):.3f} ({len(values)} runs: {' '.join(f'{v:.3f}' for v in values)})"
+        )
+    print(
+        f"  warm-up: plain {result['warm_up_s'][0]:.3f} s, aggregation {result['warm_up_s'][1]:.3f} s; "
+        f"{result['snapshot_rows']} snapshot rows written per run; NPS of the week {result['week_nps']:.1f}"
+    )
+    memory = ", ".join(f"{k} {v:.0f}" for k, v in result["memory"].items() if v is not None)
+    print(f"  aggregation process: ru_maxrss {result['peak_mb']:.0f} MB; VmHWM (MB): {memory}")
+    bad = [name for name, got in result["checks"].items() if got != expected[name]]
+    print(
+        f"  counts checked against the generated data: {'MISMATCH: ' + ', '.join(bad) if bad else 'all match'}"
+    )
+    print("  each query alone (one run, same SQL and parameters):")
+    total = 0.0
+    for query in result["breakdown"]:
+        if query["label"] != PLAIN_LABEL:
+            total += query["seconds"]
+        print(f"    {query['label']:<24}{query['seconds']:>8.3f} s {query['rows']:>6} rows")
+    print(f"    {'sum of the queries':<24}{total:>8.3f} s (the rest: rollup in Python, save_week, commit)")
+    for query in result["breakdown"]:
+        if query["plan"]:
+            print(f"  plan: {query['label']}")
+            for line in query["plan"]:
+                print(f"    {line}")
+
+
+def report(backends: list[Backend], history: History, generate_s: float, gated: bool) -> list[str]:
+    """Print the table and the details; returns the missed targets and wrong counts."""
+    failures: list[str] = []
+    e = history.expected
+    expected = e.checks()
+    print()
+    _table(backends, e.responses)
+    for backend in backends:
+        result = backend.result
+        ratio, problems = _verdict(result)
+        if ratio is None:
+            failures.append(f"{backend.name}: the weekly aggregation failed: {result['error']}")
+            continue
+        if gated and "TOO SLOW" in problems:
+            failures.append(f"{backend.name}: aggregation = {ratio:.2f}× the plain scan > {TARGET_RATIO:g}×")
+        if gated and "TOO MUCH MEMORY" in problems:
+            failures.append(f"{backend.name}: aggregation process peaked at {result['peak_mb']:.0f} MB")
+        for name, got in result["checks"].items():
+            if got != expected[name]:
+                failures.append(f"{backend.name}: {name} = {got}, expected {expected[name]}")
+    digests = {b.name: b.result["digest"] for b in backends if "digest" in b.result}
+    print(
+        f"\ndata: {e.invitations:,} invitations, {e.responses:,} responses over {HISTORY_WEEKS} weeks "
+        f"({history.start:%Y-%m-%d %H:%M} to {history.end:%Y-%m-%d %H:%M} UTC), {TEAMS} teams, "
+        f"{ENGAGEMENTS:,} engagements; week of {WEEK}: {e.week_responses:,} responses, "
+        f"{e.quarter_responses:,} in 13 weeks, {e.week_invited:,} invited"
+    )
+    print(f"generating the data (once, for both loads; not in 'load s'): {generate_s:.1f} s")
+    if len(digests) > 1:
+        same = len(set(digests.values())) == 1
+        print(f"snapshot of the week identical on {' and '.join(digests)}: {'yes' if same else 'NO'}")
+        if not same:
+            failures.append(f"the snapshots differ between the databases: {digests}")
+    for backend in backends:
+        _details(backend, expected)
+    return failures
+
+
+def main() -> int:
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--responses",
+        type=int,
+        default=DEFAULT_RESPONSES,
+        help=f"answers to generate, a multiple of {ANSWERED_OF_13} (default {DEFAULT_RESPONSES:,})",
+    )
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"measured rounds (default {ROUNDS})")
+    parser.add_argument("--explain", action="store_true", help="print the query plans (always)")
+    args = parser.parse_args()
+    if args.responses < ANSWERED_OF_13 or args.responses % ANSWERED_OF_13:
+        parser.error(f"--responses must be a positive multiple of {ANSWERED_OF_13}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    gated = args.responses == DEFAULT_RESPONSES
+
+    admin_url, unreachable = _postgres_admin_url()
+    if unreachable:
+        shown = make_url(admin_url).render_as_string(hide_password=True)
+        print(f"PostgreSQL at {shown} is unreachable: {unreachable}")
+        if os.environ.get(REQUIRE_POSTGRES_VAR) == "1":
+            print(f"{REQUIRE_POSTGRES_VAR}=1: PostgreSQL is required.\n\nFAIL: PostgreSQL unreachable")
+            return 1
+        print("PostgreSQL skipped: benching SQLite only.")
+    workers = {"sqlite": _spawn_worker()}
+    if not unreachable:
+        workers["postgresql"] = _spawn_worker()
+
+    workdir = Path(tempfile.mkdtemp(prefix="auxeng-bench-nps-"))
+    try:
+        with _maybe_postgres(None if unreachable else admin_url) as pg_url:
+            backends = [Backend("sqlite", f"sqlite:///{workdir / 'auxeng.db'}", None, workers["sqlite"])]
+            if pg_url:
+                backends.append(Backend("postgresql", pg_url, None, workers["postgresql"]))
+            for backend in backends:
+                start = time.perf_counter()
+                backend.engine = open_store(backend.url)
+                backend.load_s += time.perf_counter() - start
+            history = History(args.responses)
+            print(
+                f"generating {history.invitations:,} invitations / {args.responses:,} responses and loading "
+                f"them into {', '.join(b.name for b in backends)}…",
+                flush=True,
+            )
+            generate_s = load(history, backends)
+            for backend in backends:
+                backend.engine.dispose()
+                print(f"measuring {backend.name}…", flush=True)
+                plans = "always" if args.explain else "if-slow"
+                backend.result = backend.worker.submit(measure, backend.url, args.rounds, plans).result()
+                backend.worker.shutdown()
+            failures = report(backends, history, generate_s, gated)
+    finally:
+        for worker in workers.values():
+            worker.shutdown(cancel_futures=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print(
+        f"target: weekly aggregation ≤ {TARGET_RATIO:g}× the plain GROUP BY (medians of {args.rounds}), "
+        f"aggregation process < {MEMORY_LIMIT_MB} MB"
+    )
+    if not gated:
+        print(f"(the targets are defined for {DEFAULT_RESPONSES:,} responses: not checked)")
+    print(f"total runtime: {time.perf_counter() - started:.0f} s")
+    return verdict(failures)
+
+
+def _maybe_postgres(admin_url: str | None) -> Any:
+    return postgres_database(admin_url) if admin_url else contextlib.nullcontext()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
