@@ -201,6 +201,13 @@ def answer_totals(
         )
         .group_by(*grouped)
     )
+    return _rolled_up(session, query, period, segments, hosts)
+
+
+def _rolled_up(
+    session: Session, query, period, segments: Sequence[str], hosts: Mapping[str, Host] | None
+) -> Totals:
+    """Run a per (engagement, survey[, period]) count query and add its rows up to ``segments``."""
     rows = session.execute(query)
     if period is None:
         rows = ((engagement, survey, 0, *counts) for engagement, survey, *counts in rows)
@@ -236,10 +243,7 @@ def invitation_totals(
         )
         .group_by(*grouped)
     )
-    rows = session.execute(query)
-    if period is None:
-        rows = ((engagement, survey, 0, *counts) for engagement, survey, *counts in rows)
-    return _rollup(rows, segments, _hosts_for(session, segments, hosts))
+    return _rolled_up(session, query, period, segments, hosts)
 
 
 def answer_counts(

@@ -135,23 +135,22 @@ def test_survey_and_global_opt_out_tokens_are_refused_on_the_digest_route(live):
     global_token = live.optout_url(STAKEHOLDER).rsplit("/", 1)[1]
     survey_token = live.survey_url(invite(live.engine)).rsplit("/", 1)[1]
     for token in (global_token, survey_token):
-        url = f"{live.public_url}/digest/optout/{token}"
-        page = live.client.get(url)
-        assert page.status_code == 403
-        assert "This link is not valid" in page.text
-        assert live.client.post(url).status_code == 403
-        assert live.client.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 403
+        _assert_refused(live, f"{live.public_url}/digest/optout/{token}")
     assert _nothing_stored(live.engine)
 
 
-def test_a_digest_token_is_refused_on_the_global_route(live):
-    token = _digest_url(live).rsplit("/", 1)[1]
-    url = f"{live.public_url}/optout/{token}"
+def _assert_refused(live, url: str) -> None:
+    """GET shows "not valid" (403); neither a button POST nor a one-click POST is accepted."""
     page = live.client.get(url)
     assert page.status_code == 403
     assert "This link is not valid" in page.text
     assert live.client.post(url).status_code == 403
     assert live.client.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 403
+
+
+def test_a_digest_token_is_refused_on_the_global_route(live):
+    token = _digest_url(live).rsplit("/", 1)[1]
+    _assert_refused(live, f"{live.public_url}/optout/{token}")
     assert _nothing_stored(live.engine)
 
 
