@@ -39,15 +39,6 @@ from auxeng.digest import DIGEST_KINDS
 from auxeng.runtime import run_moment
 
 
-def _announced_week(context) -> str | None:
-    events = context.get("triggering_asset_events") or {}
-    for event in reversed(list(events.get(NPS_WEEKLY, []))):
-        week = (event.extra or {}).get("week")
-        if week:
-            return week
-    return None
-
-
 @dag(
     schedule=[NPS_WEEKLY],
     start_date=START_DATE,
@@ -67,7 +58,7 @@ def auxeng_weekly_digest():
     @task(multiple_outputs=False)
     def queue_digest() -> dict:
         context = get_current_context()
-        week = context["params"].get("week") or _announced_week(context)
+        week = context["params"].get("week") or nps_tasks.announced_week(context)
         return nps_tasks.queue_digest(
             run_moment(context), week=nps_tasks.parse_week(week), dry_run=context["params"]["dry_run"]
         )

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auxeng.nps import category
 from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow
 
 SOURCE = "demo"
@@ -39,10 +40,6 @@ CHECKIN_COMMENTS = (
     "The alerting rules: nobody on the team knows how to tune them yet.",
     "Database migrations still need someone from the platform team.",
 )
-
-
-def _category(score: int) -> str:
-    return "promoter" if score >= 9 else "detractor" if score <= 6 else "passive"
 
 
 def _score(rng: random.Random, progress: float) -> int:
@@ -115,7 +112,7 @@ def seed_history(
             if submitted.date() >= until:
                 continue
             score = _score(rng, progress)
-            kind = _category(score)
+            kind = category(score)
             given: dict[str, object] = {}
             if survey == "checkin":
                 given = {"maintainability": rng.randint(1, 2) if kind == "detractor" else rng.randint(3, 5)}

@@ -395,7 +395,9 @@ def plan_digest(
     digest = build_digest(session, week, settings=settings)
     program = session.get(ProgramRow, 1)
     stakeholders = sorted({email.strip().lower() for email in (program.stakeholders if program else [])})
-    opted = digest_opted_out(session) | set(session.scalars(select(OptOutRow.email)))
+    opted = digest_opted_out(session) | set(
+        session.scalars(select(OptOutRow.email).where(OptOutRow.email.in_(stakeholders)))
+    )
     recipients = [email for email in stakeholders if email not in opted]
     report.opted_out = [email for email in stakeholders if email in opted]
     png = chart_png(digest)
@@ -493,3 +495,33 @@ def latest_week(session: Session, moment: datetime) -> date | None:
     return session.scalar(
         select(NpsWeekRow.week).where(NpsWeekRow.ends_at <= moment).order_by(NpsWeekRow.week.desc()).limit(1)
     )
+
+
+def plan_weekly_digest(
+    session: Session,
+    *,
+    settings: Settings,
+    key: bytes,
+    now: datetime,
+    week: date | None = None,
+    slack_chart: bool = True,
+) -> DigestReport:
+    """Queue the digest of ``week`` (else the newest week computed by ``now``) unless it is stale.
+
+    A backfill announces old weeks too: a week that ended more than
+    ``AUXENG_DIGEST_MAX_AGE_DAYS`` before ``now`` is recomputed but not sent.
+    """
+    week = week or latest_week(session, now)
+    if week is None:
+        log.warning("No weekly NPS snapshot yet: run auxeng_weekly_nps first; nothing to send")
+        return DigestReport(week="", status="no snapshot")
+    header = session.get(NpsWeekRow, week)
+    if header is not None and header.ends_at + timedelta(days=settings.digest_max_age_days) < now:
+        log.info(
+            "The week of %s ended on %s, more than %d days before this run: a backfill; no digest sent",
+            week,
+            header.ends_at.date(),
+            settings.digest_max_age_days,
+        )
+        return DigestReport(week=week.isoformat(), status="stale week, not sent")
+    return plan_digest(session, settings=settings, key=key, week=week, now=now, slack_chart=slack_chart)

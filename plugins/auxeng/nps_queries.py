@@ -57,17 +57,6 @@ class SegmentCounts:
             return None
         return self.maintainability_total / self.maintainability_answers
 
-    def __add__(self, other: SegmentCounts) -> SegmentCounts:
-        return SegmentCounts(
-            self.segment,
-            self.key,
-            self.promoters + other.promoters,
-            self.passives + other.passives,
-            self.detractors + other.detractors,
-            self.maintainability_total + other.maintainability_total,
-            self.maintainability_answers + other.maintainability_answers,
-        )
-
 
 @dataclass(frozen=True)
 class InvitationCounts:
@@ -77,11 +66,6 @@ class InvitationCounts:
     key: str
     invited: int = 0
     answered: int = 0
-
-    def __add__(self, other: InvitationCounts) -> InvitationCounts:
-        return InvitationCounts(
-            self.segment, self.key, self.invited + other.invited, self.answered + other.answered
-        )
 
 
 def _check(segments: Iterable[str], boundaries: Sequence[object]) -> None:
@@ -246,40 +230,7 @@ def invitation_totals(
     return _rolled_up(session, query, period, segments, hosts)
 
 
-def answer_counts(
-    session: Session,
-    boundaries: Sequence[datetime],
-    *,
-    segments: Sequence[str] = SEGMENTS,
-    hosts: Mapping[str, Host] | None = None,
-) -> dict[str, dict[tuple[str, int], SegmentCounts]]:
-    """:func:`answer_totals` as :class:`SegmentCounts`."""
-    totals = answer_totals(session, boundaries, segments=segments, hosts=hosts)
-    return {
-        segment: {(key, index): SegmentCounts(segment, key, *sums) for (key, index), sums in counts.items()}
-        for segment, counts in totals.items()
-    }
-
-
-def invitation_counts(
-    session: Session,
-    days: Sequence[date],
-    *,
-    answered_before: datetime,
-    segments: Sequence[str] = SEGMENTS,
-    hosts: Mapping[str, Host] | None = None,
-) -> dict[str, dict[tuple[str, int], InvitationCounts]]:
-    """:func:`invitation_totals` as :class:`InvitationCounts`."""
-    totals = invitation_totals(session, days, answered_before=answered_before, segments=segments, hosts=hosts)
-    return {
-        segment: {
-            (key, index): InvitationCounts(segment, key, *sums) for (key, index), sums in counts.items()
-        }
-        for segment, counts in totals.items()
-    }
-
-
 def segment_counts(session: Session, segment: str, *, start: datetime, end: datetime) -> list[SegmentCounts]:
     """NPS counts per ``segment`` key for answers submitted in [start, end)."""
-    counts = answer_counts(session, [start, end], segments=[segment])[segment]
-    return [counts[key] for key in sorted(counts)]
+    totals = answer_totals(session, [start, end], segments=[segment])[segment]
+    return [SegmentCounts(segment, key, *totals[(key, index)]) for key, index in sorted(totals)]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from auxeng import tokens
-from auxeng.digest import DigestReport, latest_week, plan_digest
+from auxeng.assets import NPS_WEEKLY
+from auxeng.digest import plan_weekly_digest
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import open_store
-from auxeng.store.models import NpsWeekRow
+from auxeng.survey_tasks import run_planning_step
 from auxeng.weekly_nps import compute_week, save_week, summary, week_to_report
 
 log = logging.getLogger(__name__)
@@ -64,41 +64,22 @@ def slack_can_upload(settings: Settings) -> bool:
     return transport is not None and transport.name in {"slack_api", "dev"}
 
 
-def queue_digest(moment: datetime, *, week: date | None, dry_run: bool = False) -> dict[str, Any]:
-    """Queue the digest of ``week`` (else the newest computed week) unless that week is stale.
+def announced_week(context: Any) -> str | None:
+    """The week the newest ``auxeng://nps/weekly`` event that triggered this run announced."""
+    events = context.get("triggering_asset_events") or {}
+    for event in reversed(list(events.get(NPS_WEEKLY, []))):
+        week = (event.extra or {}).get("week")
+        if week:
+            return week
+    return None
 
-    A backfill announces old weeks too: a week that ended more than
-    ``AUXENG_DIGEST_MAX_AGE_DAYS`` before the run is recomputed but not sent.
-    """
-    settings = load_settings()
-    with Session(open_store()) as session:
-        week = week or latest_week(session, moment)
-        if week is None:
-            log.warning("No weekly NPS snapshot yet: run auxeng_weekly_nps first; nothing to send")
-            return DigestReport(week="", status="no snapshot").summary()
-        header = session.get(NpsWeekRow, week)
-        if header is not None and header.ends_at + timedelta(days=settings.digest_max_age_days) < moment:
-            log.info(
-                "The week of %s ended on %s, more than %d days before this run: a backfill; no digest sent",
-                week,
-                header.ends_at.date(),
-                settings.digest_max_age_days,
-            )
-            return DigestReport(week=week.isoformat(), status="stale week, not sent").summary()
-        report = plan_digest(
-            session,
-            settings=settings,
-            key=tokens.secret_key(),
-            week=week,
-            now=moment,
-            slack_chart=slack_can_upload(settings),
-        )
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
-    verb = "would queue" if dry_run else "queued"
-    log.info("Digest of the week of %s: %s %s", week, verb, report.summary())
-    for sample in report.samples:
-        log.info("  %s", sample)
-    return {"dry_run": dry_run, **report.summary()}
+
+def queue_digest(moment: datetime, *, week: date | None, dry_run: bool = False) -> dict[str, Any]:
+    """Queue the digest of ``week`` (else the newest computed week); see :func:`auxeng.digest.plan_weekly_digest`."""
+    return run_planning_step(
+        plan_weekly_digest,
+        dry_run=dry_run,
+        now=moment,
+        week=week,
+        slack_chart=slack_can_upload(load_settings()),
+    )

@@ -129,7 +129,7 @@ def compute_week(session: Session, week: date, *, timezone: ZoneInfo, min_respon
     invitations = invitation_totals(session, days, answered_before=snapshot.ends_at, hosts=hosts)
     periods = len(days) - 1
     for segment in SEGMENTS:
-        spans = (WEEK, QUARTER, PREV_WEEK, PREV_QUARTER) if segment == "program" else (WEEK, QUARTER)
+        spans = SPANS if segment == "program" else (WEEK, QUARTER)
         by_period = _spans_by_period(segment, periods)
         # (span, key) → promoters, passives, detractors, comfort total, comfort answers, invited, answered
         sums: dict[tuple[str, str], list[int]] = {}
