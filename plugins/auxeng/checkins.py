@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from auxeng.checkin_schedule import due_date, invitation_date, is_stale, meeting_slot
 from auxeng.icalendar_invites import CANCEL, REQUEST, Attendee, build_invitation
-from auxeng.outbox import EMAIL, OutboundMessage, enqueue
+from auxeng.outbox import EMAIL, OutboundMessage, enqueue, samples
 from auxeng.questions import HELP_CHOICES
 from auxeng.rendering import render
 from auxeng.sendwindow import person_timezone
@@ -501,7 +501,7 @@ def schedule_checkins(
             continue
         messages += _reconcile(ctx, checkin, engagement, as_of=as_of, now=now, report=report)
     report.messages = enqueue(session, messages, now=now)
-    report.samples = [f"{m.channel} → {m.recipient}: {m.subject}" for m in messages[:6]]
+    report.samples = samples(messages)
     return report
 
 
@@ -703,7 +703,7 @@ def send_checkin_surveys(
             requires_ended=True,
         )
     report.messages = enqueue(session, messages, now=now)
-    report.samples = [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:6]]
+    report.samples = samples(messages)
     return report
 
 

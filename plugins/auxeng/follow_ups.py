@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from auxeng.checkin_schedule import add_months
 from auxeng.checkins import CheckinContext, CheckinReport, auxeng_lead, host_manager_email
-from auxeng.outbox import OutboundMessage, enqueue
+from auxeng.outbox import OutboundMessage, enqueue, samples
 from auxeng.settings import Settings
 from auxeng.store.models import (
     EngagementRow,
@@ -214,7 +214,7 @@ def plan_follow_ups(
         )
         report.follow_ups += 1
     report.messages = enqueue(session, messages, now=now)
-    report.samples = [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:6]]
+    report.samples = samples(messages)
     return report
 
 

@@ -8,7 +8,7 @@ constraint), so planners can run any number of times. Delivery
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,6 +61,11 @@ def message_id(dedupe_key: str, domain: str) -> str:
     """The stable ``Message-ID`` of an email: the same row always gets the same id."""
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
     return f"<auxeng.{digest}@{domain}>"
+
+
+def samples(messages: Sequence[OutboundMessage], limit: int = 6) -> list[str]:
+    """A few queued messages as log lines: channel, recipient, subject (or the start of the text)."""
+    return [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:limit]]
 
 
 def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datetime) -> int:

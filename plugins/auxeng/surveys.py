@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from auxeng import tokens
 from auxeng.demo_history import SOURCE as DEMO_HISTORY
-from auxeng.outbox import EMAIL, SLACK, OutboundMessage, enqueue
+from auxeng.outbox import EMAIL, SLACK, OutboundMessage, enqueue, samples
 from auxeng.rendering import render
 from auxeng.sendwindow import SendWindow, person_timezone
 from auxeng.settings import Settings
@@ -392,7 +392,7 @@ def plan_invitations(
             requires_ended=True,
         )
     report.messages = enqueue(session, messages, now=now)
-    report.samples = [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:6]]
+    report.samples = samples(messages)
     return report
 
 
@@ -461,7 +461,7 @@ def plan_reminders(
             requires_ended=True,
         )
     report.messages = enqueue(session, messages, now=now)
-    report.samples = [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:6]]
+    report.samples = samples(messages)
     return report
 
 
