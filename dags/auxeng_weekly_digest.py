@@ -60,7 +60,7 @@ def auxeng_weekly_digest():
         context = get_current_context()
         week = context["params"].get("week") or nps_tasks.announced_week(context)
         return nps_tasks.queue_digest(
-            run_moment(context), week=nps_tasks.parse_week(week), dry_run=context["params"]["dry_run"]
+            run_moment(context), week=nps_tasks.week_param(week), dry_run=context["params"]["dry_run"]
         )
 
     @task(multiple_outputs=False)

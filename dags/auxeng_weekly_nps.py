@@ -59,7 +59,7 @@ def auxeng_weekly_nps():
         result = nps_tasks.compute_weekly_nps(
             interval_end,
             run_id=context["run_id"],
-            week=nps_tasks.parse_week(context["params"].get("week")),
+            week=nps_tasks.week_param(context["params"].get("week")),
             now=utcnow(),
         )
         context["outlet_events"][NPS_WEEKLY].extra = {"week": result["week"]}

@@ -31,6 +31,17 @@ def parse_week(raw: str | None) -> date | None:
     return week
 
 
+def week_param(raw: str | None) -> date | None:
+    """:func:`parse_week` for a DAG's ``week`` param: a bad value fails the run at once
+    (no retries: retrying cannot fix it), naming the param."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return parse_week(raw)
+    except ValueError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def compute_weekly_nps(
     interval_end: datetime, *, run_id: str | None, week: date | None, now: datetime
 ) -> dict[str, Any]:

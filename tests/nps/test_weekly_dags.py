@@ -209,3 +209,14 @@ def test_a_webhook_only_slack_gets_the_text_without_the_chart(
     with Session(history) as session:
         kinds = session.scalars(select(OutboxRow.kind).where(OutboxRow.channel == "slack")).all()
     assert kinds == ["nps_digest"]
+
+
+def test_a_bad_week_param_fails_the_run_at_once_and_changes_nothing(dags, history):
+    dag = dags.dags["auxeng_weekly_nps"]
+    dag_run = dag.test(
+        logical_date=monday_morning(LAST_WEEK) + timedelta(minutes=17), run_conf={"week": "2026-11-17"}
+    )
+    (ti,) = dag_run.get_task_instances()
+    assert (dag_run.state, ti.state, ti.try_number) == ("failed", "failed", 1)
+    with Session(history) as session:
+        assert session.scalar(select(func.count()).select_from(NpsWeekRow)) == 0
