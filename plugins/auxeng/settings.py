@@ -64,6 +64,19 @@ class Settings:
     follow_up_months: int = 6
     nps_min_responses: int = 3
     digest_max_age_days: int = 6
+    help_requests_csv: Path | None = None
+    help_lookback_days: int = 90
+    help_window_days: int = 30
+    help_requests_min: int = 2
+    help_requests_critical: int = 5
+    flag_comfort_max: int = 2
+    flag_memory_days: int = 90
+    repeat_months: int = 6
+    load_max_engagements: int = 2
+    load_gap_days: int = 14
+    detractor_cluster_min: int = 2
+    flag_reannounce_days: int = 7
+    flag_copy_host_manager: frozenset[str] = frozenset({"help_requests", "checkin"})
 
     @property
     def default_recipient_timezone(self) -> ZoneInfo:
@@ -153,6 +166,30 @@ def _dev_outbox(env: Mapping[str, str]) -> Path | None:
     return Path(raw)
 
 
+def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw) if raw else None
+
+
+COPYABLE_RULES = frozenset({"help_requests", "checkin", "repeat_dependency", "detractor_cluster"})
+
+
+def _rules(env: Mapping[str, str], name: str, default: frozenset[str]) -> frozenset[str]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in FALSE_WORDS:
+        return frozenset()
+    rules = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = sorted(rules - COPYABLE_RULES)
+    if unknown:
+        raise SettingsError(
+            f"{name}={raw!r}: unknown rule(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(sorted(COPYABLE_RULES))} (or none)"
+        )
+    return rules
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     timezone = _zone(env, "AUXENG_TIMEZONE", "UTC")
@@ -162,7 +199,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not public_url.startswith(("http://", "https://")):
         raise SettingsError(f"AUXENG_PUBLIC_URL={public_url!r} must start with http:// or https://")
     quiet_start, quiet_end = _quiet_hours(env, "AUXENG_QUIET_HOURS")
-    return Settings(
+    settings = Settings(
         registry_path=Path(registry),
         timezone=timezone,
         db_conn_id=env.get("AUXENG_DB_CONN_ID", "auxeng_db"),
@@ -191,4 +228,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         follow_up_months=_int(env, "AUXENG_FOLLOW_UP_MONTHS", 6, minimum=1),
         nps_min_responses=_int(env, "AUXENG_NPS_MIN_RESPONSES", 3, minimum=1),
         digest_max_age_days=_int(env, "AUXENG_DIGEST_MAX_AGE_DAYS", 6),
+        help_requests_csv=_optional_path(env, "AUXENG_HELP_REQUESTS_CSV"),
+        help_lookback_days=_int(env, "AUXENG_HELP_LOOKBACK_DAYS", 90, minimum=1),
+        help_window_days=_int(env, "AUXENG_HELP_WINDOW_DAYS", 30, minimum=1),
+        help_requests_min=_int(env, "AUXENG_HELP_REQUESTS_MIN", 2, minimum=1),
+        help_requests_critical=_int(env, "AUXENG_HELP_REQUESTS_CRITICAL", 5, minimum=1),
+        flag_comfort_max=_int(env, "AUXENG_FLAG_COMFORT_MAX", 2, minimum=1),
+        flag_memory_days=_int(env, "AUXENG_FLAG_MEMORY_DAYS", 90, minimum=1),
+        repeat_months=_int(env, "AUXENG_REPEAT_MONTHS", 6, minimum=1),
+        load_max_engagements=_int(env, "AUXENG_LOAD_MAX_ENGAGEMENTS", 2, minimum=1),
+        load_gap_days=_int(env, "AUXENG_LOAD_GAP_DAYS", 14),
+        detractor_cluster_min=_int(env, "AUXENG_DETRACTOR_CLUSTER_MIN", 2, minimum=1),
+        flag_reannounce_days=_int(env, "AUXENG_FLAG_REANNOUNCE_DAYS", 7, minimum=1),
+        flag_copy_host_manager=_rules(
+            env, "AUXENG_FLAG_COPY_HOST_MANAGER", frozenset({"help_requests", "checkin"})
+        ),
     )
+    if settings.help_requests_critical < settings.help_requests_min:
+        raise SettingsError(
+            f"AUXENG_HELP_REQUESTS_CRITICAL={settings.help_requests_critical} must be at least "
+            f"AUXENG_HELP_REQUESTS_MIN={settings.help_requests_min}"
+        )
+    return settings

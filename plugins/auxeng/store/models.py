@@ -493,3 +493,112 @@ class DigestRow(Base):
     comments_until: Mapped[datetime] = mapped_column(UTCDateTime)
     recipients: Mapped[int] = mapped_column(Integer)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HelpRequestRow(Base):
+    """A request for help from a host team: a Slack help-channel message or a row of a CSV drop file.
+
+    ``source`` is ``slack`` or ``csv``; ``source_ref`` identifies the request within its
+    source (``<channel>:<ts>`` for Slack; the link, or a hash of team, date and summary,
+    for CSV), so reading or importing the same request again updates it, never adds it twice.
+    Whether a request counts as *post-engagement* is decided by the rules at evaluation time
+    (the registry can change); every eligible request is kept.
+    """
+
+    __tablename__ = "auxeng_help_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8))
+    source_ref: Mapped[str] = mapped_column(String(300))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str | None] = mapped_column(String(320))
+    summary: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(1000))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref"),
+        Index("ix_auxeng_help_requests_team_at", "team_key", "requested_at"),
+    )
+
+
+class HelpChannelReadRow(Base):
+    """How far a host team's Slack help channel has been read (one row per channel).
+
+    ``read_until`` is the Slack ``ts`` up to which every message has been read: the next
+    read asks only for newer ones (``oldest``). A read in progress keeps its upper bound
+    (``pass_latest``) and the cursor of its next page (``pass_cursor``), committed with
+    each page's requests, so a restart resumes where it stopped; ``read_until`` moves
+    only when the last page is in.
+    """
+
+    __tablename__ = "auxeng_help_channel_reads"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_key: Mapped[str] = mapped_column(String(64))
+    read_until: Mapped[str | None] = mapped_column(String(32))
+    pass_oldest: Mapped[str | None] = mapped_column(String(32))
+    pass_latest: Mapped[str | None] = mapped_column(String(32))
+    pass_cursor: Mapped[str | None] = mapped_column(String(500))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    requests_found: Mapped[int] = mapped_column(Integer, default=0)
+    last_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FlagRow(Base):
+    """A dependency red flag: one rule's finding about one subject (host team, engagement or engineer).
+
+    ``status``: ``open`` → ``acknowledged`` (a manager saw it: who, when, why) → ``resolved``
+    (the condition cleared, recorded with the reason). ``open_key`` is
+    ``<rule>:<subject_kind>:<subject_key>`` while the flag is not resolved and NULL after,
+    so the database itself keeps one live flag per rule and subject. ``severity`` is
+    ``warning`` or ``critical``; ``announced_severity`` and ``announced_at`` describe the
+    last alert sent, so a rise in severity is announced again, and a still-open flag at
+    most every ``AUXENG_FLAG_REANNOUNCE_DAYS``.
+    """
+
+    __tablename__ = "auxeng_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_key: Mapped[str] = mapped_column(String(320))
+    open_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    team_key: Mapped[str | None] = mapped_column(String(64))
+    engagement_key: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_on: Mapped[date] = mapped_column(Date)
+    evaluated_on: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    announced_severity: Mapped[str | None] = mapped_column(String(16))
+    announcements: Mapped[int] = mapped_column(Integer, default=0)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320))
+    acknowledged_note: Mapped[str | None] = mapped_column(Text)
+    acknowledged_severity: Mapped[str | None] = mapped_column(String(16))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_auxeng_flags_rule_subject", "rule", "subject_kind", "subject_key"),)
+
+
+class FlagEventRow(Base):
+    """What happened to a flag: opened, updated, escalated, announced, acknowledged, reopened, resolved."""
+
+    __tablename__ = "auxeng_flag_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("auxeng_flags.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
