@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 
 from auxeng import tokens
 from auxeng.charts import WeekPoint, trend_chart
+from auxeng.flag_alerts import FlagView, flag_views
+from auxeng.flags import live_flags
 from auxeng.nps import NpsResult, category, change_is_real, nps
 from auxeng.outbox import EMAIL, SLACK, OutboundMessage, enqueue
 from auxeng.questions import CHECKIN, POST_ENGAGEMENT, TEXT
@@ -130,6 +132,7 @@ class Digest:
     trend: list[WeekPoint]
     comments_since: datetime | None
     comments_until: datetime
+    open_flags: list[FlagView] = field(default_factory=list)
 
     @property
     def week_end(self) -> date:
@@ -294,6 +297,7 @@ def build_digest(session: Session, week: date, *, settings: Settings) -> Digest:
         trend=trend,
         comments_since=since,
         comments_until=header.ends_at,
+        open_flags=flag_views(session, live_flags(session)),
     )
 
 
@@ -348,6 +352,20 @@ def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]
             for c in digest.checkins_due
         ]
         blocks.append({"type": "section", "text": text("*Check-ins due next week*\n" + "\n".join(lines))})
+    if digest.open_flags:
+        lines = [
+            f"• {':rotating_light:' if f.severity == 'critical' else ':warning:'} *{slack_escape(f.title)}: "
+            f"{slack_escape(f.subject)}* ({f.status} since {f.opened_on:%d %b}) {slack_escape(f.summary[:200])}"
+            for f in digest.open_flags[:10]
+        ]
+        if len(digest.open_flags) > 10:
+            lines.append(f"…and {len(digest.open_flags) - 10} more in the email digest")
+        blocks.append(
+            {
+                "type": "section",
+                "text": text(f"*Open red flags ({len(digest.open_flags)})*\n" + "\n".join(lines)),
+            }
+        )
     note = "NPS = % promoters (9-10) − % detractors (0-6), 95% adjusted-Wald interval; "
     note += f"fewer than {digest.min_responses} answers show as too few responses."
     if chart_follows:

@@ -37,9 +37,14 @@ Rules and their thresholds (settings in brackets; defaults documented in the REA
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
+
+from auxeng.checkin_schedule import add_months
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -182,3 +187,369 @@ class Flag:
     @property
     def open_key(self) -> str:
         return f"{self.rule}:{self.subject_kind}:{self.subject_key}"
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def severity_rose(old: str | None, new: str) -> bool:
+    """True when ``new`` is more severe than ``old`` (a flag that was not live counts as lowest)."""
+    return old is None or SEVERITY_ORDER[new] > SEVERITY_ORDER.get(old, 0)
+
+
+def _truncate(text: str | None, limit: int = QUOTE_LIMIT) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _team_name(facts: Facts, team_key: str) -> str:
+    return facts.team_names.get(team_key, team_key)
+
+
+def _live(engagements: Iterable[Engagement]) -> list[Engagement]:
+    """Non-cancelled engagements by (start, end, key)."""
+    return sorted((e for e in engagements if not e.cancelled), key=lambda e: (e.start, e.end, e.key))
+
+
+def _by_team(facts: Facts) -> dict[str, list[Engagement]]:
+    teams: dict[str, list[Engagement]] = defaultdict(list)
+    for engagement in _live(facts.engagements):
+        teams[engagement.team_key].append(engagement)
+    return teams
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _span(days: int) -> str:
+    if days >= 14:
+        return f"{days // 7} weeks"
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _sorted_flags(flags: Iterable[Flag]) -> list[Flag]:
+    return sorted(flags, key=lambda f: (f.subject_kind, f.subject_key))
+
+
+# --- rules -------------------------------------------------------------------------------------------
+
+
+def help_request_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """Help requests after a team's engagement ended, not during a running one (see module docs)."""
+    as_of, window = facts.as_of, thresholds.help_window_days
+    window_start = as_of - timedelta(days=window)
+    teams = _by_team(facts)
+    counted: dict[str, list[HelpRequest]] = defaultdict(list)
+    for request in facts.help_requests:
+        if not window_start < request.on <= as_of:
+            continue
+        engagements = teams.get(request.team_key, [])
+        after_end = any(e.end < request.on for e in engagements)
+        running = any(e.start <= request.on <= e.end for e in engagements)
+        if after_end and not running:
+            counted[request.team_key].append(request)
+
+    flags = []
+    for team_key, requests in counted.items():
+        count = len(requests)
+        if count >= thresholds.help_requests_critical:
+            severity = CRITICAL
+        elif count >= thresholds.help_requests_min or (HELP_REQUESTS, team_key) in facts.open_flags:
+            severity = WARNING
+        else:
+            continue
+        requests.sort(key=lambda r: (r.on, r.source, r.author or "", r.summary, r.link or ""), reverse=True)
+        latest_on = requests[0].on
+        ended = max((e for e in teams[team_key] if e.end < latest_on), key=lambda e: (e.end, e.start, e.key))
+        sources: dict[str, int] = {"slack": 0, "csv": 0}
+        for request in requests:
+            sources[request.source] = sources.get(request.source, 0) + 1
+        flags.append(
+            Flag(
+                rule=HELP_REQUESTS,
+                subject_kind=TEAM,
+                subject_key=team_key,
+                severity=severity,
+                summary=(
+                    f"{_team_name(facts, team_key)} asked for help {_times(count)} in the last "
+                    f"{window} days, {_span((latest_on - ended.end).days)} after {ended.key} ended"
+                ),
+                evidence={
+                    "requests": count,
+                    "window_days": window,
+                    "since": ended.end.isoformat(),
+                    "engagement": ended.key,
+                    "sources": sources,
+                    "latest": [
+                        {
+                            "on": r.on.isoformat(),
+                            "source": r.source,
+                            "author": r.author,
+                            "summary": _truncate(r.summary),
+                            "link": r.link,
+                        }
+                        for r in requests[:EVIDENCE_ITEMS]
+                    ],
+                },
+                team_key=team_key,
+                engagement_key=ended.key,
+            )
+        )
+    return _sorted_flags(flags)
+
+
+def _checkin_reasons(checkin: Checkin, thresholds: Thresholds) -> list[tuple[str, str]]:
+    reasons = []
+    if checkin.maintainability_min is not None and checkin.maintainability_min <= thresholds.comfort_max:
+        reasons.append((CRITICAL, f"comfort {checkin.maintainability_min}/5"))
+    if checkin.help_needed == "regularly":
+        reasons.append((CRITICAL, "needs the platform team's help regularly"))
+    if checkin.status == "unanswered":
+        reasons.append((WARNING, f"no one answered the check-in ({checkin.invited} invited)"))
+    return reasons
+
+
+def checkin_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """Closed check-ins with low comfort, regular help, or no answer, for ``memory_days``."""
+    as_of = facts.as_of
+    titles = {e.key: e.title for e in facts.engagements}
+    best: dict[str, tuple[tuple[int, date, date], Flag]] = {}
+    for checkin in facts.checkins:
+        closed = checkin.closed_on
+        if checkin.status not in ("answered", "unanswered") or closed is None:
+            continue
+        if not closed <= as_of < closed + timedelta(days=thresholds.memory_days):
+            continue
+        reasons = _checkin_reasons(checkin, thresholds)
+        if not reasons:
+            continue
+        severity = max((s for s, _ in reasons), key=SEVERITY_ORDER.__getitem__)
+        key = checkin.engagement_key
+        title = titles.get(key)
+        name = f"{key} ({title})" if title else key
+        flag = Flag(
+            rule=CHECKIN,
+            subject_kind=ENGAGEMENT,
+            subject_key=key,
+            severity=severity,
+            summary=(
+                f"{_team_name(facts, checkin.team_key)}, check-in for {name}: "
+                + "; ".join(text for _, text in reasons)
+            ),
+            evidence={
+                "reasons": [text for _, text in reasons],
+                "due_on": checkin.due_on.isoformat(),
+                "closed_on": closed.isoformat(),
+                "responses": checkin.responses,
+                "invited": checkin.invited,
+                "maintainability_min": checkin.maintainability_min,
+                "help_needed": checkin.help_needed,
+            },
+            team_key=checkin.team_key,
+            engagement_key=key,
+        )
+        rank = (SEVERITY_ORDER[severity], closed, checkin.due_on)
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, flag)
+    return _sorted_flags(flag for _, flag in best.values())
+
+
+def repeat_dependency_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """A team back within ``repeat_months`` of its previous engagement's end, until the new one ends."""
+    as_of, months = facts.as_of, thresholds.repeat_months
+    flags = []
+    for team_key, engagements in _by_team(facts).items():
+        found = None
+        run = 1
+        for index, (prev, nxt) in enumerate(pairwise(engagements), start=1):
+            if prev.start < nxt.start <= add_months(prev.end, months):
+                run += 1
+                if nxt.end >= as_of:
+                    found = (index, run)
+            else:
+                run = 1
+        if found is None:
+            continue
+        index, run = found
+        prev, nxt = engagements[index - 1], engagements[index]
+        chain = [e.key for e in engagements[index - run + 1 : index + 1]]
+        gap = (nxt.start - prev.end).days
+        when = f"while {prev.key} was still running" if gap <= 0 else f"{_span(gap)} after {prev.key} ended"
+        verb = "starts" if nxt.start > as_of else "started"
+        summary = f"{_team_name(facts, team_key)} {verb} {nxt.key} on {nxt.start.isoformat()}, {when}"
+        if run >= 3:
+            summary += f" ({_ordinal(run)} engagement in a row)"
+        flags.append(
+            Flag(
+                rule=REPEAT_DEPENDENCY,
+                subject_kind=TEAM,
+                subject_key=team_key,
+                severity=CRITICAL if run >= 3 else WARNING,
+                summary=summary,
+                evidence={
+                    "previous": {"key": prev.key, "end": prev.end.isoformat()},
+                    "next": {"key": nxt.key, "start": nxt.start.isoformat(), "end": nxt.end.isoformat()},
+                    "gap_days": gap,
+                    "months": months,
+                    "chain": chain,
+                },
+                team_key=team_key,
+                engagement_key=nxt.key,
+            )
+        )
+    return _sorted_flags(flags)
+
+
+def _load_chains(engagements: list[Engagement], gap_days: int) -> list[tuple[list[Engagement], list[int]]]:
+    """Back-to-back runs: each engagement starts at most ``gap_days`` after the run's latest end."""
+    chains: list[tuple[list[Engagement], list[int]]] = []
+    chain: list[Engagement] = []
+    gaps: list[int] = []
+    chain_end: date | None = None
+    for engagement in engagements:
+        if chain_end is not None and (engagement.start - chain_end).days <= gap_days:
+            gaps.append((engagement.start - chain_end).days)
+            chain.append(engagement)
+            chain_end = max(chain_end, engagement.end)
+            continue
+        if chain:
+            chains.append((chain, gaps))
+        chain, gaps, chain_end = [engagement], [], engagement.end
+    if chain:
+        chains.append((chain, gaps))
+    return chains
+
+
+def engineer_load_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """Platform people with more than ``load_max_engagements`` engagements back to back."""
+    as_of, limit, gap_limit = facts.as_of, thresholds.load_max_engagements, thresholds.load_gap_days
+    people: dict[str, list[Engagement]] = defaultdict(list)
+    for engagement in _live(facts.engagements):
+        for email in dict.fromkeys(engagement.platform_people):
+            people[email].append(engagement)
+
+    flags = []
+    for email, engagements in people.items():
+        qualifying = [
+            (chain, gaps)
+            for chain, gaps in _load_chains(engagements, gap_limit)
+            if len(chain) > limit and max(e.end for e in chain) >= as_of
+        ]
+        if not qualifying:
+            continue
+        chain, gaps = qualifying[-1]
+        over = chain[limit]
+        critical = as_of >= over.start or len(chain) >= limit + 2
+        name = facts.person_names.get(email, email)
+        last_end = max(e.end for e in chain)
+        summary = (
+            f"{name} has {len(chain)} engagements back to back "
+            f"({', '.join(e.key for e in chain)}) until {last_end.isoformat()}; "
+            f"{over.key} {'started' if as_of >= over.start else 'starts'} on {over.start.isoformat()}"
+        )
+        flags.append(
+            Flag(
+                rule=ENGINEER_LOAD,
+                subject_kind=ENGINEER,
+                subject_key=email,
+                severity=CRITICAL if critical else WARNING,
+                summary=summary,
+                evidence={
+                    "engagements": [
+                        {
+                            "key": e.key,
+                            "team": e.team_key,
+                            "start": e.start.isoformat(),
+                            "end": e.end.isoformat(),
+                        }
+                        for e in chain
+                    ],
+                    "gaps_days": gaps,
+                    "limit": limit,
+                    "gap_limit_days": gap_limit,
+                },
+                team_key=None,
+                engagement_key=over.key,
+            )
+        )
+    return _sorted_flags(flags)
+
+
+def detractor_cluster_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """Engagements with at least ``detractor_cluster_min`` detractors, for ``memory_days``."""
+    as_of, minimum = facts.as_of, thresholds.detractor_cluster_min
+    titles = {e.key: e.title for e in facts.engagements}
+    answers: dict[str, list[Answer]] = defaultdict(list)
+    for answer in facts.answers:
+        if answer.on <= as_of:
+            answers[answer.engagement_key].append(answer)
+
+    flags = []
+    for key, given in answers.items():
+        detractors = sorted(
+            (a for a in given if a.nps <= DETRACTOR_MAX),
+            key=lambda a: (a.on, a.survey, a.nps, a.who or "", a.comment or ""),
+            reverse=True,
+        )
+        count = len(detractors)
+        if count < minimum or count == 0:
+            continue
+        latest_on = detractors[0].on
+        if not as_of < latest_on + timedelta(days=thresholds.memory_days):
+            continue
+        team_key = detractors[0].team_key
+        title = titles.get(key)
+        name = f"{key} ({title})" if title else key
+        flags.append(
+            Flag(
+                rule=DETRACTOR_CLUSTER,
+                subject_kind=ENGAGEMENT,
+                subject_key=key,
+                severity=CRITICAL if count >= 2 * minimum else WARNING,
+                summary=(
+                    f"{_team_name(facts, team_key)}, {name}: {count} detractor answers "
+                    f"out of {len(given)}, latest on {latest_on.isoformat()}"
+                ),
+                evidence={
+                    "detractors": count,
+                    "answers": len(given),
+                    "latest_on": latest_on.isoformat(),
+                    "quotes": [
+                        {
+                            "who": a.who or "anonymous",
+                            "nps": a.nps,
+                            "survey": a.survey,
+                            "on": a.on.isoformat(),
+                            "comment": _truncate(a.comment),
+                        }
+                        for a in detractors[:EVIDENCE_ITEMS]
+                    ],
+                },
+                team_key=team_key,
+                engagement_key=key,
+            )
+        )
+    return _sorted_flags(flags)
+
+
+RULE_FUNCTIONS: dict[str, Callable[[Facts, Thresholds], list[Flag]]] = {
+    HELP_REQUESTS: help_request_flags,
+    CHECKIN: checkin_flags,
+    REPEAT_DEPENDENCY: repeat_dependency_flags,
+    ENGINEER_LOAD: engineer_load_flags,
+    DETRACTOR_CLUSTER: detractor_cluster_flags,
+}
+
+
+def evaluate(facts: Facts, thresholds: Thresholds | None = None) -> list[Flag]:
+    """Every rule's flags, rule by rule in :data:`RULES` order, each sorted by subject."""
+    thresholds = thresholds or Thresholds()
+    return [flag for rule in RULES for flag in RULE_FUNCTIONS[rule](facts, thresholds)]

@@ -196,7 +196,7 @@ class MessagePlanner:
         recipient: Recipient,
         context: dict[str, Any],
         earliest: datetime,
-        engagement_key: str,
+        engagement_key: str | None,
         invitation_id: int | None = None,
         stop_if_answered: bool = False,
         requires_ended: bool = False,

@@ -34,6 +34,8 @@ OPTOUT_LINK_DAYS = 365
 SURVEY = "survey"
 OPTOUT = "optout"
 DIGEST_OPTOUT = "digest_optout"
+FLAG_ACK = "flag_ack"
+FLAG_ACK_LINK_DAYS = 60
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _REASONS = {
@@ -221,6 +223,22 @@ def optout_url(email: str, *, public_url: str, key: bytes, now: datetime, digest
 def digest_optout_url(email: str, *, public_url: str, key: bytes, now: datetime) -> str:
     """The link (valid a year) with which ``email`` stops only the weekly NPS digest."""
     return optout_url(email, public_url=public_url, key=key, now=now, digest=True)
+
+
+def flag_ack_url(flag_id: int, email: str, *, public_url: str, key: bytes, now: datetime) -> str:
+    """The link (valid 60 days) with which ``email`` acknowledges red flag ``flag_id``
+    (``{public_url}/flags/ack/{token}``; the subject is ``<flag id>:<email>``)."""
+    subject = f"{int(flag_id)}:{email.strip().lower()}"
+    token = sign(FLAG_ACK, subject, now + timedelta(days=FLAG_ACK_LINK_DAYS), key=key)
+    return f"{public_url.rstrip('/')}/flags/ack/{token}"
+
+
+def flag_ack_claims(subject: str) -> tuple[int, str]:
+    """``(flag id, email)`` of a verified :data:`FLAG_ACK` token's subject; TokenError if malformed."""
+    flag_id, _, email = subject.partition(":")
+    if not flag_id.isdigit() or "@" not in email:
+        raise TokenError("malformed")
+    return int(flag_id), email
 
 
 def response_ref(invitation_id: int, *, key: bytes) -> str:

@@ -430,3 +430,90 @@ async def digest_optout_submit(token: str, request: Request, now: Now) -> Respon
     if isinstance(source, Response):
         return source
     return await run_in_threadpool(_optout, token, now, source, digest=True)
+
+
+# --- acknowledging a red flag ----------------------------------------------------------
+# The alert's link carries a FLAG_ACK token signed for (flag id, manager email): the GET
+# shows the flag and a form, the POST records who acknowledged it and why.
+
+
+def _flag_claims(token: str, now: datetime) -> tuple[int, str] | HTMLResponse:
+    from auxeng.tokens import FLAG_ACK, flag_ack_claims
+
+    try:
+        key = secret_key()
+    except MissingSecretKey as exc:
+        return _no_key(exc)
+    try:
+        return flag_ack_claims(verify(token, FLAG_ACK, key=key, now=now).subject)
+    except TokenError as exc:
+        return _token_problem(exc)
+
+
+def _flag_page(
+    token: str, now: datetime, *, note: str | None = None, problem: str | None = None, status: int = 200
+) -> Response:
+    from auxeng.flag_alerts import flag_views
+    from auxeng.store.db import open_store, session_scope
+    from auxeng.store.models import FlagRow
+
+    claims = _flag_claims(token, now)
+    if isinstance(claims, Response):
+        return claims
+    flag_id, email = claims
+    with session_scope(open_store()) as session:
+        flag = session.get(FlagRow, flag_id)
+        if flag is None:
+            return _message(404, "No such red flag", "This red flag is no longer in the store.")
+        view = flag_views(session, [flag])[0]
+        acknowledged_at = _when(flag.acknowledged_at) if flag.acknowledged_at else None
+        resolved_at = _when(flag.resolved_at) if flag.resolved_at else None
+    return _page(
+        "flag_ack.html",
+        status,
+        title=f"Red flag: {view.title}",
+        flag=view,
+        email=email,
+        note=note or "",
+        problem=problem,
+        acknowledged_at=acknowledged_at,
+        resolved_at=resolved_at,
+    )
+
+
+@app.api_route("/flags/ack/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def flag_ack_form(token: str, now: Now) -> Response:
+    """Shows the flag, its evidence and a form to acknowledge it (a POST). Never writes."""
+    return _flag_page(token, now)
+
+
+def _acknowledge(token: str, now: datetime, note: str) -> Response:
+    from auxeng.flags import FlagNotFound, acknowledge
+    from auxeng.store.db import open_store, session_scope
+
+    claims = _flag_claims(token, now)
+    if isinstance(claims, Response):
+        return claims
+    flag_id, email = claims
+    try:
+        with session_scope(open_store()) as session:
+            outcome = acknowledge(session, flag_id, by=email, note=note, now=now)
+    except FlagNotFound:
+        return _message(404, "No such red flag", "This red flag is no longer in the store.")
+    except ValueError as exc:
+        return _flag_page(token, now, note=note, problem=str(exc), status=422)
+    if outcome.state == "acknowledged":
+        log.info("Red flag %s acknowledged by %s", flag_id, email)
+    return _flag_page(token, now)
+
+
+@app.post("/flags/ack/{token}", response_class=HTMLResponse)
+async def flag_ack_submit(token: str, request: Request, now: Now) -> Response:
+    """Records the acknowledgement: who (the manager the link was sent to) and why (the note)."""
+    try:
+        form = _parse_form(await _read_body(request))
+    except _BodyTooLarge:
+        return _too_large()
+    except ValueError:
+        return _message(400, "This form could not be read", "Please go back and send it again.")
+    return await run_in_threadpool(_acknowledge, token, now, form.get("note", ""))
