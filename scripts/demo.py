@@ -7,7 +7,9 @@ and deliver the outbox at 12:00 and 20:00 UTC
 (people are only messaged in their own working hours). Two people answer the
 next day, one of them a detractor. Day 5 (a Monday): the weekly NPS at 07:00 and the
 stakeholder digest (email with the trend chart, Slack post and chart upload), then the
-reminders and the detractor alert. Before day 1 the store gets 26 weeks of synthetic
+reminders and the detractor alert. Each day at 09:00 the dependency red flags
+(``auxeng_dependency_alerts``): a CSV drop of help requests shows Fulfillment still asking
+for help, and the registry's Frank Ito is on his third engagement in a row. Before day 1 the store gets 26 weeks of synthetic
 survey history (``auxeng.demo_history``) so the digest has a trend to show.
 Messages go to the dev outbox (AUXENG_DEV_OUTBOX) as .eml, .json and .png files.
 """
@@ -15,6 +17,7 @@ Messages go to the dev outbox (AUXENG_DEV_OUTBOX) as .eml, .json and .png files.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,11 +28,14 @@ from sqlalchemy import select
 
 from auxeng import tokens
 from auxeng.demo_history import seed_history
+from auxeng.flag_alerts import FLAG_ALERT
+from auxeng.red_flags import RULE_TITLES
 from auxeng.responses import record_response
 from auxeng.store.db import open_store, session_scope
 from auxeng.store.models import (
     CheckinEventRow,
     CheckinRow,
+    FlagRow,
     NpsSnapshotRow,
     NpsWeekRow,
     OutboxRow,
@@ -139,12 +145,54 @@ def weekly_digest(day: date) -> None:
         print(f"==>   digest {kind} by {channel} to {recipient}: {status}")
 
 
+def drop_help_requests(day: date) -> None:
+    """A CSV drop file of help requests, as a ticket system would export it: Fulfillment
+    (its last engagement ended 2026-08-27) still asks the platform team for help."""
+    path = os.path.join(os.environ.get("AIRFLOW_HOME", "."), "help-requests.csv")
+    rows = [
+        ("fulfillment", day - timedelta(days=9), "Pipeline fails on the new carrier label step", "FUL-311"),
+        ("fulfillment", day - timedelta(days=6), "How do we rotate the queue credentials?", "FUL-318"),
+        ("fulfillment", day - timedelta(days=2), "Canary stuck at 10%, can AuxEng look?", "FUL-322"),
+        ("customer-care", day - timedelta(days=3), "Where is the runbook for the sync job?", "CC-120"),
+    ]
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("team,date,summary,link\n")
+        for team, when, summary, ticket in rows:
+            out.write(f'{team},{when.isoformat()},"{summary}",https://jira.example.com/browse/{ticket}\n')
+    os.environ["AUXENG_HELP_REQUESTS_CSV"] = path
+    print(f"==> help requests dropped as CSV: {len(rows)} rows in {path}")
+
+
+def red_flags(day: date) -> None:
+    """The live red flags after the dependency alerts run of ``day``, and the alerts it queued."""
+    with session_scope(open_store()) as session:
+        live = session.scalars(
+            select(FlagRow).where(FlagRow.status != "resolved").order_by(FlagRow.severity, FlagRow.id)
+        ).all()
+        alerts = session.execute(
+            select(OutboxRow.channel, OutboxRow.recipient_email, OutboxRow.status, OutboxRow.dedupe_key)
+            .where(OutboxRow.kind == FLAG_ALERT, OutboxRow.created_at >= at(day, 0))
+            .order_by(OutboxRow.id)
+        ).all()
+    print(f"==> red flags on {day}: {len(live)} live")
+    for flag in live:
+        print(f"==>   [{flag.severity.upper()}] {RULE_TITLES[flag.rule]}: {flag.summary}")
+    sent: dict[int, dict[str, list[str]]] = {}
+    for channel, email, status, dedupe_key in alerts:
+        sent.setdefault(int(dedupe_key.split(":")[1]), {}).setdefault(email, []).append(f"{channel} {status}")
+    titles = {flag.id: f"{RULE_TITLES[flag.rule]}: {flag.subject_key}" for flag in live}
+    for flag_id, people in sent.items():
+        to = "; ".join(f"{email} ({', '.join(how)})" for email, how in people.items())
+        print(f"==>   alert about {titles.get(flag_id, flag_id)} to {to}")
+
+
 def main(day: date) -> None:
     logging.getLogger("airflow").setLevel(logging.WARNING)
     dags = DagBag(bundle_name="dags-folder")
     later = day + timedelta(days=4)
     run(dags, "auxeng_sync_registry", at(day, 4))
     seed(day)
+    drop_help_requests(day)
     for current in (day, later):
         if current.weekday() == 0:
             run(dags, "auxeng_weekly_nps", at(current, 7))
@@ -154,6 +202,8 @@ def main(day: date) -> None:
         run(dags, "auxeng_send_surveys", at(current, 8))
         run(dags, "auxeng_checkins", at(current, 8, 30))
         checkins_today(current)
+        run(dags, "auxeng_dependency_alerts", at(current, 9))
+        red_flags(current)
         run(dags, "auxeng_deliver_outbox", at(current, 12))
         run(dags, "auxeng_deliver_outbox", at(current, 20))
         if current == day:

@@ -61,6 +61,16 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
         "digest nps_digest by slack to C0AUXENG: sent",
         "digest nps_digest_chart by slack to C0AUXENG: sent",
         "nps_digest         email  3 sent",
+        "auxeng_dependency_alerts at 2026-11-26 09:00 UTC: success",
+        "[WARNING] Engineer load: Frank Ito has 3 engagements back to back (ENG-2026-038, ENG-2026-039, "
+        "ENG-2026-040) until 2027-01-29; ENG-2026-040 starts on 2026-11-30",
+        "[CRITICAL] Engineer load: Frank Ito has 3 engagements back to back (ENG-2026-038, ENG-2026-039, "
+        "ENG-2026-040) until 2027-01-29; ENG-2026-040 started on 2026-11-30",
+        "[WARNING] Host team still asking for help: Fulfillment asked for help 3 times in the last 30 days",
+        "alert about Host team still asking for help: fulfillment to dana.ruiz@example.com (email sent, slack sent); "
+        "sam.okoro@example.com (email sent, slack sent); olga.dahl@example.com (email sent, slack sent)",
+        "alert about Engineer load: frank.ito@example.com to dana.ruiz@example.com (email sent, slack sent); "
+        "sam.okoro@example.com (email sent, slack sent)",
     ):
         assert line in out
     assert re.search(
@@ -72,6 +82,8 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
     (chart,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
     assert chart["Content-ID"] == "<nps-trend>" and chart.get_payload(decode=True).startswith(b"\x89PNG")
     assert 'src="cid:nps-trend"' in message.get_body(("html",)).get_content()
+    digest_text = message.get_body(("plain",)).get_content()
+    assert "Open red flags (6)" in digest_text and "[WARNING] Engineer load: Frank Ito" in digest_text
     assert (
         next((outbox / "slack").glob("*nps_digest_chart-C0AUXENG-*.png")).read_bytes().startswith(b"\x89PNG")
     )

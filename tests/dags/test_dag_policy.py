@@ -23,6 +23,7 @@ EXPECTED_DAG_IDS = {
     "auxeng_checkin_override",
     "auxeng_weekly_nps",
     "auxeng_weekly_digest",
+    "auxeng_dependency_alerts",
 }
 
 

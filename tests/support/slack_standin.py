@@ -15,7 +15,9 @@ form or a JSON body; token in ``Authorization: Bearer``): ``auth.test``,
 ``chat.postMessage`` (a user id posts to the DM channel ``D<user id>``),
 ``users.lookupByEmail`` (known users only, else ``users_not_found``),
 ``conversations.history`` (the channel's seeded and posted messages, newest
-first, with cursor pagination), ``files.getUploadURLExternal`` + ``POST
+first, with cursor pagination; ``oldest``/``latest``/``inclusive`` honoured as Slack
+does, and a cursor issued before :meth:`SlackStandIn.expire_cursors` answers
+``invalid_cursor``), ``files.getUploadURLExternal`` + ``POST
 /upload/<file id>`` + ``files.completeUploadExternal`` (faults reach ``POST /upload/…`` only when
 given ``method="upload"``). Incoming webhooks:
 ``POST /services/T…/B…/X…`` with a JSON body. Every accepted post (message,
@@ -76,9 +78,13 @@ class Fault:
     remaining: int | None = None
     fraction: float | None = None
     rng: random.Random | None = None
+    after: int = 0  # let this many matching calls through first
 
     def applies(self, method: str) -> bool:
         if self.method is not None and self.method != method:
+            return False
+        if self.after > 0:
+            self.after -= 1
             return False
         if self.remaining is not None:
             if self.remaining <= 0:
@@ -104,6 +110,7 @@ class SlackStandIn:
         self.faults: list[Fault] = []
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
+        self.cursor_generation = 0  # cursors of older generations are invalid_cursor
         self._lock = threading.Lock()
         self._seq = 0
         self._server: ThreadingHTTPServer | None = None
@@ -181,11 +188,14 @@ class SlackStandIn:
         error: str | None = None,
         retry_after: float | None = None,
         method: str | None = None,
+        after: int = 0,
     ) -> None:
         """The next ``count`` calls (of ``method``, or any) answer with this fault.
 
         ``status=429`` (with ``retry_after`` seconds), ``status=500``, or
         ``error="invalid_auth"`` (HTTP 200 ``{"ok": false}``; for webhooks, HTTP 400 and the error as body).
+        ``after`` lets that many calls (of ``method``, or any) through first, e.g. ``after=2``
+        fails the third page of a paginated read.
         """
         self.faults.append(
             Fault(
@@ -194,6 +204,7 @@ class SlackStandIn:
                 retry_after=retry_after,
                 method=method,
                 remaining=count,
+                after=after,
             )
         )
 
@@ -218,6 +229,11 @@ class SlackStandIn:
                 rng=random.Random(seed),
             )
         )
+
+    def expire_cursors(self) -> None:
+        """Every ``conversations.history`` cursor handed out so far now answers ``invalid_cursor``."""
+        with self._lock:
+            self.cursor_generation += 1
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -417,12 +433,33 @@ class _Handler(BaseHTTPRequestHandler):
             return {"ok": False, "error": "channel_not_found"}
         with owner._lock:
             newest_first = list(reversed(owner.history.get(channel, [])))
+            generation = owner.cursor_generation
+        # Slack: only messages between oldest and latest, both excluded unless inclusive.
+        inclusive = str(params.get("inclusive") or "").lower() in {"1", "true"}
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params["latest"]) if params.get("latest") else None
+        newest_first = [
+            m
+            for m in newest_first
+            if (float(m["ts"]) >= oldest if inclusive else float(m["ts"]) > oldest)
+            and (latest is None or (float(m["ts"]) <= latest if inclusive else float(m["ts"]) < latest))
+        ]
         limit = max(1, min(int(params.get("limit") or 100), 1000))
         cursor = params.get("cursor")
-        start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
+        start = 0
+        if cursor:
+            try:
+                issued, _, offset = base64.b64decode(cursor).decode().partition(":offset:")
+                if int(issued) != generation:
+                    raise ValueError("expired")
+                start = int(offset)
+            except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+                return {"ok": False, "error": "invalid_cursor"}
         page = newest_first[start : start + limit]
         more = start + limit < len(newest_first)
-        next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+        next_cursor = (
+            base64.b64encode(f"{generation}:offset:{start + limit}".encode()).decode() if more else ""
+        )
         return {
             "ok": True,
             "messages": page,

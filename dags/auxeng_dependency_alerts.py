@@ -1,0 +1,91 @@
+"""
+### Dependency red flags and manager alerts
+
+Daily at 09:00 in the program's time zone (`AUXENG_TIMEZONE`):
+
+1. `read_help_channels`: reads the new messages of every host team's Slack help channel
+   (`help_channel` in the registry) with `conversations.history` through the Slack API
+   connection, page by page from where the last read stopped (a restart resumes, nothing
+   is counted twice). Messages by host-team people count as help requests; bot messages,
+   thread replies and posts by the platform team do not.
+2. `import_help_requests`: imports the CSV drop file(s) (`AUXENG_HELP_REQUESTS_CSV`:
+   team, date, summary, link); bad rows are logged with file and line and skipped.
+3. `evaluate_flags`: runs the rules (help requests after the end, check-in answers,
+   repeat engagements, engineer load, detractor clusters; README "Dependency red flags"
+   lists every threshold) and keeps **one live flag per rule and subject**: new findings
+   open a flag, later runs update its evidence or escalate it, and a flag whose condition
+   cleared is resolved.
+4. `queue_flag_alerts`: emails and Slack-DMs the program managers about new flags and
+   flags whose severity rose; a still-open flag again at most every 7 days
+   (`AUXENG_FLAG_REANNOUNCE_DAYS`). The host team's manager is copied on help-request and
+   check-in flags (`AUXENG_FLAG_COPY_HOST_MANAGER`). Each alert links to a page where the
+   manager acknowledges the flag, saying why.
+5. `deliver_outbox`: sends the alerts (people only in their working hours; the rest goes
+   out with `auxeng_deliver_outbox`).
+
+**Params:** `dry_run` (default false): read no Slack, change and send nothing, report.
+
+**Re-running** the same day is safe: flags are reconciled, not added, and every alert has
+a dedupe key. **If it fails:** `read_help_channels` names the team and channel it could
+not read (the others are read; a missing Slack API connection only logs a warning);
+`deliver_outbox` fails when alerts could not go out (they stay pending and the retry
+sends them).
+"""
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from auxeng import flag_tasks, survey_tasks
+from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.flag_alerts import FLAG_ALERT
+from auxeng.runtime import run_date, run_moment
+
+
+@dag(
+    schedule=daily_at(9),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "red-flags"],
+    params={"dry_run": Param(False, type="boolean", description="Read, change and send nothing; report.")},
+    doc_md=__doc__,
+)
+def auxeng_dependency_alerts():
+    @task(multiple_outputs=False)
+    def read_help_channels() -> dict:
+        context = get_current_context()
+        return flag_tasks.read_help_channels(run_moment(context), dry_run=context["params"]["dry_run"])
+
+    @task(multiple_outputs=False)
+    def import_help_requests() -> dict:
+        context = get_current_context()
+        return flag_tasks.import_help_requests(run_moment(context), dry_run=context["params"]["dry_run"])
+
+    @task(multiple_outputs=False)
+    def evaluate_flags() -> dict:
+        context = get_current_context()
+        return flag_tasks.evaluate_flags(
+            run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
+        )
+
+    @task(multiple_outputs=False)
+    def queue_flag_alerts() -> dict:
+        context = get_current_context()
+        return flag_tasks.queue_flag_alerts(run_moment(context), dry_run=context["params"]["dry_run"])
+
+    @task(multiple_outputs=False)
+    def deliver_outbox() -> dict:
+        context = get_current_context()
+        return survey_tasks.deliver_outbox(
+            run_moment(context), dry_run=context["params"]["dry_run"], kinds=(FLAG_ALERT,)
+        )
+
+    (
+        [read_help_channels(), import_help_requests()]
+        >> evaluate_flags()
+        >> queue_flag_alerts()
+        >> deliver_outbox()
+    )
+
+
+auxeng_dependency_alerts()
