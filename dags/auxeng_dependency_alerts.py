@@ -26,10 +26,13 @@ Daily at 09:00 in the program's time zone (`AUXENG_TIMEZONE`):
 **Params:** `dry_run` (default false): read no Slack, change and send nothing, report.
 
 **Re-running** the same day is safe: flags are reconciled, not added, and every alert has
-a dedupe key. **If it fails:** `read_help_channels` names the team and channel it could
-not read (the others are read; a missing Slack API connection only logs a warning);
-`deliver_outbox` fails when alerts could not go out (they stay pending and the retry
-sends them).
+a dedupe key. **If it fails:** `read_help_channels` fails naming each channel it could not
+read to the end (`channel_not_found`, `not_in_channel`: invite the bot; `invalid_auth`:
+fix the Slack API connection); the others are read, the flags are still evaluated from
+what is stored, and the next run resumes the channel where it stopped. A missing Slack
+API connection only logs a warning. `import_help_requests` logs bad CSV rows with file
+and line and imports the rest. `deliver_outbox` fails when alerts could not go out (they
+stay pending and the retry sends them).
 """
 
 from airflow.sdk import Param, dag, get_current_context, task
@@ -61,7 +64,8 @@ def auxeng_dependency_alerts():
         context = get_current_context()
         return flag_tasks.import_help_requests(run_moment(context), dry_run=context["params"]["dry_run"])
 
-    @task(multiple_outputs=False)
+    # Flags are evaluated even when a help channel could not be read (that task fails, and ops hear).
+    @task(multiple_outputs=False, trigger_rule="all_done")
     def evaluate_flags() -> dict:
         context = get_current_context()
         return flag_tasks.evaluate_flags(

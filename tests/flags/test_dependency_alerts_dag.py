@@ -160,3 +160,67 @@ def test_a_dry_run_changes_and_sends_nothing(dags, alerting, smtp_server):
         assert session.scalars(select(FlagRow)).all() == []
         assert session.scalars(select(OutboxRow)).all() == []
     assert smtp_server.messages == []
+
+
+def ts(moment) -> str:
+    return f"{moment.timestamp():.6f}"
+
+
+def test_help_channel_messages_open_a_flag_and_an_unreadable_channel_fails_only_its_task(
+    dags, alerting, smtp_server, slack_standin
+):
+    store, _ = alerting
+    day = date(2026, 12, 1)
+    slack_standin.seed_history(
+        "C0FULFILLM",
+        [
+            {
+                "user": "U0PAVELEV",
+                "text": "Deploys fail since the upgrade, help?",
+                "ts": ts(at(day, 8) - timedelta(days=5)),
+            },
+            {
+                "user": "U0OSCAR",
+                "text": "Looking into it",
+                "ts": ts(at(day, 8) - timedelta(days=5, minutes=-5)),
+            },
+            {
+                "bot_id": "B1",
+                "subtype": "bot_message",
+                "text": "Build #41 failed",
+                "ts": ts(at(day, 8) - timedelta(days=4)),
+            },
+            {
+                "user": "U0PAVELEV",
+                "text": "thanks!",
+                "thread_ts": ts(at(day, 8) - timedelta(days=5)),
+                "ts": ts(at(day, 8) - timedelta(days=3)),
+            },
+            {
+                "user": "U0QUINNFI",
+                "text": "Who owns the alert rules now?",
+                "ts": ts(at(day, 8) - timedelta(days=1)),
+            },
+        ],
+    )
+    slack_standin.missing_channels.add("C0CUSTOMER")
+
+    dag = dags.dags[DAG_ID]
+    for task in dag.tasks:
+        task.retries = 0
+    dag_run = dag.test(logical_date=at(day, 9, 15), run_conf={"dry_run": False})
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    # The failed read is red in the grid and goes to the failure notifier; the run itself
+    # ends with its leaves (the alerts went out), as Airflow decides a run's state.
+    assert states == {
+        "read_help_channels": "failed",
+        "import_help_requests": "success",
+        "evaluate_flags": "success",
+        "queue_flag_alerts": "success",
+        "deliver_outbox": "success",
+    }
+    opened = flag(store, HELP_FLAG)
+    assert opened.evidence["requests"] == 2 and opened.evidence["sources"] == {"slack": 2, "csv": 0}
+    quotes = [item["summary"] for item in opened.evidence["latest"]]
+    assert quotes == ["Who owns the alert rules now?", "Deploys fail since the upgrade, help?"]
+    assert {m.recipient_email for m in alerts_for(store, opened.id)} == MANAGERS | {HOST_MANAGER}
