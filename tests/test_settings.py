@@ -36,3 +36,49 @@ def test_overrides():
 def test_bad_timezone_names_the_setting(value):
     with pytest.raises(SettingsError, match="AUXENG_TIMEZONE"):
         load_settings({"AUXENG_TIMEZONE": value})
+
+
+def test_red_flag_thresholds_have_documented_defaults_and_overrides():
+    settings = load_settings({})
+    assert (
+        settings.help_requests_csv,
+        settings.help_window_days,
+        settings.help_requests_min,
+        settings.help_requests_critical,
+        settings.flag_comfort_max,
+        settings.flag_memory_days,
+        settings.repeat_months,
+        settings.load_max_engagements,
+        settings.load_gap_days,
+        settings.detractor_cluster_min,
+        settings.flag_reannounce_days,
+        settings.flag_copy_host_manager,
+    ) == (None, 30, 2, 5, 2, 90, 6, 2, 14, 2, 7, frozenset({"help_requests", "checkin"}))
+    changed = load_settings(
+        {
+            "AUXENG_HELP_REQUESTS_CSV": "/drop/asks",
+            "AUXENG_LOAD_GAP_DAYS": "0",
+            "AUXENG_FLAG_COPY_HOST_MANAGER": "help_requests, detractor_cluster",
+        }
+    )
+    assert changed.help_requests_csv == Path("/drop/asks") and changed.load_gap_days == 0
+    assert changed.flag_copy_host_manager == frozenset({"help_requests", "detractor_cluster"})
+    assert load_settings({"AUXENG_FLAG_COPY_HOST_MANAGER": "none"}).flag_copy_host_manager == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AUXENG_HELP_REQUESTS_MIN": "0"}, "AUXENG_HELP_REQUESTS_MIN='0' must be at least 1"),
+        ({"AUXENG_REPEAT_MONTHS": "six"}, "AUXENG_REPEAT_MONTHS='six' is not a whole number"),
+        (
+            {"AUXENG_HELP_REQUESTS_MIN": "4", "AUXENG_HELP_REQUESTS_CRITICAL": "3"},
+            "AUXENG_HELP_REQUESTS_CRITICAL=3 must be at least AUXENG_HELP_REQUESTS_MIN=4",
+        ),
+        ({"AUXENG_FLAG_COPY_HOST_MANAGER": "engineer_load"}, "unknown rule(s) engineer_load"),
+    ],
+)
+def test_bad_red_flag_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert message in str(caught.value)

@@ -178,7 +178,7 @@ def _rules(env: Mapping[str, str], name: str, default: frozenset[str]) -> frozen
     raw = env.get(name)
     if raw is None:
         return default
-    if raw.strip().lower() in FALSE_WORDS:
+    if raw.strip().lower() in FALSE_WORDS | {"none"}:
         return frozenset()
     rules = frozenset(part.strip() for part in raw.split(",") if part.strip())
     unknown = sorted(rules - COPYABLE_RULES)
