@@ -29,3 +29,5 @@ fi
 echo
 last_day="$(python -c 'import sys, datetime as d; print(d.date.fromisoformat(sys.argv[1]) + d.timedelta(days=4))' "$day")"
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m auxeng report --date "$last_day"
+echo
+AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m auxeng state --date "$last_day"

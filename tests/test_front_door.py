@@ -71,8 +71,12 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
         "sam.okoro@example.com (email sent, slack sent); olga.dahl@example.com (email sent, slack sent)",
         "alert about Engineer load: frank.ito@example.com to dana.ruiz@example.com (email sent, slack sent); "
         "sam.okoro@example.com (email sent, slack sent)",
+        "AuxEng state on 2026-11-30",
+        "  red flags     5 live, 1 resolved",
+        "    1 critical Engineer load (open)",
     ):
         assert line in out
+    assert out.rstrip().splitlines()[-1].startswith("  outbox        ")
     assert re.search(
         r"weekly NPS for the week of 2026-11-23: \d+ answers this week, \d+ over 13 weeks, NPS ", out
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from auxeng.ended import has_ended
-from auxeng.reporting import checkin_lines, survey_lines
+from auxeng.reporting import checkin_lines, state_lines, survey_lines
 from auxeng.runtime import utcnow
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store, resolve_database_url, session_scope
@@ -113,6 +113,12 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state(args: argparse.Namespace) -> int:
+    with session_scope(open_store()) as session:
+        print("\n".join(state_lines(session, date.fromisoformat(args.date))))
+    return 0
+
+
 def _engagement_line(row: EngagementRow) -> str:
     return f"  {row.key:<14} last day {row.end_date}  host {row.host_team_key:<22} {row.title}"
 
@@ -145,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="print what the pack knows as of a date")
     report.add_argument("--date", required=True, help="YYYY-MM-DD")
     report.set_defaults(func=_report)
+    state = commands.add_parser("state", help="the pack's state on one screen (what make demo ends with)")
+    state.add_argument("--date", required=True, help="YYYY-MM-DD")
+    state.set_defaults(func=_state)
     args = parser.parse_args(argv)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     return args.func(args)

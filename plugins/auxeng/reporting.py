@@ -129,3 +129,70 @@ def survey_link_in(eml: Path) -> str | None:
     body = message.get_body(("plain",))
     found = re.search(r"Or open the survey: (\S+)", body.get_content()) if body else None
     return found.group(1) if found else None
+
+
+def state_lines(session: Session, as_of: date) -> list[str]:
+    """The pack's state on one screen: engagements, surveys, check-ins, NPS, red flags, outbox."""
+    from auxeng.red_flags import RULE_TITLES
+    from auxeng.store.models import EngagementRow, FlagRow, NpsSnapshotRow, NpsWeekRow
+
+    engagements = Counter(
+        "cancelled" if status == "cancelled" else "ended" if ended_at else "running or planned"
+        for status, ended_at in session.execute(
+            select(EngagementRow.status, EngagementRow.ended_at).where(EngagementRow.removed_at.is_(None))
+        )
+    )
+    invited = session.scalar(select(func.count()).where(SurveyInvitationRow.status == "invited")) or 0
+    answered = (
+        session.scalar(
+            select(func.count()).where(
+                SurveyInvitationRow.status == "invited", SurveyInvitationRow.answered_at.is_not(None)
+            )
+        )
+        or 0
+    )
+    checkins = Counter(session.scalars(select(CheckinRow.status)))
+    week = session.scalar(select(NpsWeekRow.week).order_by(NpsWeekRow.week.desc()).limit(1))
+    quarter = (
+        session.scalar(
+            select(NpsSnapshotRow).where(
+                NpsSnapshotRow.week == week, NpsSnapshotRow.span == "13w", NpsSnapshotRow.segment == "program"
+            )
+        )
+        if week
+        else None
+    )
+    flags = Counter(
+        session.execute(
+            select(FlagRow.severity, FlagRow.rule, FlagRow.status).where(FlagRow.status != "resolved")
+        ).all()
+    )
+    resolved = session.scalar(select(func.count()).where(FlagRow.status == "resolved")) or 0
+    outbox = Counter(session.scalars(select(OutboxRow.status)))
+
+    def counts(counter: Counter) -> str:
+        return ", ".join(f"{n} {k}" for k, n in sorted(counter.items())) or "none"
+
+    rate = f"{answered / invited:.0%}" if invited else "n/a"
+    lines = [
+        f"AuxEng state on {as_of.isoformat()}",
+        f"  engagements   {counts(engagements)}",
+        f"  surveys       {invited} invited, {answered} answered ({rate})",
+        f"  check-ins     {counts(checkins)}",
+    ]
+    if quarter is not None and quarter.score is not None and not quarter.suppressed:
+        lines.append(
+            f"  NPS           {quarter.score:+.0f} over the 13 weeks to {week + timedelta(days=6)} "
+            f"(95% CI {quarter.ci_low:+.0f} to {quarter.ci_high:+.0f}, {quarter.responses} answers)"
+        )
+    else:
+        lines.append("  NPS           no weekly snapshot yet (auxeng_weekly_nps runs on Mondays)")
+    lines.append(f"  red flags     {sum(flags.values())} live, {resolved} resolved")
+    for (severity, rule, status), n in sorted(flags.items(), key=lambda item: (item[0][0], item[0][1])):
+        lines.append(f"    {n} {severity:<8} {RULE_TITLES.get(rule, rule)} ({status})")
+    lines.append(f"  outbox        {counts(outbox)}")
+    for reason, n in Counter(
+        session.scalars(select(OutboxRow.reason).where(OutboxRow.status == "failed"))
+    ).most_common(3):
+        lines.append(f"    failed x{n}: {reason}")
+    return lines
