@@ -52,6 +52,9 @@ PARAMS = {
 def auxeng_checkin_override():
     @task(multiple_outputs=False)
     def apply_override() -> dict:
+        """Applies the requested override. If it fails, the log says what was wrong with the request (unknown
+        engagement, bad date, missing reason); nothing was changed: trigger again with a corrected form.
+        """
         context = get_current_context()
         params = context["params"]
         dag_run = context["dag_run"]
@@ -71,11 +74,15 @@ def auxeng_checkin_override():
 
     @task(multiple_outputs=False)
     def update_calendar() -> dict:
+        """Sends the calendar update or cancellation the override calls for. Safe to clear and re-run."""
         context = get_current_context()
         return checkin_tasks.schedule_checkins(run_date(context), run_moment(context))
 
     @task(multiple_outputs=False)
     def deliver_outbox() -> dict:
+        """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
+        SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
+        """
         context = get_current_context()
         return survey_tasks.deliver_outbox(run_moment(context), kinds=(CALENDAR_KIND,))
 

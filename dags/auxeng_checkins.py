@@ -71,26 +71,36 @@ def _step(function) -> dict:
 def auxeng_checkins():
     @task(multiple_outputs=False)
     def schedule_checkins() -> dict:
+        """Creates, moves and cancels check-ins and queues their calendar invitations. Safe to clear and re-
+        run (one check-in per engagement).
+        """
         return _step(checkin_tasks.schedule_checkins)
 
     @task(multiple_outputs=False)
     def send_checkin_surveys() -> dict:
+        """Queues the check-in surveys due today. Safe to re-run: one invitation per person."""
         return _step(checkin_tasks.send_checkin_surveys)
 
     @task(multiple_outputs=False)
     def queue_checkin_reminders() -> dict:
+        """Queues reminders to people who have not answered their check-in survey."""
         return _step(checkin_tasks.queue_checkin_reminders)
 
     @task(multiple_outputs=False)
     def close_checkins() -> dict:
+        """Closes check-ins whose response window ended, with their scores."""
         return _step(checkin_tasks.close_checkins)
 
     @task(multiple_outputs=False)
     def queue_follow_ups() -> dict:
+        """Queues the monthly follow-up reminders that are due."""
         return _step(checkin_tasks.queue_follow_ups)
 
     @task(multiple_outputs=False)
     def deliver_outbox() -> dict:
+        """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
+        SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
+        """
         context = get_current_context()
         return survey_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=(*CHECKIN_KINDS, FOLLOW_UP_KIND)

@@ -56,17 +56,24 @@ from auxeng.runtime import run_date, run_moment
 def auxeng_dependency_alerts():
     @task(multiple_outputs=False)
     def read_help_channels() -> dict:
+        """Reads new messages of the host teams' Slack help channels. If it fails, the log names each channel
+        not read to the end (invite the bot, or fix the Slack API connection); the next run resumes it.
+        """
         context = get_current_context()
         return flag_tasks.read_help_channels(run_moment(context), dry_run=context["params"]["dry_run"])
 
     @task(multiple_outputs=False)
     def import_help_requests() -> dict:
+        """Imports the CSV drop of help requests. Bad rows are logged with file and line and skipped; fix the
+        file and the next run imports them.
+        """
         context = get_current_context()
         return flag_tasks.import_help_requests(run_moment(context), dry_run=context["params"]["dry_run"])
 
     # Flags are evaluated even when a help channel could not be read (that task fails, and ops hear).
     @task(multiple_outputs=False, trigger_rule="all_done")
     def evaluate_flags() -> dict:
+        """Runs the red-flag rules and opens, updates or resolves flags. Safe to clear and re-run."""
         context = get_current_context()
         return flag_tasks.evaluate_flags(
             run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
@@ -74,11 +81,17 @@ def auxeng_dependency_alerts():
 
     @task(multiple_outputs=False)
     def queue_flag_alerts() -> dict:
+        """Queues the managers' alerts about new, escalated and still-open flags. Safe to re-run: alerts are
+        deduplicated.
+        """
         context = get_current_context()
         return flag_tasks.queue_flag_alerts(run_moment(context), dry_run=context["params"]["dry_run"])
 
     @task(multiple_outputs=False)
     def deliver_outbox() -> dict:
+        """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
+        SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
+        """
         context = get_current_context()
         return survey_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=(FLAG_ALERT,)

@@ -44,10 +44,14 @@ from auxeng.runtime import run_date
 def auxeng_detect_ended():
     @task(multiple_outputs=False)
     def mark_ended() -> dict:
+        """Marks engagements whose last day has passed as ended, once each. If it fails, check the store
+        connection (AIRFLOW_CONN_AUXENG_DB); re-running is safe.
+        """
         return tasks.detect_ended(run_date(get_current_context()))
 
     @task(outlets=[ENGAGEMENTS_ENDED])
     def announce_ended(detected: dict) -> int:
+        """Announces the newly ended engagements on auxeng://engagements/ended (skipped when none)."""
         if not detected["engagements"]:
             raise AirflowSkipException(f"No engagement newly ended as of {detected['as_of']}")
         get_current_context()["outlet_events"][ENGAGEMENTS_ENDED].extra = detected

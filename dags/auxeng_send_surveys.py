@@ -53,6 +53,9 @@ DRY_RUN = Param(False, type="boolean", description="Plan and render only: queue 
 def auxeng_send_surveys():
     @task(multiple_outputs=False)
     def queue_invitations() -> dict:
+        """Queues survey invitations for recently ended engagements. Safe to re-run: one invitation per
+        person, survey and engagement.
+        """
         context = get_current_context()
         return survey_tasks.queue_invitations(
             run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
@@ -60,6 +63,7 @@ def auxeng_send_surveys():
 
     @task(multiple_outputs=False)
     def queue_reminders() -> dict:
+        """Queues reminders to people who have not answered."""
         context = get_current_context()
         return survey_tasks.queue_reminders(
             run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
@@ -67,11 +71,15 @@ def auxeng_send_surveys():
 
     @task(multiple_outputs=False)
     def queue_detractor_alerts() -> dict:
+        """Queues an alert to the AuxEng lead for every new detractor answer, once per answer."""
         context = get_current_context()
         return survey_tasks.queue_detractor_alerts(run_moment(context), dry_run=context["params"]["dry_run"])
 
     @task(multiple_outputs=False)
     def deliver_outbox() -> dict:
+        """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
+        SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
+        """
         context = get_current_context()
         return survey_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=SURVEY_KINDS

@@ -48,6 +48,9 @@ from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
 def auxeng_sync_registry():
     @task(multiple_outputs=False)
     def load_registry(params: dict | None = None) -> dict:
+        """Validates the registry file and loads it. If it fails, the log lists every problem with its line;
+        valid rows were saved. Fix the file: the watcher starts the next run.
+        """
         return tasks.load_registry(force=bool(params and params["force"]))
 
     load_registry()

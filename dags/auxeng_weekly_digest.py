@@ -57,6 +57,9 @@ from auxeng.runtime import run_moment
 def auxeng_weekly_digest():
     @task(multiple_outputs=False)
     def queue_digest() -> dict:
+        """Queues the week's digest to the stakeholders and the digest channel. If it fails with "no
+        snapshot", run auxeng_weekly_nps for that week first.
+        """
         context = get_current_context()
         week = context["params"].get("week") or nps_tasks.announced_week(context)
         return nps_tasks.queue_digest(
@@ -65,6 +68,9 @@ def auxeng_weekly_digest():
 
     @task(multiple_outputs=False)
     def deliver_outbox() -> dict:
+        """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
+        SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
+        """
         context = get_current_context()
         return survey_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=DIGEST_KINDS

@@ -54,6 +54,9 @@ from auxeng.runtime import run_moment, utcnow
 def auxeng_weekly_nps():
     @task(outlets=[NPS_WEEKLY], multiple_outputs=False)
     def compute_weekly_nps() -> dict:
+        """Computes and replaces the week's NPS snapshot, then announces it. A bad week param fails at once
+        naming it; otherwise clear and re-run freely.
+        """
         context = get_current_context()
         interval_end = context.get("data_interval_end") or run_moment(context)
         result = nps_tasks.compute_weekly_nps(
