@@ -19,18 +19,39 @@ START_DATE = datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC"))
 
 
 def notify_failure(context: dict[str, Any]) -> None:
-    """Task failure callback (after the last retry): one structured error line ops can grep and alert on."""
+    """Task failure callback (Airflow calls it once a try fails with no retry left).
+
+    Logs one structured error line ops can grep and alert on, then alerts ops by
+    email (``AUXENG_OPS_EMAILS``) and Slack (``AUXENG_OPS_SLACK_CHANNEL``) at most once
+    per task-instance try (see :mod:`auxeng.ops_alerts`). Never raises.
+    """
     ti = context.get("ti") or context.get("task_instance")
     exception = context.get("exception")
-    log.error(
-        "AuxEng task failed: dag_id=%s task_id=%s run_id=%s try=%s error=%s log=%s",
+    ident = (
         getattr(ti, "dag_id", "?"),
         getattr(ti, "task_id", "?"),
         getattr(ti, "run_id", "?"),
         getattr(ti, "try_number", "?"),
-        f"{type(exception).__name__}: {exception}" if exception else "unknown",
+    )
+    log.error(
+        "AuxEng task failed: dag_id=%s task_id=%s run_id=%s try=%s error=%s log=%s",
+        *ident,
+        f"{type(exception).__name__}: {exception}"[:1000] if exception else "unknown",
         getattr(ti, "log_url", ""),
     )
+    try:
+        from auxeng.ops_alerts import alert_failure  # not at parse time: DAG files import this module
+
+        outcome = alert_failure(context)
+    except Exception as exc:  # a callback that raises only adds noise to the task's failure
+        log.error(
+            "AuxEng ops alert failed: dag_id=%s task_id=%s run_id=%s try=%s error=%s",
+            *ident,
+            f"{type(exc).__name__}: {exc}",
+            exc_info=True,
+        )
+    else:
+        log.info("AuxEng ops alert: dag_id=%s task_id=%s run_id=%s try=%s: %s", *ident, outcome)
 
 
 DEFAULT_ARGS: dict[str, Any] = {

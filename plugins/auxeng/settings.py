@@ -7,6 +7,7 @@ Every setting is documented in the README's "Settings" table. A bad value is a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
@@ -77,6 +78,8 @@ class Settings:
     detractor_cluster_min: int = 2
     flag_reannounce_days: int = 7
     flag_copy_host_manager: frozenset[str] = frozenset({"help_requests", "checkin"})
+    ops_slack_channel: str | None = None
+    ops_emails: tuple[str, ...] = ()
 
     @property
     def default_recipient_timezone(self) -> ZoneInfo:
@@ -190,6 +193,43 @@ def _rules(env: Mapping[str, str], name: str, default: frozenset[str]) -> frozen
     return rules
 
 
+# A Slack conversation to post ops alerts to: a channel id (C…, G… for a private one) or #name.
+_OPS_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}|#[a-z0-9][a-z0-9._-]{0,79}")
+
+
+def _ops_channel(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    value = raw.strip()
+    if not _OPS_CHANNEL.fullmatch(value):
+        raise SettingsError(
+            f"{name}={raw!r} must be a Slack channel id (C0123ABCD, G… for a private channel) "
+            f"or a lowercase #channel-name"
+        )
+    return value
+
+
+def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return ()
+    addresses: list[str] = []
+    for part in raw.split(","):
+        address = part.strip()
+        if not address:
+            continue
+        local, at, domain = address.rpartition("@")
+        if not (local and at and domain) or any(c.isspace() or c in "<>,;" for c in address):
+            raise SettingsError(
+                f"{name}={raw!r}: {address!r} is not an email address "
+                f"(comma-separated plain addresses, e.g. ops@example.com,oncall@example.com)"
+            )
+        if address.lower() not in {a.lower() for a in addresses}:
+            addresses.append(address)
+    return tuple(addresses)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     timezone = _zone(env, "AUXENG_TIMEZONE", "UTC")
@@ -243,6 +283,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         flag_copy_host_manager=_rules(
             env, "AUXENG_FLAG_COPY_HOST_MANAGER", frozenset({"help_requests", "checkin"})
         ),
+        ops_slack_channel=_ops_channel(env, "AUXENG_OPS_SLACK_CHANNEL"),
+        ops_emails=_emails(env, "AUXENG_OPS_EMAILS"),
     )
     if settings.help_requests_critical < settings.help_requests_min:
         raise SettingsError(
