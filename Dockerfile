@@ -1,0 +1,43 @@
+# The auxeng-followups image: the official Airflow image + the pack's lock + the pack.
+#
+#   docker compose build          (docker-compose.yaml builds it for every Airflow service)
+#   docker build -t registry.example.com/auxeng-followups:1.2.3 .   (for the Helm chart)
+#
+# Base: the official image of the Airflow the lock pins (apache-airflow==3.3.2 in
+# requirements.txt), for the Python the lock was compiled for (`uv pip compile
+# --python-version 3.11`). Bump the two together: `make lock` after editing
+# requirements.in, then this line (tests/deploy/test_compose.py checks they agree).
+FROM apache/airflow:3.3.2-python3.11
+
+# Installing the lock over the image, the sane way:
+# - requirements.txt is complete (every package pinned, with hashes), so
+#   `--require-hashes --no-deps` installs exactly the set the tests ran against,
+#   and the resolver cannot pull anything unpinned in;
+# - it pins the image's own apache-airflow / apache-airflow-core / task-sdk
+#   versions, so Airflow itself is left as it is (checked below);
+# - the image's packages the lock does not list stay: the celery and redis
+#   providers (CeleryExecutor) and fab (the UI login) come from the image;
+# - `pip check` fails the build if a locked version breaks one of them. If it
+#   does, add that provider to requirements.in and `make lock` again, rather
+#   than dropping the check.
+# The lock's sha256 is kept so that airflow-init can tell a stale image
+# (requirements.txt changed, image not rebuilt). The image's documented way is
+# to run pip as the `airflow` user (the default).
+COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /opt/airflow/requirements.txt \
+    && pip check \
+    && python -c 'import os, airflow; image = os.environ["AIRFLOW_VERSION"]; \
+assert airflow.__version__ == image, f"the lock changed Airflow {image} into {airflow.__version__}"; \
+print("Airflow", airflow.__version__)' \
+    && sha256sum /opt/airflow/requirements.txt | cut -d " " -f 1 > /opt/airflow/requirements.sha256
+
+# The pack itself, baked in so the image runs on its own (Helm chart, no git-sync).
+# docker-compose.yaml mounts the working copy over these three folders.
+COPY --chown=airflow:0 dags /opt/airflow/dags
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
+COPY --chown=airflow:0 include /opt/airflow/include
+
+# `python -m auxeng ...` and the DAGs import the pack from plugins/; its assets
+# are in include/ (see the README, "Settings").
+ENV PYTHONPATH=/opt/airflow/plugins \
+    AUXENG_INCLUDE_DIR=/opt/airflow/include
