@@ -9,18 +9,39 @@ alerts, and later check-ins and digests) by email (`smtp_default`) and Slack
 working hours (09:00-17:00 on a weekday, their time zone) and go out on the
 first run inside that window.
 
+**Tasks:** `plan_drainers` → `deliver_outbox` mapped over `drainers` instances
+(default 4), which run side by side on as many workers as the pool allows →
+`summarize` (runs even when drainers failed) adds up their summaries and logs
+one line: sent / failed / skipped by reason / pending (due now, later).
+
 **Exactly once:** each row is claimed with a lease (`SELECT … FOR UPDATE SKIP
-LOCKED` on PostgreSQL), sent, and marked sent right away. A retry or a re-run
-never re-sends a sent message. Permanent errors (unknown Slack user, refused
-address) mark that message *failed* with the reason; transient ones (SMTP
-down, Slack 5xx) leave it pending and fail the task so Airflow retries.
+LOCKED` on PostgreSQL; one atomic `UPDATE` on SQLite, whose single writer makes
+the drainers take turns), sent, and marked sent right away, so the drainers
+never send the same message twice. A retry or a re-run never re-sends a sent
+message. Permanent errors (unknown Slack user, refused address) mark that
+message *failed* with the reason; transient ones (SMTP down, Slack 5xx) leave
+it pending and fail that drainer so Airflow retries it.
+
+**When it fails:** open the `summarize` log: its last lines name each drainer
+that left messages undelivered and why (`drainer 2: email: 12 due message(s)
+left pending (…)`), or a drainer that reported nothing (read that mapped
+instance's log). Fix the cause (SMTP/Slack down, a connection missing or its
+credentials rejected), then clear the failed `deliver_outbox` instances with
+their downstream (`summarize`), or just wait: the next run, 15 minutes later,
+picks up every pending message. Clearing a successful run is also safe: sent
+messages are never sent again. A drainer killed mid-send leaves its batch
+leased until `outbox_lease_seconds` pass (at most its one message in flight
+may then go out twice, same Message-ID).
 
 **Missing connections** never drop messages: they stay pending and the task
 says which connection to create. Local runs (`make run`, `make demo`) set
 `AUXENG_DEV_OUTBOX`: messages are then written as `.eml` / `.json` files under
 `$AIRFLOW_HOME/dev-outbox/`.
 
-**Params:** `dry_run` (default false): report what is due, send nothing.
+**Params:** `dry_run` (default false): report what is due, send nothing; only
+drainer 0 previews (the others return at once), and `summarize` logs its
+preview. `drainers` (1-16, default 4): how many `deliver_outbox` instances
+drain at once; more only helps while workers and the SMTP/Slack side keep up.
 """
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
@@ -28,6 +49,9 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from auxeng import survey_tasks
 from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
 from auxeng.runtime import run_moment
+
+DRAINER_DOC = """One drainer: claims due messages and sends them. If it fails, its log names the missing
+connection or the SMTP/Slack error; the messages stay pending and the retry sends them."""
 
 
 @dag(
@@ -37,16 +61,51 @@ from auxeng.runtime import run_moment
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "delivery"],
-    params={"dry_run": Param(False, type="boolean", description="Report what is due: send nothing.")},
+    params={
+        "dry_run": Param(False, type="boolean", description="Report what is due: send nothing."),
+        "drainers": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=survey_tasks.MAX_DRAINERS,
+            description="How many deliver_outbox instances drain the outbox at once.",
+        ),
+    },
     doc_md=__doc__,
 )
 def auxeng_deliver_outbox():
-    @task(multiple_outputs=False)
-    def deliver_outbox() -> dict:
-        context = get_current_context()
-        return survey_tasks.deliver_outbox(run_moment(context), dry_run=context["params"]["dry_run"])
+    @task
+    def plan_drainers() -> list[int]:
+        """The drainer slots to map over (param `drainers`, 1-16). A bad value fails here, naming it."""
+        return survey_tasks.drainer_slots(get_current_context()["params"]["drainers"])
 
-    deliver_outbox()
+    # A mapped task does not take its docstring as doc_md: it is passed explicitly.
+    @task(
+        multiple_outputs=False,
+        map_index_template="drainer {{ task.op_kwargs['drainer'] }}",
+        doc_md=DRAINER_DOC,
+    )
+    def deliver_outbox(drainer: int) -> dict:
+        context = get_current_context()
+
+        def publish(summary: dict) -> None:  # read by summarize, also when this drainer fails
+            context["ti"].xcom_push(survey_tasks.SUMMARY_KEY, summary)
+
+        return survey_tasks.deliver_outbox(
+            run_moment(context), dry_run=context["params"]["dry_run"], drainer=drainer, publish=publish
+        )
+
+    @task(multiple_outputs=False, trigger_rule="all_done")
+    def summarize(summaries: list[dict]) -> dict:
+        """Adds up what the drainers did in one log line. It fails when a drainer left due messages
+        undelivered: read that drainer's log, fix the cause, and clear it (or wait for the next run).
+        """
+        context = get_current_context()
+        drainers = len(survey_tasks.drainer_slots(context["params"]["drainers"]))
+        return survey_tasks.summarize_delivery(run_moment(context), list(summaries), drainers=drainers)
+
+    drained = deliver_outbox.expand(drainer=plan_drainers())
+    summarize(drained[survey_tasks.SUMMARY_KEY])
 
 
 auxeng_deliver_outbox()

@@ -90,6 +90,10 @@ def test_every_dag_file_defines_its_dag(dagbag):
 def test_dag_follows_the_pack_conventions(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and len(dag.doc_md) > 200, "doc_md must tell ops what the DAG does and how to re-run it"
+    undocumented = [task.task_id for task in dag.tasks if not (task.doc_md or "").strip()]
+    assert not undocumented, (
+        f"tasks without doc_md (a docstring saying what to do when it fails): {undocumented}"
+    )
     assert "auxeng" in dag.tags
     assert dag.max_active_runs == 1
     assert dag.catchup is False

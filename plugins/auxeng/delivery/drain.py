@@ -723,3 +723,30 @@ def deliver(
     _tally(engine, scope, now, active, stopped, report)
     log.info("Delivery: %s", report.summary())
     return report
+
+
+def pending_counts(
+    engine: Engine, *, now: datetime, kinds: Iterable[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Pending rows per channel: ``due`` (``not_before <= now``, leased or not) and ``later``.
+
+    What is left once every drainer of a run has finished (read-only, one query).
+    """
+    scope = _Scope(CHANNELS, tuple(dict.fromkeys(kinds)) if kinds is not None else None)
+    due = o.c.not_before <= now
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                o.c.channel,
+                func.sum(case((due, 1), else_=0)),
+                func.sum(case((due, 0), else_=1)),
+            )
+            .where(*scope.where())
+            .group_by(o.c.channel)
+        ).all()
+    out: dict[str, dict[str, int]] = {"due": {}, "later": {}}
+    for channel, due_now, later in sorted(rows):
+        for name, number in (("due", int(due_now or 0)), ("later", int(later or 0))):
+            if number:
+                out[name][channel] = number
+    return out

@@ -1,8 +1,10 @@
-"""What one delivery run did, and the exception that makes Airflow retry an incomplete run."""
+"""What one delivery run did, the exception that makes Airflow retry an incomplete run, and
+the totals of several drainers that ran side by side (:func:`add_up`, :func:`totals_line`)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -123,3 +125,94 @@ class DeliveryReport:
         lines = self.problem_lines()
         if lines:
             raise DeliveryIncomplete("delivery incomplete: " + " | ".join(lines), self)
+
+
+# What each drainer did adds up across drainers (each row is handled by exactly one of them);
+# ``waiting``/``not_due``/``leased`` are snapshots taken at one drainer's end and do not add up.
+ADDITIVE = ("sent", "failed", "skipped", "skipped_by", "deferred", "rescheduled")
+
+
+def _total(counts: dict[str, int]) -> int:
+    return sum(counts.values())
+
+
+def _detail(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+def _count_phrase(label: str, counts: dict[str, int]) -> str:
+    return f"{label} {_total(counts)}" + (f" ({_detail(counts)})" if counts else "")
+
+
+def add_up(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The :meth:`DeliveryReport.summary` dicts of drainers that ran side by side, added up.
+
+    ``sent``, ``failed``, ``skipped`` (and ``skipped_by``), ``deferred`` and
+    ``rescheduled`` are summed per channel (or cause); ``by_drainer`` is how many
+    each drainer sent; ``incomplete`` gathers the problem lines of drainers that
+    left due messages undelivered (``"drainer N: …"``); ``errors`` and ``missing``
+    keep the first explanation per channel. In a dry run ``would_send`` and
+    ``samples`` come from the drainers that previewed.
+    """
+    totals: dict[str, Counter[str]] = {name: Counter() for name in ADDITIVE}
+    would_send: dict[str, Counter[str]] = {}
+    by_drainer: dict[str, int] = {}
+    incomplete: list[str] = []
+    errors: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    samples: list[str] = []
+    dry_run = False
+    for position, summary in enumerate(summaries):
+        name = str(summary.get("drainer", position))
+        dry_run = dry_run or bool(summary.get("dry_run"))
+        for key in ADDITIVE:
+            totals[key].update(summary.get(key) or {})
+        by_drainer[name] = by_drainer.get(name, 0) + _total(summary.get("sent") or {})
+        incomplete.extend(f"drainer {name}: {line}" for line in summary.get("incomplete") or ())
+        for channel, why in (summary.get("errors") or {}).items():
+            errors.setdefault(channel, why)
+        for channel, why in (summary.get("missing") or {}).items():
+            missing.setdefault(channel, why)
+        for channel, kinds in (summary.get("would_send") or {}).items():
+            would_send.setdefault(channel, Counter()).update(kinds)
+        samples.extend(summary.get("samples") or ())
+    out: dict[str, Any] = {"dry_run": dry_run, "reported": len(by_drainer)}
+    out.update({key: _plain(counter) for key, counter in totals.items()})
+    out["by_drainer"] = dict(sorted(by_drainer.items(), key=lambda item: (len(item[0]), item[0])))
+    if dry_run:
+        out["would_send"] = {channel: _plain(kinds) for channel, kinds in sorted(would_send.items())}
+        out["samples"] = samples[:MAX_SAMPLES]
+    if errors:
+        out["errors"] = dict(sorted(errors.items()))
+    if missing:
+        out["missing"] = dict(sorted(missing.items()))
+    if incomplete:
+        out["incomplete"] = incomplete[:MAX_PROBLEMS]
+    return out
+
+
+def totals_line(totals: Mapping[str, Any]) -> str:
+    """One log line for :func:`add_up`'s result (with ``pending`` added by the caller)."""
+    pending = totals.get("pending") or {}
+    due, later = pending.get("due") or {}, pending.get("later") or {}
+    parts = []
+    if totals.get("dry_run"):
+        would = Counter()
+        for kinds in (totals.get("would_send") or {}).values():
+            would.update(kinds)
+        parts.append(_count_phrase("would send", _plain(would)))
+        parts.append(_count_phrase("would skip", totals.get("skipped_by") or {}))
+    else:
+        parts.append(_count_phrase("sent", totals.get("sent") or {}))
+        parts.append(_count_phrase("failed", totals.get("failed") or {}))
+        parts.append(_count_phrase("skipped", totals.get("skipped_by") or {}))
+    if totals.get("rescheduled"):
+        parts.append(_count_phrase("rescheduled", totals["rescheduled"]))
+    parts.append(
+        f"pending {_total(due) + _total(later)} (due now {_total(due)}"
+        + (f": {_detail(due)}" if due else "")
+        + f"; later {_total(later)}"
+        + (f": {_detail(later)}" if later else "")
+        + ")"
+    )
+    return " / ".join(parts)
