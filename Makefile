@@ -23,13 +23,14 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo report test lint format bench clean
+.PHONY: help install lock run demo report test lint format bench clean browser
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
 	@echo "make demo   run the pack's DAGs once on the demo data for DEMO_DATE=$(DEMO_DATE)"
 	@echo "make report what the local pack (make run) did today: surveys, outbox, a survey link"
 	@echo "make test   install, lint, run the whole test suite"
+	@echo "make browser install Debian's chromium for the dashboard's browser test (needs root)"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lock   re-compile requirements.txt from requirements.in"
 	@echo "make format apply ruff format and autofixes"
@@ -64,8 +65,22 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
+
+# The dashboard's browser test drives Debian's chromium (/usr/bin/chromium) with Playwright;
+# nothing is downloaded besides the Debian package. Without root or apt-get the test is skipped.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the dashboard's browser test"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: could not install chromium: the dashboard's browser test will be skipped" >&2; \
+	else \
+		echo "warning: /usr/bin/chromium is missing (apt-get install chromium, as root):" \
+		     "the dashboard's browser test will be skipped" >&2; \
+	fi
 
 bench: install
 	@for f in bench/*.py; do case $$f in */_*) continue;; esac; echo "== $$f"; $(BIN)/python $$f || exit 1; done

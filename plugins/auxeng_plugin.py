@@ -1,10 +1,20 @@
-"""Registers the AuxEng pack with Airflow: its web app under ``/auxeng`` on the api-server."""
+"""Registers the AuxEng pack with Airflow: its web app under ``/auxeng`` on the api-server, and the
+"AuxEng" entry in the UI's navigation, which opens the dashboard (``/auxeng/dashboard/``, for
+logged-in Airflow users; see :mod:`auxeng.dashboard`) inside the UI."""
 
 from airflow.plugins_manager import AirflowPlugin
 
 from auxeng.web import app
 
+DASHBOARD_VIEW = {
+    "name": "AuxEng",
+    "href": "/auxeng/dashboard/",
+    "destination": "nav",
+    "url_route": "auxeng",
+}
+
 
 class AuxEngPlugin(AirflowPlugin):
     name = "auxeng"
     fastapi_apps = [{"app": app, "url_prefix": "/auxeng", "name": "AuxEng follow-ups"}]  # noqa: RUF012
+    external_views = [DASHBOARD_VIEW]  # noqa: RUF012

@@ -26,7 +26,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from auxeng import __version__
+from auxeng import __version__, dashboard
 from auxeng.questions import Survey, UnknownSurvey, get_survey, validate_answers
 from auxeng.tokens import DIGEST_OPTOUT, OPTOUT, SURVEY, MissingSecretKey, TokenError, secret_key, verify
 
@@ -57,6 +57,7 @@ SECURITY_HEADERS = {
 }
 
 app = FastAPI(title="AuxEng follow-ups", version=__version__, docs_url=None, redoc_url=None)
+app.mount("/dashboard", dashboard.app)  # for Airflow users only: see auxeng.dashboard
 
 
 def current_time() -> datetime:
