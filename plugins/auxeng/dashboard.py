@@ -424,19 +424,11 @@ def _decode_flash(value: str | None) -> Flash | None:
 # --- web ----------------------------------------------------------------------------------
 
 
-@functools.cache
 def _templates() -> Environment:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
     from auxeng.settings import include_dir
+    from auxeng.web import template_environment
 
-    return Environment(
-        loader=FileSystemLoader(str(include_dir() / "templates" / "dashboard")),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return template_environment(str(include_dir() / "templates" / "dashboard"))
 
 
 def _html(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -666,8 +658,7 @@ _chart_lock = threading.Lock()
 
 
 def _chart(now: datetime, week: date | None) -> bytes | None:
-    from auxeng.charts import WeekPoint, trend_chart
-    from auxeng.nps import nps
+    from auxeng.digest import trend_png, trend_points
     from auxeng.store.db import open_store, session_scope
     from auxeng.store.models import NpsWeekRow, ProgramRow
 
@@ -680,15 +671,8 @@ def _chart(now: datetime, week: date | None) -> bytes | None:
             if cache_key in _chart_cache:
                 return _chart_cache[cache_key]
         program = session.get(ProgramRow, 1)
-        trend = [
-            WeekPoint(date.fromisoformat(p["week"]), nps(p["promoters"], p["passives"], p["detractors"]))
-            for p in header.trend
-        ]
-        end = header.week + timedelta(days=6)
-        png = trend_chart(
-            trend,
-            title=f"{program.name if program else 'AuxEng'} NPS, 13 weeks to {end:%d %b %Y}",
-            min_responses=header.min_responses,
+        png = trend_png(
+            program.name if program else "AuxEng", header.week, trend_points(header), header.min_responses
         )
     with _chart_lock:
         while len(_chart_cache) >= CHART_CACHE_SIZE:

@@ -269,12 +269,7 @@ def build_digest(session: Session, week: date, *, settings: Settings) -> Digest:
     since = current.comments_since if current is not None else (previous.comments_until if previous else None)
     comments, more = _comments(session, since, header.ends_at, header.starts_at)
     next_monday = week + timedelta(weeks=1)
-    trend = [
-        WeekPoint(
-            date.fromisoformat(point["week"]), nps(point["promoters"], point["passives"], point["detractors"])
-        )
-        for point in header.trend
-    ]
+    trend = trend_points(header)
     return Digest(
         program=program.name if program is not None else "AuxEng",
         week=week,
@@ -301,12 +296,27 @@ def build_digest(session: Session, week: date, *, settings: Settings) -> Digest:
     )
 
 
-def chart_png(digest: Digest) -> bytes:
+def trend_points(header: NpsWeekRow) -> list[WeekPoint]:
+    """The program's NPS for each of the 13 weeks a computed week holds (oldest first)."""
+    return [
+        WeekPoint(
+            date.fromisoformat(point["week"]), nps(point["promoters"], point["passives"], point["detractors"])
+        )
+        for point in header.trend
+    ]
+
+
+def trend_png(program: str, week: date, trend: list[WeekPoint], min_responses: int) -> bytes:
+    """The 13-week trend chart of ``week`` (its Monday), as the digest and the dashboard show it."""
     return trend_chart(
-        digest.trend,
-        title=f"{digest.program} NPS, 13 weeks to {digest.week_end:%d %b %Y}",
-        min_responses=digest.min_responses,
+        trend,
+        title=f"{program} NPS, 13 weeks to {week + timedelta(days=6):%d %b %Y}",
+        min_responses=min_responses,
     )
+
+
+def chart_png(digest: Digest) -> bytes:
+    return trend_png(digest.program, digest.week, digest.trend, digest.min_responses)
 
 
 def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]:

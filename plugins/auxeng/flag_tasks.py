@@ -7,31 +7,15 @@ everything else, so it only reports what it would have changed and queued.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from auxeng import flag_alerts, flags, help_channels, help_csv, tokens
+from auxeng import flag_alerts, flags, help_channels, help_csv
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
+from auxeng.survey_tasks import run_in_transaction, run_planning_step
 
 log = logging.getLogger(__name__)
-
-
-def _in_transaction(step: Callable[..., Any], *, dry_run: bool, **kwargs: Any) -> dict[str, Any]:
-    with Session(open_store()) as session:
-        report = step(session, settings=load_settings(), **kwargs)
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
-    summary = report.summary()
-    log.info("%s%s: %s", step.__name__, " (dry run, rolled back)" if dry_run else "", summary)
-    for sample in getattr(report, "samples", []):
-        log.info("  %s", sample)
-    return {"dry_run": dry_run, **summary}
 
 
 class HelpChannelsNotRead(RuntimeError):
@@ -61,14 +45,14 @@ def read_help_channels(now: datetime, *, dry_run: bool = False) -> dict[str, Any
 
 def import_help_requests(now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
     """Import the CSV drop file(s) of help requests (``AUXENG_HELP_REQUESTS_CSV``)."""
-    return _in_transaction(help_csv.import_help_requests, dry_run=dry_run, now=now)
+    return run_in_transaction(help_csv.import_help_requests, dry_run=dry_run, now=now)
 
 
 def evaluate_flags(as_of: date, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
     """Run every red-flag rule for ``as_of`` and open, update or resolve the stored flags."""
-    return _in_transaction(flags.evaluate_flags, dry_run=dry_run, as_of=as_of, now=now)
+    return run_in_transaction(flags.evaluate_flags, dry_run=dry_run, as_of=as_of, now=now)
 
 
 def queue_flag_alerts(now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
     """Queue the alerts about new, escalated and still-open flags to the managers."""
-    return _in_transaction(flag_alerts.plan_flag_alerts, dry_run=dry_run, key=tokens.secret_key(), now=now)
+    return run_planning_step(flag_alerts.plan_flag_alerts, dry_run=dry_run, now=now)

@@ -58,14 +58,13 @@ from datetime import time as clock
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from auxeng.delivery.base import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from auxeng.delivery.slack import SlackApiTransport
 from auxeng.settings import Settings
-from auxeng.store.db import session_scope
+from auxeng.store.db import insert_skipping_duplicates, session_scope
 from auxeng.store.models import (
     EngagementRow,
     HelpChannelReadRow,
@@ -459,17 +458,7 @@ def _store(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert the requests not stored yet; how many were new."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql.insert(HelpRequestRow).on_conflict_do_nothing(
-            index_elements=["source", "source_ref"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite.insert(HelpRequestRow).on_conflict_do_nothing(
-            index_elements=["source", "source_ref"]
-        )
-    else:  # pragma: no cover - the store supports SQLite and PostgreSQL only
-        statement = insert(HelpRequestRow)
+    statement = insert_skipping_duplicates(session, HelpRequestRow, ["source", "source_ref"])
     return len(session.execute(statement.returning(HelpRequestRow.id), rows).all())
 
 

@@ -139,6 +139,7 @@ def import_help_requests(session: Session, *, settings: Settings, now: datetime)
     for path in paths:
         report.files.append(path.name)
         _import_file(session, path, report, teams=teams, seen=seen, settings=settings, now=now)
+    _store(session, [request for request, _ in seen.values()], report, now=now)
     log.info("Help-request CSV import: %s", report.summary())
     return report
 
@@ -206,7 +207,6 @@ def _import_file(
                 _error(report, f"{where}: same {same} as {first_where} but other values; {first_where} kept")
             continue
         seen[request.source_ref] = (request, where)
-        _store(session, request, report, now=now)
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -317,37 +317,46 @@ def _parse_when(raw: str, settings: Settings, now: datetime) -> tuple[datetime, 
     return moment, moment.isoformat(), moment > now
 
 
-def _store(session: Session, request: _Request, report: CsvImportReport, *, now: datetime) -> None:
-    row = session.scalars(
-        select(HelpRequestRow).where(
-            HelpRequestRow.source == SOURCE, HelpRequestRow.source_ref == request.source_ref
-        )
-    ).one_or_none()
-    values = {
-        "team_key": request.team_key,
-        "requested_at": request.requested_at,
-        "summary": request.summary,
-        "link": request.link,
-        "author": request.author,
-    }
-    if row is None:
-        session.add(
-            HelpRequestRow(
-                source=SOURCE, source_ref=request.source_ref, imported_at=now, updated_at=now, **values
+def _store(session: Session, requests: list[_Request], report: CsvImportReport, *, now: datetime) -> None:
+    """Add the new requests and update the changed ones (stored ones found in one query per 500)."""
+    stored: dict[str, HelpRequestRow] = {}
+    refs = [request.source_ref for request in requests]
+    for start in range(0, len(refs), 500):
+        stored.update(
+            (row.source_ref, row)
+            for row in session.scalars(
+                select(HelpRequestRow).where(
+                    HelpRequestRow.source == SOURCE, HelpRequestRow.source_ref.in_(refs[start : start + 500])
+                )
             )
         )
-        report.imported += 1
-        return
-    changed = False
-    for name, value in values.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    if changed:
-        row.updated_at = now
-        report.updated += 1
-    else:
-        report.unchanged += 1
+    for request in requests:
+        values = {
+            "team_key": request.team_key,
+            "requested_at": request.requested_at,
+            "summary": request.summary,
+            "link": request.link,
+            "author": request.author,
+        }
+        row = stored.get(request.source_ref)
+        if row is None:
+            session.add(
+                HelpRequestRow(
+                    source=SOURCE, source_ref=request.source_ref, imported_at=now, updated_at=now, **values
+                )
+            )
+            report.imported += 1
+            continue
+        changed = False
+        for name, value in values.items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+                changed = True
+        if changed:
+            row.updated_at = now
+            report.updated += 1
+        else:
+            report.unchanged += 1
 
 
 def _sha256(*parts: str) -> str:

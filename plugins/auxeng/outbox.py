@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from auxeng.store.db import insert_skipping_duplicates
 from auxeng.store.models import OutboxRow
 
 CHANNELS = ("email", "slack")
@@ -98,13 +97,7 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
     ]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql.insert(OutboxRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    elif dialect == "sqlite":
-        statement = sqlite.insert(OutboxRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    else:  # pragma: no cover - the store supports SQLite and PostgreSQL only
-        statement = insert(OutboxRow)
+    statement = insert_skipping_duplicates(session, OutboxRow, ["dedupe_key"])
     queued = 0
     for start in range(0, len(rows), 500):
         result = session.execute(statement.returning(OutboxRow.id), rows[start : start + 500])

@@ -20,20 +20,25 @@ from auxeng.store.db import open_store
 log = logging.getLogger(__name__)
 
 
-def run_planning_step(step: Callable[..., Any], *, dry_run: bool, **kwargs: Any) -> dict[str, Any]:
-    settings = load_settings()
-    key = tokens.secret_key()
+def run_in_transaction(step: Callable[..., Any], *, dry_run: bool, **kwargs: Any) -> dict[str, Any]:
+    """Run ``step(session, settings=…, **kwargs)`` in one transaction: committed, or rolled back
+    on a dry run. Logs its summary and sample lines; returns the summary with ``dry_run``."""
     with Session(open_store()) as session:
-        report = step(session, settings=settings, key=key, **kwargs)
+        report = step(session, settings=load_settings(), **kwargs)
         if dry_run:
             session.rollback()
         else:
             session.commit()
-    verb = "would queue" if dry_run else "queued"
-    log.info("%s: %s %s", step.__name__, verb, report.summary())
-    for sample in report.samples:
+    summary = report.summary()
+    log.info("%s%s: %s", step.__name__, " (dry run, rolled back)" if dry_run else "", summary)
+    for sample in getattr(report, "samples", []):
         log.info("  e.g. %s", sample)
-    return {"dry_run": dry_run, **report.summary()}
+    return {"dry_run": dry_run, **summary}
+
+
+def run_planning_step(step: Callable[..., Any], *, dry_run: bool, **kwargs: Any) -> dict[str, Any]:
+    """A planning step that queues messages: :func:`run_in_transaction` with the link-signing key."""
+    return run_in_transaction(step, dry_run=dry_run, key=tokens.secret_key(), **kwargs)
 
 
 def queue_invitations(as_of: date, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:

@@ -80,7 +80,8 @@ def health() -> dict[str, str]:
 
 
 @functools.cache
-def _environment(folder: str) -> Environment:
+def template_environment(folder: str) -> Environment:
+    """The autoescaping, strict Jinja environment of one template folder of the pages (cached)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     return Environment(
@@ -95,7 +96,7 @@ def _environment(folder: str) -> Environment:
 def _templates() -> Environment:
     from auxeng.settings import include_dir
 
-    return _environment(str(include_dir() / "templates" / "web"))
+    return template_environment(str(include_dir() / "templates" / "web"))
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, insert, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from auxeng.settings import Settings, airflow_home, load_settings
 
@@ -198,3 +200,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_skipping_duplicates(session: Session, model: Any, unique: list[str]) -> Insert:
+    """An ``INSERT`` into ``model`` that skips rows already stored under the unique columns
+    ``unique`` (``ON CONFLICT … DO NOTHING`` on PostgreSQL and SQLite, the store's databases)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=unique)
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=unique)
+    return insert(model)  # pragma: no cover - the store supports SQLite and PostgreSQL only
