@@ -55,7 +55,7 @@ from _common import postgres_database, print_profile, profiled, verdict  # noqa:
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from auxeng.delivery import QueuedMessage, build_email, deliver, resolve_transports  # noqa: E402
-from auxeng.outbox import OutboundMessage, enqueue  # noqa: E402
+from auxeng.messaging.outbox import OutboundMessage, enqueue  # noqa: E402
 from auxeng.settings import load_settings  # noqa: E402
 from auxeng.store.db import get_engine, migrate, session_scope  # noqa: E402
 from auxeng.store.models import OutboxRow  # noqa: E402

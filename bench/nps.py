@@ -86,11 +86,11 @@ from sqlalchemy import Engine, create_engine, event, insert, make_url, text  # n
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from auxeng.demo_history import CHECKIN_COMMENTS, COMMENTS  # noqa: E402
+from auxeng.dev.demo_history import CHECKIN_COMMENTS, COMMENTS  # noqa: E402
+from auxeng.nps.weekly import QUARTER, compute_week, local_midnight, save_week  # noqa: E402
+from auxeng.nps.weekly import WEEK as WEEK_SPAN  # noqa: E402
 from auxeng.store.db import get_engine, open_store, session_scope  # noqa: E402
 from auxeng.store.models import EngagementRow, TeamRow, maintainability_of  # noqa: E402
-from auxeng.weekly_nps import QUARTER, compute_week, local_midnight, save_week  # noqa: E402
-from auxeng.weekly_nps import WEEK as WEEK_SPAN  # noqa: E402
 
 TARGET_RATIO = 2.0
 MEMORY_LIMIT_MB = 300

@@ -45,11 +45,11 @@ if str(REPO / "plugins") not in sys.path:
 from _common import postgres_database, print_profile, profiled, verdict  # noqa: E402
 from sqlalchemy import Engine, func, select  # noqa: E402
 
-from auxeng.registry import Registry, load_registry_file  # noqa: E402
+from auxeng.dev.synthetic import synthetic_registry_yaml  # noqa: E402
+from auxeng.registry.parse import Registry, load_registry_file  # noqa: E402
+from auxeng.registry.sync import SyncResult, sync_registry, sync_registry_file  # noqa: E402
 from auxeng.store.db import get_engine, migrate  # noqa: E402
 from auxeng.store.models import EngagementRevisionRow, EngagementRow, MemberRow  # noqa: E402
-from auxeng.sync import SyncResult, sync_registry, sync_registry_file  # noqa: E402
-from auxeng.synthetic import synthetic_registry_yaml  # noqa: E402
 
 TARGET_S = 10.0
 EDITED_ENDS = 100

@@ -20,11 +20,12 @@ message that says what is wrong (no retries), and changes nothing.
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from auxeng import checkin_tasks, survey_tasks
-from auxeng.checkins import CALENDAR_KIND
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.overrides import ACTIONS, OverrideError
-from auxeng.runtime import run_date, run_moment
+from auxeng.checkins import tasks as checkin_tasks
+from auxeng.checkins.overrides import ACTIONS, OverrideError
+from auxeng.checkins.planning import CALENDAR_KIND
+from auxeng.dagkit.context import run_date, run_moment
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.surveys import tasks as survey_tasks
 
 PARAMS = {
     "engagement": Param("", type="string", minLength=1, description="Engagement key, e.g. ENG-2026-025."),

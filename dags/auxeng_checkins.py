@@ -43,12 +43,13 @@ log: a missing connection is named; the messages stay pending and the retry send
 
 from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
 
-from auxeng import checkin_tasks, survey_tasks
-from auxeng.assets import ENGAGEMENTS_ENDED
-from auxeng.checkins import CHECKIN_KINDS
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.follow_ups import FOLLOW_UP_KIND
-from auxeng.runtime import run_date, run_moment
+from auxeng.checkins import tasks as checkin_tasks
+from auxeng.checkins.follow_ups import FOLLOW_UP_KIND
+from auxeng.checkins.planning import CHECKIN_KINDS
+from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
+from auxeng.dagkit.context import run_date, run_moment
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.surveys import tasks as survey_tasks
 
 DRY_RUN = Param(False, type="boolean", description="Plan and render only: change and send nothing.")
 

@@ -46,9 +46,9 @@ drain at once; more only helps while workers and the SMTP/Slack side keep up.
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from auxeng import survey_tasks
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.runtime import run_moment
+from auxeng.dagkit.context import run_moment
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.surveys import tasks as survey_tasks
 
 DRAINER_DOC = """One drainer: claims due messages and sends them. If it fails, its log names the missing
 connection or the SMTP/Slack error; the messages stay pending and the retry sends them."""

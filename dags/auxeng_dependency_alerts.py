@@ -37,10 +37,11 @@ stay pending and the retry sends them).
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from auxeng import flag_tasks, survey_tasks
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.flag_alerts import FLAG_ALERT
-from auxeng.runtime import run_date, run_moment
+from auxeng.dagkit.context import run_date, run_moment
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.redflags import tasks as flag_tasks
+from auxeng.redflags.alerts import FLAG_ALERT
+from auxeng.surveys import tasks as survey_tasks
 
 
 @dag(

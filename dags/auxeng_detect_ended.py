@@ -26,10 +26,10 @@ from the store, so a lost event delays nothing by more than a day.
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from auxeng import tasks
-from auxeng.assets import ENGAGEMENTS_ENDED
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.runtime import run_date
+from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
+from auxeng.dagkit.context import run_date
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.registry import tasks as registry_tasks
 
 
 @dag(
@@ -47,7 +47,7 @@ def auxeng_detect_ended():
         """Marks engagements whose last day has passed as ended, once each. If it fails, check the store
         connection (AIRFLOW_CONN_AUXENG_DB); re-running is safe.
         """
-        return tasks.detect_ended(run_date(get_current_context()))
+        return registry_tasks.detect_ended(run_date(get_current_context()))
 
     @task(outlets=[ENGAGEMENTS_ENDED])
     def announce_ended(detected: dict) -> int:

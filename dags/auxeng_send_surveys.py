@@ -31,11 +31,11 @@ leaves the messages pending and fails `deliver_outbox`, which retries.
 
 from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
 
-from auxeng import survey_tasks
-from auxeng.assets import ENGAGEMENTS_ENDED
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.runtime import run_date, run_moment
-from auxeng.surveys import SURVEY_KINDS
+from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
+from auxeng.dagkit.context import run_date, run_moment
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.surveys import tasks as survey_tasks
+from auxeng.surveys.invitations import SURVEY_KINDS
 
 DRY_RUN = Param(False, type="boolean", description="Plan and render only: queue and send nothing.")
 

@@ -26,9 +26,9 @@ file that is empty or unreadable as a whole changes nothing in the store.
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from auxeng import tasks
-from auxeng.assets import registry_file_asset
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.dagkit.assets import registry_file_asset
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.registry import tasks as registry_tasks
 
 
 @dag(
@@ -51,7 +51,7 @@ def auxeng_sync_registry():
         """Validates the registry file and loads it. If it fails, the log lists every problem with its line;
         valid rows were saved. Fix the file: the watcher starts the next run.
         """
-        return tasks.load_registry(force=bool(params and params["force"]))
+        return registry_tasks.load_registry(force=bool(params and params["force"]))
 
     load_registry()
 

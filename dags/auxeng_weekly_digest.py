@@ -32,11 +32,12 @@ go out (SMTP down, Slack credentials): they stay pending and its retry sends the
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from auxeng import nps_tasks, survey_tasks
-from auxeng.assets import NPS_WEEKLY
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.digest import DIGEST_KINDS
-from auxeng.runtime import run_moment
+from auxeng.dagkit.assets import NPS_WEEKLY
+from auxeng.dagkit.context import run_moment
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.nps import tasks as nps_tasks
+from auxeng.nps.digest import DIGEST_KINDS
+from auxeng.surveys import tasks as survey_tasks
 
 
 @dag(

@@ -31,10 +31,10 @@ half-written (one transaction). Fix it and clear the task.
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from auxeng import nps_tasks
-from auxeng.assets import NPS_WEEKLY
-from auxeng.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interval
-from auxeng.runtime import run_moment, utcnow
+from auxeng.dagkit.assets import NPS_WEEKLY
+from auxeng.dagkit.context import run_moment, utcnow
+from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interval
+from auxeng.nps import tasks as nps_tasks
 
 
 @dag(

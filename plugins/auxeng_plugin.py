@@ -1,10 +1,10 @@
 """Registers the AuxEng pack with Airflow: its web app under ``/auxeng`` on the api-server, and the
 "AuxEng" entry in the UI's navigation, which opens the dashboard (``/auxeng/dashboard/``, for
-logged-in Airflow users; see :mod:`auxeng.dashboard`) inside the UI."""
+logged-in Airflow users; see :mod:`auxeng.web.dashboard.routes`) inside the UI."""
 
 from airflow.plugins_manager import AirflowPlugin
 
-from auxeng.web import app
+from auxeng.web.application import app
 
 DASHBOARD_VIEW = {
     "name": "AuxEng",

@@ -10,7 +10,7 @@ stakeholder digest (email with the trend chart, Slack post and chart upload), th
 reminders and the detractor alert. Each day at 09:00 the dependency red flags
 (``auxeng_dependency_alerts``): a CSV drop of help requests shows Fulfillment still asking
 for help, and the registry's Frank Ito is on his third engagement in a row. Before day 1 the store gets 26 weeks of synthetic
-survey history (``auxeng.demo_history``) so the digest has a trend to show.
+survey history (``auxeng.dev.demo_history``) so the digest has a trend to show.
 Messages go to the dev outbox (AUXENG_DEV_OUTBOX) as .eml, .json and .png files.
 """
 
@@ -26,11 +26,10 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 from sqlalchemy import select
 
-from auxeng import tokens
-from auxeng.demo_history import seed_history
-from auxeng.flag_alerts import FLAG_ALERT
-from auxeng.red_flags import RULE_TITLES
-from auxeng.responses import record_response
+from auxeng.dev.demo_history import seed_history
+from auxeng.messaging import tokens
+from auxeng.redflags.alerts import FLAG_ALERT
+from auxeng.redflags.rules import RULE_TITLES
 from auxeng.store.db import open_store, session_scope
 from auxeng.store.models import (
     CheckinEventRow,
@@ -41,6 +40,7 @@ from auxeng.store.models import (
     OutboxRow,
     SurveyInvitationRow,
 )
+from auxeng.surveys.responses import record_response
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:

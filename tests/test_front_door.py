@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from tests.conftest import DEMO_REGISTRY, REPO
-from tests.registry_edits import edit_engagement
+from tests.support.registry_edits import edit_engagement
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

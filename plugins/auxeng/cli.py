@@ -13,13 +13,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from auxeng.ended import has_ended
-from auxeng.reporting import checkin_lines, state_lines, survey_lines
-from auxeng.runtime import utcnow
+from auxeng.dagkit.context import utcnow
+from auxeng.ops.reporting import checkin_lines, state_lines, survey_lines
+from auxeng.registry.lifecycle import has_ended
+from auxeng.registry.sync import sync_registry_file
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store, resolve_database_url, session_scope
 from auxeng.store.models import EngagementRow, RegistryLoadRow
-from auxeng.sync import sync_registry_file
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -43,8 +43,8 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _import_responses(args: argparse.Namespace) -> int:
-    from auxeng.responses import import_responses_csv
-    from auxeng.tokens import MissingSecretKey, secret_key
+    from auxeng.messaging.tokens import MissingSecretKey, secret_key
+    from auxeng.surveys.responses import import_responses_csv
 
     path = Path(args.file)
     if not path.is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auxeng import checkins
+from auxeng.checkins import planning
 from tests.checkins.store_helpers import DEMO_TEXT, FIRST_RUN, load, run
 
 
@@ -17,5 +17,5 @@ def demo(store):
 @pytest.fixture
 def scheduled(demo):
     """The demo registry after the first check-in scheduling run (2026-11-26)."""
-    run(demo, checkins.schedule_checkins, FIRST_RUN)
+    run(demo, planning.schedule_checkins, FIRST_RUN)
     return demo

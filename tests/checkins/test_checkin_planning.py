@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng import checkins, surveys, tokens
-from auxeng.responses import record_response
+from auxeng.checkins import planning
+from auxeng.messaging import tokens
 from auxeng.settings import load_settings
 from auxeng.store.models import (
     CheckinEventRow,
@@ -18,6 +18,8 @@ from auxeng.store.models import (
     OptOutRow,
     SurveyInvitationRow,
 )
+from auxeng.surveys import invitations
+from auxeng.surveys.responses import record_response
 from tests.checkins.store_helpers import (
     DEMO_TEXT,
     FIRST_RUN,
@@ -33,7 +35,7 @@ from tests.checkins.store_helpers import (
     run,
     vevent,
 )
-from tests.registry_edits import edit_engagement
+from tests.support.registry_edits import edit_engagement
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -176,8 +178,8 @@ def attendee_emails(event) -> list[str]:
     return [str(a).removeprefix("mailto:") for a in (found if isinstance(found, list) else [found])]
 
 
-def invitations(
-    store, engagement: str, survey: str = checkins.CHECKIN_SURVEY
+def invitation_rows(
+    store, engagement: str, survey: str = planning.CHECKIN_SURVEY
 ) -> dict[str, SurveyInvitationRow]:
     with Session(store) as session:
         rows = session.scalars(
@@ -190,15 +192,15 @@ def invitations(
 
 def surveyed(store, as_of: date) -> None:
     load(store, DEMO_TEXT, as_of)
-    run(store, checkins.schedule_checkins, as_of)
-    run(store, checkins.send_checkin_surveys, as_of)
+    run(store, planning.schedule_checkins, as_of)
+    run(store, planning.send_checkin_surveys, as_of)
 
 
 # --- pure -------------------------------------------------------------------------------
 
 
 def test_outcome_of_no_responses_has_no_scores():
-    assert checkins.outcome([]) == {
+    assert planning.outcome([]) == {
         "responses": 0,
         "maintainability_min": None,
         "maintainability_mean": None,
@@ -217,7 +219,7 @@ def test_outcome_takes_lowest_and_mean_comfort_the_most_worrying_help_answer_and
         (8, {"maintainability": 5, "help_needed": "never", "not_taken_over": ""}),
         (None, {"help_needed": "once_or_twice"}),
     ]
-    assert checkins.outcome(answers) == {
+    assert planning.outcome(answers) == {
         "responses": 4,
         "maintainability_min": 2,
         "maintainability_mean": 3.67,
@@ -227,21 +229,21 @@ def test_outcome_takes_lowest_and_mean_comfort_the_most_worrying_help_answer_and
         "nps": [9, 6, 8],
         "not_taken_over": ["the alerts"],
     }
-    worst = checkins.outcome([(10, {"help_needed": "never"}), (3, {"help_needed": "regularly"})])
+    worst = planning.outcome([(10, {"help_needed": "never"}), (3, {"help_needed": "regularly"})])
     assert (worst["help_needed"], worst["nps_mean"], worst["maintainability_min"]) == ("regularly", 6.5, None)
 
 
 def test_checkin_uid_is_stable_per_engagement():
-    assert checkins.checkin_uid("ENG-2026-028") == "checkin-eng-2026-028@auxeng-followups"
-    assert checkins.checkin_uid("eng-2026-028") == checkins.checkin_uid("ENG-2026-028")
-    assert checkins.checkin_uid("ENG-2026-027") != checkins.checkin_uid("ENG-2026-028")
+    assert planning.checkin_uid("ENG-2026-028") == "checkin-eng-2026-028@auxeng-followups"
+    assert planning.checkin_uid("eng-2026-028") == planning.checkin_uid("ENG-2026-028")
+    assert planning.checkin_uid("ENG-2026-027") != planning.checkin_uid("ENG-2026-028")
 
 
 # --- first run on the demo registry -----------------------------------------------------
 
 
 def test_first_run_creates_one_checkin_per_ended_engagement_and_records_stale_ones_as_missed(demo):
-    report = run(demo, checkins.schedule_checkins, FIRST_RUN)
+    report = run(demo, planning.schedule_checkins, FIRST_RUN)
     rows = all_checkins(demo)
     assert report.created == len(rows) == 32
     assert set(report.missed) == MISSED_ON_FIRST_RUN
@@ -258,7 +260,7 @@ def test_first_run_creates_one_checkin_per_ended_engagement_and_records_stale_on
 
 
 def test_first_run_invites_lead_manager_and_tech_lead_only_where_the_invitation_day_came(demo):
-    report = run(demo, checkins.schedule_checkins, FIRST_RUN)
+    report = run(demo, planning.schedule_checkins, FIRST_RUN)
     assert (report.invitations, report.updates, report.cancellations) == (4, 0, 0)
     assert report.messages == 12
     rows = outbox(demo)
@@ -270,7 +272,7 @@ def test_first_run_invites_lead_manager_and_tech_lead_only_where_the_invitation_
 
 
 def test_calendar_invitation_is_a_request_at_ten_in_the_host_managers_time_zone(demo):
-    run(demo, checkins.schedule_checkins, FIRST_RUN)
+    run(demo, planning.schedule_checkins, FIRST_RUN)
     for key, (organizer, attendees, zone, day) in INVITED_ON_FIRST_RUN.items():
         row = checkin(demo, key)
         assert (row.slot_timezone, row.sequence) == (zone, 0), key
@@ -278,7 +280,7 @@ def test_calendar_invitation_is_a_request_at_ten_in_the_host_managers_time_zone(
             assert message.payload["calendar"]["method"] == "REQUEST"
             cal, event = vevent(message)
             assert str(cal["METHOD"]) == "REQUEST"
-            assert str(event["UID"]) == checkins.checkin_uid(key)
+            assert str(event["UID"]) == planning.checkin_uid(key)
             assert int(event["SEQUENCE"]) == 0
             assert str(event["STATUS"]) == "CONFIRMED"
             assert str(event["ORGANIZER"]) == f"mailto:{organizer}"
@@ -294,7 +296,7 @@ def test_calendar_invitation_is_a_request_at_ten_in_the_host_managers_time_zone(
 
 def test_a_second_run_the_same_day_queues_nothing_new(scheduled):
     before = outbox_count(scheduled)
-    again = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 14))
+    again = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 14))
     assert (again.created, again.invitations, again.messages, again.withdrawn) == (0, 0, 0, 0)
     assert outbox_count(scheduled) == before == 12
     assert [e for e, _ in events(scheduled, "ENG-2026-028")] == ["created", "calendar_request"]
@@ -311,7 +313,7 @@ def move_027(store) -> None:
 def test_end_date_moved_after_the_invitation_went_out_sends_an_update_with_sequence_1(scheduled):
     mark_sent(scheduled)
     move_027(scheduled)
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 13))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 13))
     assert (report.moved, report.updates, report.invitations, report.withdrawn) == (1, 1, 0, 0)
     row = checkin(scheduled, "ENG-2026-027")
     assert (row.end_date, row.due_on, row.invite_on) == (
@@ -340,14 +342,14 @@ def test_end_date_moved_after_the_invitation_went_out_sends_an_update_with_seque
         },
     )
     before = outbox_count(scheduled)
-    again = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 14))
+    again = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 14))
     assert (again.moved, again.updates, again.messages) == (0, 0, 0)
     assert outbox_count(scheduled) == before
 
 
 def test_end_date_moved_while_the_invitation_is_pending_withdraws_it_until_the_new_invitation_day(scheduled):
     move_027(scheduled)
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 9))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 9))
     assert (report.moved, report.withdrawn, report.messages) == (1, 3, 0)
     messages = calendar(scheduled, "ENG-2026-027")
     assert [(m.status, m.reason) for m in messages] == [("skipped", "check-in moved to 2026-12-09")] * 3
@@ -355,9 +357,9 @@ def test_end_date_moved_while_the_invitation_is_pending_withdraws_it_until_the_n
     assert (row.due_on, row.invite_on, row.calendar_method) == (date(2026, 12, 9), date(2026, 12, 2), None)
 
     # Nobody had it, so the new time goes out on the new invitation day, as a first invitation.
-    run(scheduled, checkins.schedule_checkins, date(2026, 12, 1))
+    run(scheduled, planning.schedule_checkins, date(2026, 12, 1))
     assert calendar(scheduled, "ENG-2026-027", "pending") == []
-    report = run(scheduled, checkins.schedule_checkins, date(2026, 12, 2))
+    report = run(scheduled, planning.schedule_checkins, date(2026, 12, 2))
     assert (report.invitations, report.updates, report.messages) == (1, 0, 3)
     fresh = calendar(scheduled, "ENG-2026-027", "pending")
     assert [int(vevent(m)[1]["SEQUENCE"]) for m in fresh] == [1, 1, 1]
@@ -376,7 +378,7 @@ def cancel_028(store) -> None:
 def test_cancelled_engagement_after_the_request_went_out_gets_a_cancel(scheduled):
     mark_sent(scheduled)
     cancel_028(scheduled)
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 13))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 13))
     assert (report.cancelled, report.cancellations, report.messages) == (1, 1, 3)
     row = checkin(scheduled, "ENG-2026-028")
     assert (row.status, row.note) == ("cancelled", "engagement ENG-2026-028 was cancelled")
@@ -392,13 +394,13 @@ def test_cancelled_engagement_after_the_request_went_out_gets_a_cancel(scheduled
         assert int(event["SEQUENCE"]) == 1
         assert str(event["STATUS"]) == "CANCELLED"
     assert [e for e, _ in events(scheduled, "ENG-2026-028")][-2:] == ["cancelled", "calendar_cancel"]
-    again = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 14))
+    again = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 14))
     assert (again.cancelled, again.cancellations, again.messages) == (0, 0, 0)
 
 
 def test_cancelled_engagement_while_the_request_is_pending_withdraws_it_without_a_cancel(scheduled):
     cancel_028(scheduled)
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 9))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 9))
     assert (report.cancelled, report.cancellations, report.withdrawn, report.messages) == (1, 0, 3, 0)
     messages = calendar(scheduled, "ENG-2026-028")
     assert [m.status for m in messages] == ["skipped"] * 3
@@ -413,9 +415,9 @@ def test_cancelled_engagement_while_the_request_is_pending_withdraws_it_without_
 
 def test_engagement_restored_after_a_withdrawn_invitation_is_invited_again_under_a_new_sequence(scheduled):
     cancel_028(scheduled)
-    run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 9))
+    run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 9))
     load(scheduled, DEMO_TEXT, FIRST_RUN)  # the cancellation was a mistake
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
     assert (report.invitations, report.messages) == (1, 3)
     row = checkin(scheduled, "ENG-2026-028")
     assert (row.status, row.calendar_method) == ("scheduled", "REQUEST")
@@ -437,12 +439,12 @@ def test_checkin_survey_on_the_due_date_asks_host_members_and_the_manager_once(s
         )
         session.commit()
     due = date(2026, 11, 27)
-    assert run(scheduled, checkins.send_checkin_surveys, FIRST_RUN).surveyed == 0  # not due yet
+    assert run(scheduled, planning.send_checkin_surveys, FIRST_RUN).surveyed == 0  # not due yet
     load(scheduled, DEMO_TEXT, due)
-    run(scheduled, checkins.schedule_checkins, due)
-    report = run(scheduled, checkins.send_checkin_surveys, due)
+    run(scheduled, planning.schedule_checkins, due)
+    report = run(scheduled, planning.send_checkin_surveys, due)
     assert (report.surveyed, report.people_invited, dict(report.skipped_people)) == (1, 3, {"opted out": 1})
-    rows = invitations(scheduled, "ENG-2026-028")
+    rows = invitation_rows(scheduled, "ENG-2026-028")
     assert {email: (r.role, r.side, r.status, r.round) for email, r in rows.items()} == {
         "pavel.evans@example.com": ("tech_lead", "host", "invited", 0),
         "quinn.fischer@example.com": ("engineer", "host", "skipped", 0),
@@ -470,21 +472,21 @@ def test_checkin_survey_on_the_due_date_asks_host_members_and_the_manager_once(s
     assert claims.subject == str(rows["pavel.evans@example.com"].id)
 
     before = outbox_count(scheduled)
-    again = run(scheduled, checkins.send_checkin_surveys, due, now=moment(due, 15))
+    again = run(scheduled, planning.send_checkin_surveys, due, now=moment(due, 15))
     assert (again.surveyed, again.messages) == (0, 0)
     assert outbox_count(scheduled) == before
 
 
 def test_checkin_survey_also_asks_a_team_manager_who_is_not_on_the_engagement(store):
     load(store, SMALL_REGISTRY, FIRST_RUN)
-    run(store, checkins.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
-    report = run(store, checkins.send_checkin_surveys, date(2026, 11, 30), settings=PARIS_SETTINGS)
+    run(store, planning.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
+    report = run(store, planning.send_checkin_surveys, date(2026, 11, 30), settings=PARIS_SETTINGS)
     assert (report.surveyed, report.people_invited) == (4, 8)
-    assert {e: r.role for e, r in invitations(store, "ENG-B").items()} == {
+    assert {e: r.role for e, r in invitation_rows(store, "ENG-B").items()} == {
         "tech.two@example.com": "tech_lead",
         "goran.schmidt@example.com": "manager",
     }
-    assert {e: r.role for e, r in invitations(store, "ENG-A").items()} == {
+    assert {e: r.role for e, r in invitation_rows(store, "ENG-A").items()} == {
         "tech.one@example.com": "tech_lead",
         "dev.one@example.com": "engineer",
     }
@@ -492,14 +494,16 @@ def test_checkin_survey_also_asks_a_team_manager_who_is_not_on_the_engagement(st
 
 def test_checkin_reminders_go_to_those_who_have_not_answered(store):
     surveyed(store, date(2026, 11, 27))
-    rows = invitations(store, "ENG-2026-028")
+    rows = invitation_rows(store, "ENG-2026-028")
     record_response(
         store, rows["pavel.evans@example.com"].id, CHECKIN_ANSWER, now=moment(date(2026, 11, 28)), key=KEY
     )
-    checkin_only = {"surveys": (checkins.CHECKIN_SURVEY,)}
-    assert run(store, surveys.plan_reminders, date(2026, 11, 29), **checkin_only).reminders == 0
-    assert run(store, surveys.plan_reminders, date(2026, 11, 30)).reminders == 0  # default: end-of-engagement
-    report = run(store, surveys.plan_reminders, date(2026, 11, 30), **checkin_only)
+    checkin_only = {"surveys": (planning.CHECKIN_SURVEY,)}
+    assert run(store, invitations.plan_reminders, date(2026, 11, 29), **checkin_only).reminders == 0
+    assert (
+        run(store, invitations.plan_reminders, date(2026, 11, 30)).reminders == 0
+    )  # default: end-of-engagement
+    report = run(store, invitations.plan_reminders, date(2026, 11, 30), **checkin_only)
     assert report.reminders == 3  # everyone asked on 2026-11-27 but Pavel, who answered
     reminders = outbox(store, kind="survey_reminder", channel="email")
     assert {m.recipient for m in reminders if m.engagement_key == "ENG-2026-028"} == {
@@ -511,13 +515,13 @@ def test_checkin_reminders_go_to_those_who_have_not_answered(store):
     assert {m.subject for m in reminders} == {
         'Reminder: Three months on: how is "CI/CD for Fulfillment" going?'
     }
-    assert run(store, surveys.plan_reminders, date(2026, 11, 30), **checkin_only).reminders == 0
+    assert run(store, invitations.plan_reminders, date(2026, 11, 30), **checkin_only).reminders == 0
 
 
 def test_close_after_the_window_answered_with_scores_or_unanswered(store):
     surveyed(store, date(2026, 11, 27))  # ENG-2026-028, closes 2026-12-11
     surveyed(store, date(2026, 11, 28))  # ENG-2026-026, closes 2026-12-12
-    rows = invitations(store, "ENG-2026-028")
+    rows = invitation_rows(store, "ENG-2026-028")
     answered = moment(date(2026, 11, 30))
     record_response(store, rows["pavel.evans@example.com"].id, CHECKIN_ANSWER, now=answered, key=KEY)
     record_response(
@@ -528,11 +532,11 @@ def test_close_after_the_window_answered_with_scores_or_unanswered(store):
         key=KEY,
     )
     last_day = date(2026, 12, 11)
-    early = run(store, checkins.close_checkins, last_day, now=datetime(2026, 12, 11, 23, 0, tzinfo=UTC))
+    early = run(store, planning.close_checkins, last_day, now=datetime(2026, 12, 11, 23, 0, tzinfo=UTC))
     assert dict(early.closed) == {}
     assert checkin(store, "ENG-2026-028").status == "surveying"
 
-    closed = run(store, checkins.close_checkins, date(2026, 12, 12))
+    closed = run(store, planning.close_checkins, date(2026, 12, 12))
     assert dict(closed.closed) == {"answered": 1}
     row = checkin(store, "ENG-2026-028")
     assert (row.status, row.responses, row.closed_at) == ("answered", 2, moment(date(2026, 12, 12)))
@@ -545,7 +549,7 @@ def test_close_after_the_window_answered_with_scores_or_unanswered(store):
     assert row.scores["not_taken_over"] == ["alerts"]
     assert checkin(store, "ENG-2026-026").status == "surveying"
 
-    later = run(store, checkins.close_checkins, date(2026, 12, 13))
+    later = run(store, planning.close_checkins, date(2026, 12, 13))
     assert dict(later.closed) == {"unanswered": 1}
     quiet = checkin(store, "ENG-2026-026")
     assert (quiet.status, quiet.responses, quiet.maintainability_min, quiet.nps_mean) == (
@@ -554,7 +558,7 @@ def test_close_after_the_window_answered_with_scores_or_unanswered(store):
         None,
         None,
     )
-    assert dict(run(store, checkins.close_checkins, date(2026, 12, 14)).closed) == {}
+    assert dict(run(store, planning.close_checkins, date(2026, 12, 14)).closed) == {}
 
 
 # --- people edge cases ------------------------------------------------------------------
@@ -562,7 +566,7 @@ def test_close_after_the_window_answered_with_scores_or_unanswered(store):
 
 def test_host_team_without_a_manager_warns_and_invites_the_lead_and_tech_lead(store):
     load(store, SMALL_REGISTRY, FIRST_RUN)
-    report = run(store, checkins.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
+    report = run(store, planning.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
     warning = (
         "host team orphans has no manager: the ENG-A check-in goes to the AuxEng lead and the tech lead only"
     )
@@ -578,7 +582,7 @@ def test_host_team_without_a_manager_warns_and_invites_the_lead_and_tech_lead(st
 
 def test_meeting_time_zone_is_the_managers_else_the_tech_leads_else_the_programs(store):
     load(store, SMALL_REGISTRY, FIRST_RUN)
-    run(store, checkins.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
+    run(store, planning.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
     monday = date(2026, 11, 30)  # ended 2026-08-31: due 2026-11-30
     expected = {
         "ENG-A": "Asia/Tokyo",  # no manager: the tech lead's zone

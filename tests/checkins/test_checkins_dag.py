@@ -19,11 +19,11 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from auxeng.checkins import checkin_uid
+from auxeng.checkins.planning import checkin_uid
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import CheckinEventRow, CheckinRow
-from tests.registry_edits import edit_engagement
 from tests.support.dagruns import at, run
+from tests.support.registry_edits import edit_engagement
 from tests.web.conftest import KEY_TEXT, live, registry_store  # noqa: F401
 
 pytestmark = pytest.mark.airflow

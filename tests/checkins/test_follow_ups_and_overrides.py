@@ -9,16 +9,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng import checkins, follow_ups, tokens
-from auxeng.follow_ups import latest_round_due
-from auxeng.overrides import OverrideError, apply_override
-from auxeng.responses import record_response
+from auxeng.checkins import follow_ups, planning
+from auxeng.checkins.follow_ups import latest_round_due
+from auxeng.checkins.overrides import OverrideError, apply_override
+from auxeng.messaging import tokens
 from auxeng.store.models import (
     CheckinEventRow,
     CheckinRow,
     FollowUpRow,
     SurveyInvitationRow,
 )
+from auxeng.surveys.responses import record_response
 from tests.checkins.store_helpers import (
     DEMO_TEXT,
     FIRST_RUN,
@@ -239,7 +240,7 @@ def test_reschedule_records_who_and_why_and_updates_a_sent_invitation(scheduled)
         {"by": WHO, "reason": "manager on leave", "due_on": {"from": "2026-12-02", "to": "2026-12-10"}},
     )
 
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
     assert (report.updates, report.messages) == (1, 3)
     updates = calendar(scheduled, "ENG-2026-027", "pending")
     assert [m.recipient for m in updates] == [
@@ -254,7 +255,7 @@ def test_reschedule_records_who_and_why_and_updates_a_sent_invitation(scheduled)
         assert event.decoded("DTSTART") == datetime(2026, 12, 10, 10, tzinfo=LOS_ANGELES)
     assert checkin(scheduled, "ENG-2026-027").sequence == 1
     # the registry's due date no longer applies: a later run keeps the override
-    again = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 11))
+    again = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 11))
     assert (again.moved, again.messages) == (0, 0)
     assert checkin(scheduled, "ENG-2026-027").due_on == date(2026, 12, 10)
 
@@ -269,7 +270,7 @@ def test_skip_cancels_a_sent_invitation_on_the_next_scheduling_run(scheduled):
         f"skipped by {WHO}: team reorganised",
         "team reorganised",
     )
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
     assert (report.cancellations, report.messages) == (1, 3)
     cancels = calendar(scheduled, "ENG-2026-025", "pending")
     assert [m.recipient for m in cancels] == [
@@ -285,7 +286,7 @@ def test_skip_cancels_a_sent_invitation_on_the_next_scheduling_run(scheduled):
             "CANCELLED",
         )
     assert checkin(scheduled, "ENG-2026-025").status == "skipped"
-    assert run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 11)).messages == 0
+    assert run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 11)).messages == 0
     with pytest.raises(
         OverrideError, match=r"^ENG-2026-025: the check-in is already skipped \(team reorganised\)$"
     ):
@@ -295,7 +296,7 @@ def test_skip_cancels_a_sent_invitation_on_the_next_scheduling_run(scheduled):
 def test_resume_after_a_sent_cancel_sends_a_new_request(scheduled):
     mark_sent(scheduled)
     override(scheduled, "ENG-2026-025", "skip", "team reorganised")
-    run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
+    run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
     mark_sent(scheduled)
     result = override(
         scheduled, "ENG-2026-025", "resume", "reorganisation postponed", now=moment(FIRST_RUN, 11)
@@ -305,7 +306,7 @@ def test_resume_after_a_sent_cancel_sends_a_new_request(scheduled):
         "override_resume",
         {"by": WHO, "reason": "reorganisation postponed", "due_on": "2026-11-30"},
     )
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 12))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 12))
     assert report.messages == 3
     requests = calendar(scheduled, "ENG-2026-025", "pending")
     assert [(vevent(m)[0]["METHOD"], int(vevent(m)[1]["SEQUENCE"])) for m in requests] == [("REQUEST", 2)] * 3
@@ -315,12 +316,12 @@ def test_resume_after_a_sent_cancel_sends_a_new_request(scheduled):
 
 def test_skip_while_pending_withdraws_and_resume_invites_again(scheduled):
     override(scheduled, "ENG-2026-027", "skip", "team on holiday")
-    skipped = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
+    skipped = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
     assert (skipped.withdrawn, skipped.cancellations, skipped.messages) == (3, 0, 0)
     assert [m.status for m in calendar(scheduled, "ENG-2026-027")] == ["skipped"] * 3
 
     override(scheduled, "ENG-2026-027", "resume", "holiday cancelled", now=moment(FIRST_RUN, 11))
-    resumed = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 12))
+    resumed = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 12))
     assert (resumed.invitations, resumed.messages) == (1, 3)
     fresh = calendar(scheduled, "ENG-2026-027", "pending")
     assert [m.recipient for m in fresh] == [
@@ -340,7 +341,7 @@ def test_resume_of_a_missed_checkin_needs_a_new_due_date(scheduled):
     assert (result.status, result.due_on) == ("scheduled", date(2026, 12, 20))
     row = checkin(scheduled, "ENG-2025-001")
     assert (row.status, row.due_on, row.invite_on) == ("scheduled", date(2026, 12, 20), date(2026, 12, 13))
-    report = run(scheduled, checkins.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
+    report = run(scheduled, planning.schedule_checkins, FIRST_RUN, now=moment(FIRST_RUN, 10))
     assert report.missed == [] and report.messages == 0  # invitation day not come yet
     assert checkin(scheduled, "ENG-2025-001").status == "scheduled"
 
@@ -412,8 +413,8 @@ def test_override_errors_name_the_engagement_and_change_nothing(
 def test_a_checkin_already_surveying_cannot_be_rescheduled(scheduled):
     due = date(2026, 11, 27)
     load(scheduled, DEMO_TEXT, due)
-    run(scheduled, checkins.schedule_checkins, due)
-    run(scheduled, checkins.send_checkin_surveys, due)
+    run(scheduled, planning.schedule_checkins, due)
+    run(scheduled, planning.send_checkin_surveys, due)
     with pytest.raises(
         OverrideError,
         match=r"^ENG-2026-028: the check-in is surveying \(survey sent on 2026-11-27\); only a check-in not",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from icalendar import Calendar
 
-from auxeng.icalendar_invites import CANCEL, REQUEST, Attendee, build_invitation
+from auxeng.checkins.calendar import CANCEL, REQUEST, Attendee, build_invitation
 
 START = datetime(2027, 2, 22, 9, 0, tzinfo=UTC)
 END = datetime(2027, 2, 22, 9, 30, tzinfo=UTC)

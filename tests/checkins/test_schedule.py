@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from auxeng.checkin_schedule import add_months, due_date, invitation_date, is_stale, meeting_slot
+from auxeng.checkins.schedule import add_months, due_date, invitation_date, is_stale, meeting_slot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -59,7 +59,7 @@ def test_meeting_slot_on_a_weekend_moves_to_monday_and_never_ends_after_hours():
 
 
 def test_the_checkin_survey_asks_maintainability_help_and_nps():
-    from auxeng.questions import validate_answers
+    from auxeng.surveys.questions import validate_answers
 
     good = {"maintainability": "2", "help_needed": "regularly", "not_taken_over": "the alerts", "nps": "6"}
     answers, errors = validate_answers("checkin", good)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import EngagementRow, RegistryLoadRow
 from tests.conftest import REPO
-from tests.registry_edits import edit_engagement
+from tests.support.registry_edits import edit_engagement
 
 pytestmark = pytest.mark.airflow
 

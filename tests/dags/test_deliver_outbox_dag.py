@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from auxeng.outbox import message_id
+from auxeng.messaging.outbox import message_id
 from tests.delivery.conftest import NOW, email_message, opt_out, queue, rows
 from tests.support.dagruns import run
 from tests.web.conftest import registry_store  # noqa: F401

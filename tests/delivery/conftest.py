@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from auxeng.delivery import BaseTransport, QueuedMessage
-from auxeng.outbox import OutboundMessage, enqueue
+from auxeng.messaging.outbox import OutboundMessage, enqueue
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import session_scope
 from auxeng.store.models import (

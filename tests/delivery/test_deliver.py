@@ -22,7 +22,7 @@ from auxeng.delivery import (
     resolve_transports,
 )
 from auxeng.delivery.drain import utcnow
-from auxeng.outbox import message_id
+from auxeng.messaging.outbox import message_id
 from auxeng.store.models import OutboxRow
 from tests.delivery.conftest import (
     NOW,

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from auxeng.delivery import DeliveryIncomplete, deliver
-from auxeng.outbox import message_id
+from auxeng.messaging.outbox import message_id
 from tests.delivery.conftest import NOW, email_message, make_settings, queue, rows
 
 # A 1×1 PNG.
@@ -174,7 +174,7 @@ def test_a_calendar_invitation_arrives_as_an_alternative_and_an_attachment(
 
     from icalendar import Calendar
 
-    from auxeng.icalendar_invites import REQUEST, Attendee, build_invitation
+    from auxeng.checkins.calendar import REQUEST, Attendee, build_invitation
 
     ics = build_invitation(
         uid="checkin-ENG-1@auxeng",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from auxeng.outbox import message_id
+from auxeng.messaging.outbox import message_id
 from tests.delivery.conftest import NOW, email_message, queue, rows
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auxeng.nps import category, change_is_real, nps, nps_of_scores, response_rate
+from auxeng.nps.maths import category, change_is_real, nps, nps_of_scores, response_rate
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from auxeng.nps import nps_of_scores
-from auxeng.nps_queries import segment_counts
+from auxeng.nps.maths import nps_of_scores
+from auxeng.nps.queries import segment_counts
 from auxeng.store.models import EngagementRow, SurveyResponseRow, TeamRow
 from tests.web.conftest import registry_store  # noqa: F401
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-from auxeng.charts import WeekPoint, trend_chart
-from auxeng.nps import nps
+from auxeng.nps.chart import WeekPoint, trend_chart
+from auxeng.nps.maths import nps
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

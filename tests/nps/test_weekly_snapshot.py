@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session
 
-from auxeng.demo_history import seed_history
-from auxeng.nps import nps_of_scores
-from auxeng.nps_queries import SEGMENTS, segment_counts
+from auxeng.dev.demo_history import seed_history
+from auxeng.nps.maths import nps_of_scores
+from auxeng.nps.queries import SEGMENTS, segment_counts
+from auxeng.nps.weekly import WeeklySnapshot, compute_week, load_week, save_week, week_to_report
+from auxeng.registry.sync import sync_registry_file
 from auxeng.store.db import get_engine, open_store
 from auxeng.store.models import (
     EngagementRow,
@@ -22,8 +24,6 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.sync import sync_registry_file
-from auxeng.weekly_nps import WeeklySnapshot, compute_week, load_week, save_week, week_to_report
 from tests.conftest import DEMO_REGISTRY, _reset_postgres
 from tests.web.conftest import NOW as REGISTRY_NOW
 from tests.web.conftest import registry_store  # noqa: F401

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from auxeng.responses import record_response
 from auxeng.store.models import EngagementRow, SurveyResponseRow, maintainability_of
+from auxeng.surveys.responses import record_response
 from tests.web.conftest import HOST_PERSON, KEY, NOW, invite, registry_store  # noqa: F401
 
 ENGAGEMENT = "ENG-2026-031"

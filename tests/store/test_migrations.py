@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Engine, column, inspect, select, table
 
+from auxeng.registry.sync import sync_registry_file
 from auxeng.store.db import (
     VERSION_TABLE,
     _alembic_config,
@@ -20,7 +21,6 @@ from auxeng.store.db import (
     open_store,
 )
 from auxeng.store.models import Base, UTCDateTime, maintainability_of
-from auxeng.sync import sync_registry_file
 from tests.conftest import DEMO_REGISTRY
 
 

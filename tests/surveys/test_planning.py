@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from auxeng import surveys, tokens
-from auxeng.ended import mark_ended
-from auxeng.registry import parse_registry
-from auxeng.sendwindow import SendWindow
+from auxeng.messaging import tokens
+from auxeng.messaging.sendwindow import SendWindow
+from auxeng.registry.lifecycle import mark_ended
+from auxeng.registry.parse import parse_registry
+from auxeng.registry.sync import sync_registry
 from auxeng.settings import load_settings
 from auxeng.store.models import (
     OptOutRow,
@@ -22,9 +23,9 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
-from auxeng.sync import sync_registry
+from auxeng.surveys import invitations
 from tests.conftest import DEMO_REGISTRY
-from tests.registry_edits import edit_engagement
+from tests.support.registry_edits import edit_engagement
 
 KEY = b"test-secret-key-0123456789abcdef"
 SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
@@ -42,7 +43,7 @@ def load(store, text: str, as_of: date) -> None:
     mark_ended(store, as_of, now=moment(as_of, 5))
 
 
-def plan(store, step, as_of: date | None = None, **kwargs) -> surveys.PlanReport:
+def plan(store, step, as_of: date | None = None, **kwargs) -> invitations.PlanReport:
     with Session(store) as session:
         if as_of is not None:
             kwargs.update(as_of=as_of, now=kwargs.get("now", moment(as_of)))
@@ -51,7 +52,7 @@ def plan(store, step, as_of: date | None = None, **kwargs) -> surveys.PlanReport
     return report
 
 
-def invitations(store, engagement: str) -> dict[str, SurveyInvitationRow]:
+def invitation_rows(store, engagement: str) -> dict[str, SurveyInvitationRow]:
     with Session(store) as session:
         rows = session.scalars(
             select(SurveyInvitationRow).where(SurveyInvitationRow.engagement_key == engagement)
@@ -75,21 +76,21 @@ def demo(store):
 
 def test_reminder_due_and_fatigue_rules_are_plain_functions():
     invited = date(2026, 11, 26)
-    assert surveys.reminder_due(invited, 0, SETTINGS, date(2026, 11, 28)) == 0
-    assert surveys.reminder_due(invited, 0, SETTINGS, date(2026, 11, 29)) == 1
-    assert surveys.reminder_due(invited, 0, SETTINGS, date(2026, 12, 3)) == 2
-    assert surveys.reminder_due(invited, 2, SETTINGS, date(2026, 11, 27)) == 2
+    assert invitations.reminder_due(invited, 0, SETTINGS, date(2026, 11, 28)) == 0
+    assert invitations.reminder_due(invited, 0, SETTINGS, date(2026, 11, 29)) == 1
+    assert invitations.reminder_due(invited, 0, SETTINGS, date(2026, 12, 3)) == 2
+    assert invitations.reminder_due(invited, 2, SETTINGS, date(2026, 11, 27)) == 2
     earlier = [(date(2026, 10, 28), "ENG-1", "retro")]
-    assert surveys.fatigue_blocker(earlier, date(2026, 11, 26), 30) == earlier[0]  # 29 days later
-    assert surveys.fatigue_blocker(earlier, date(2026, 11, 27), 30) is None  # 30 days later
-    assert surveys.fatigue_blocker(earlier, date(2026, 11, 26), 0) is None
+    assert invitations.fatigue_blocker(earlier, date(2026, 11, 26), 30) == earlier[0]  # 29 days later
+    assert invitations.fatigue_blocker(earlier, date(2026, 11, 27), 30) is None  # 30 days later
+    assert invitations.fatigue_blocker(earlier, date(2026, 11, 26), 0) is None
 
 
 def test_ended_engagement_invites_host_and_platform_people_by_email_and_slack(demo):
-    report = plan(demo, surveys.plan_invitations, date(2026, 11, 26))
+    report = plan(demo, invitations.plan_invitations, date(2026, 11, 26))
     assert "ENG-2026-031" in report.engagements
     assert "ENG-2026-038" in report.stale  # ended 2026-09-04: too old to survey
-    rows = invitations(demo, "ENG-2026-031")
+    rows = invitation_rows(demo, "ENG-2026-031")
     assert set(rows) == ENG_031_HOST | ENG_031_PLATFORM
     assert {e for e, r in rows.items() if r.survey == "post_engagement"} == ENG_031_HOST
     assert {e for e, r in rows.items() if r.survey == "retro"} == ENG_031_PLATFORM
@@ -116,7 +117,7 @@ def test_ended_engagement_invites_host_and_platform_people_by_email_and_slack(de
 
 
 def test_messages_wait_for_working_hours_in_the_recipients_time_zone(demo):
-    plan(demo, surveys.plan_invitations, date(2026, 11, 26), now=moment(date(2026, 11, 26), 6))
+    plan(demo, invitations.plan_invitations, date(2026, 11, 26), now=moment(date(2026, 11, 26), 6))
     rows = outbox(demo, kind="survey_invite")
     assert rows
     for row in rows:
@@ -126,10 +127,10 @@ def test_messages_wait_for_working_hours_in_the_recipients_time_zone(demo):
 
 
 def test_planning_again_queues_nothing_new(demo):
-    first = plan(demo, surveys.plan_invitations, date(2026, 11, 26))
+    first = plan(demo, invitations.plan_invitations, date(2026, 11, 26))
     assert first.invited and first.messages == 2 * first.invited
-    again = plan(demo, surveys.plan_invitations, date(2026, 11, 26))
-    later = plan(demo, surveys.plan_invitations, date(2026, 11, 27))
+    again = plan(demo, invitations.plan_invitations, date(2026, 11, 26))
+    later = plan(demo, invitations.plan_invitations, date(2026, 11, 27))
     assert (again.invited, again.messages, later.invited, later.messages) == (0, 0, 0, 0)
 
 
@@ -142,10 +143,10 @@ def test_fatigue_skips_a_second_invitation_within_30_days_and_records_why(store)
         "      - {email: heidi.sauer@example.com, role: advisor}\n",
     )
     load(store, text, date(2026, 11, 21))
-    plan(store, surveys.plan_invitations, date(2026, 11, 21))
+    plan(store, invitations.plan_invitations, date(2026, 11, 21))
     load(store, text, date(2026, 11, 24))
-    report = plan(store, surveys.plan_invitations, date(2026, 11, 24))
-    skipped = invitations(store, "ENG-2026-032")["heidi.sauer@example.com"]
+    report = plan(store, invitations.plan_invitations, date(2026, 11, 24))
+    skipped = invitation_rows(store, "ENG-2026-032")["heidi.sauer@example.com"]
     assert skipped.status == "skipped"
     assert "fatigue: already invited on 2026-11-21 (ENG-2026-031 retro)" in skipped.skip_reason
     assert report.skipped["fatigue"] == 1
@@ -158,8 +159,8 @@ def test_opted_out_people_are_recorded_as_skipped_and_never_queued(demo):
             OptOutRow(email="bea.zhang@example.com", opted_out_at=moment(date(2026, 10, 1)), source="link")
         )
         session.commit()
-    plan(demo, surveys.plan_invitations, date(2026, 11, 26))
-    bea = invitations(demo, "ENG-2026-031")["bea.zhang@example.com"]
+    plan(demo, invitations.plan_invitations, date(2026, 11, 26))
+    bea = invitation_rows(demo, "ENG-2026-031")["bea.zhang@example.com"]
     assert (bea.status, bea.skip_reason) == ("skipped", "opted out on 2026-10-01")
     assert not outbox(demo, invitation_id=bea.id)
 
@@ -169,28 +170,28 @@ def test_cancelled_engagements_are_not_surveyed(store):
         DEMO_TEXT, "ENG-2026-031", "    end: 2026-11-20\n", "    end: 2026-11-20\n    status: cancelled\n"
     )
     load(store, text, date(2026, 11, 26))
-    report = plan(store, surveys.plan_invitations, date(2026, 11, 26))
+    report = plan(store, invitations.plan_invitations, date(2026, 11, 26))
     assert "ENG-2026-031" not in report.engagements
-    assert invitations(store, "ENG-2026-031") == {}
+    assert invitation_rows(store, "ENG-2026-031") == {}
 
 
 def test_reminders_on_days_3_and_7_stop_once_answered(demo):
     invited_on = date(2026, 11, 26)
-    plan(demo, surveys.plan_invitations, invited_on)
-    rows = invitations(demo, "ENG-2026-031")
+    plan(demo, invitations.plan_invitations, invited_on)
+    rows = invitation_rows(demo, "ENG-2026-031")
     invited = len([r for r in rows.values() if r.status == "invited"])
-    assert plan(demo, surveys.plan_reminders, invited_on + timedelta(days=2)).reminders == 0
-    first = plan(demo, surveys.plan_reminders, invited_on + timedelta(days=3))
+    assert plan(demo, invitations.plan_reminders, invited_on + timedelta(days=2)).reminders == 0
+    first = plan(demo, invitations.plan_reminders, invited_on + timedelta(days=3))
     assert first.reminders >= invited
-    assert plan(demo, surveys.plan_reminders, invited_on + timedelta(days=4)).reminders == 0
+    assert plan(demo, invitations.plan_reminders, invited_on + timedelta(days=4)).reminders == 0
 
     bea = rows["bea.zhang@example.com"]
     with Session(demo) as session:
         session.get(SurveyInvitationRow, bea.id).answered_at = moment(invited_on + timedelta(days=5))
         session.commit()
-    second = plan(demo, surveys.plan_reminders, invited_on + timedelta(days=7))
+    second = plan(demo, invitations.plan_reminders, invited_on + timedelta(days=7))
     assert second.reminders == first.reminders - 1
-    assert plan(demo, surveys.plan_reminders, invited_on + timedelta(days=20)).reminders == 0
+    assert plan(demo, invitations.plan_reminders, invited_on + timedelta(days=20)).reminders == 0
     bea_kinds = [
         (m.kind, m.dedupe_key.split(":")[2]) for m in outbox(demo, invitation_id=bea.id, channel="email")
     ]
@@ -202,8 +203,8 @@ def test_reminders_on_days_3_and_7_stop_once_answered(demo):
 
 
 def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
-    plan(demo, surveys.plan_invitations, date(2026, 11, 26))
-    bea = invitations(demo, "ENG-2026-031")["bea.zhang@example.com"]
+    plan(demo, invitations.plan_invitations, date(2026, 11, 26))
+    bea = invitation_rows(demo, "ENG-2026-031")["bea.zhang@example.com"]
     with Session(demo) as session:
         for score, ref in ((3, "a" * 64), (9, "b" * 64)):
             session.add(
@@ -221,7 +222,7 @@ def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
                 )
             )
         session.commit()
-    report = plan(demo, surveys.plan_detractor_alerts, now=moment(date(2026, 11, 28)))
+    report = plan(demo, invitations.plan_detractor_alerts, now=moment(date(2026, 11, 28)))
     assert report.alerts == 1
     alerts = outbox(demo, kind="detractor_alert")
     assert [(m.channel, m.recipient_email) for m in alerts] == [
@@ -232,7 +233,7 @@ def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
     assert "3/10" in email.subject and "Bea" in email.body_text
     assert "&lt;script&gt;" in email.body_html and "<script>" not in email.body_html
     assert "&lt;script&gt;" in alerts[1].body_text
-    assert plan(demo, surveys.plan_detractor_alerts, now=moment(date(2026, 11, 29))).messages == 0
+    assert plan(demo, invitations.plan_detractor_alerts, now=moment(date(2026, 11, 29))).messages == 0
     with Session(demo) as session:
         assert (
             session.scalar(
@@ -245,18 +246,18 @@ def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
 def test_a_reopened_engagement_is_invited_afresh_when_it_ends_again(demo):
     from auxeng.delivery import deliver
 
-    plan(demo, surveys.plan_invitations, date(2026, 11, 26), now=moment(date(2026, 11, 26), 6))
+    plan(demo, invitations.plan_invitations, date(2026, 11, 26), now=moment(date(2026, 11, 26), 6))
     moved = edit_engagement(DEMO_TEXT, "ENG-2026-031", "    end: 2026-11-20\n", "    end: 2026-12-04\n")
     load(demo, moved, date(2026, 11, 26))  # reopened before anything went out
     report = deliver(demo, now=moment(date(2026, 11, 26), 6), settings=SETTINGS, dry_run=False, transports={})
     assert report.voided_invitations
-    bea = invitations(demo, "ENG-2026-031")["bea.zhang@example.com"]
+    bea = invitation_rows(demo, "ENG-2026-031")["bea.zhang@example.com"]
     assert bea.status == "void"
     assert {m.status for m in outbox(demo, invitation_id=bea.id)} == {"skipped"}
 
     load(demo, moved, date(2026, 12, 7))
-    plan(demo, surveys.plan_invitations, date(2026, 12, 7))
-    bea = invitations(demo, "ENG-2026-031")["bea.zhang@example.com"]
+    plan(demo, invitations.plan_invitations, date(2026, 12, 7))
+    bea = invitation_rows(demo, "ENG-2026-031")["bea.zhang@example.com"]
     assert (bea.status, bea.invited_on) == ("invited", date(2026, 12, 7))
     fresh = [m for m in outbox(demo, invitation_id=bea.id) if m.status == "pending"]
     assert [m.dedupe_key.split(":")[2] for m in fresh] == ["2026-12-07", "2026-12-07"]

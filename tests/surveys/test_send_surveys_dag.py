@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlalchemy import func, select
 
-from auxeng.sendwindow import window_from_payload
+from auxeng.messaging.sendwindow import window_from_payload
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import OutboxRow, SurveyInvitationRow
 from tests.support.dagruns import at, run

@@ -16,10 +16,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from auxeng import tokens
+from auxeng.messaging import tokens
+from auxeng.registry.sync import sync_registry_file
 from auxeng.store.db import session_scope
 from auxeng.store.models import MemberRow, SurveyInvitationRow
-from auxeng.sync import sync_registry_file
 from tests.conftest import DEMO_REGISTRY, _airflow_conn_uri
 
 KEY_TEXT = "test-secret-key-for-signed-links-0123"
@@ -118,7 +118,7 @@ class Live:
 @pytest.fixture
 def live(registry_store, store_url, monkeypatch):
     """The web app under a real uvicorn server (in a thread), pointed at the test store."""
-    from auxeng.web import app, current_time
+    from auxeng.web.application import app, current_time
 
     monkeypatch.setenv("AIRFLOW_CONN_AUXENG_DB", _airflow_conn_uri(store_url))
     monkeypatch.setenv("AUXENG_SECRET_KEY", KEY_TEXT)

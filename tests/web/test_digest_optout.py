@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from auxeng import responses, tokens
+from auxeng.messaging import tokens
 from auxeng.store.db import session_scope
 from auxeng.store.models import DigestOptOutRow, OptOutRow
+from auxeng.surveys import responses
 from tests.web.conftest import HOST_PERSON, KEY, NOW, count, invite
 
 STAKEHOLDER = "Dana.Ruiz@Example.com"

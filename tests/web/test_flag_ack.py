@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from auxeng import tokens
-from auxeng.flags import reconcile
-from auxeng.red_flags import Flag
+from auxeng.messaging import tokens
+from auxeng.redflags.rules import Flag
+from auxeng.redflags.store import reconcile
 from auxeng.store.db import session_scope
 from auxeng.store.models import FlagEventRow, FlagRow
 from tests.web.conftest import KEY, NOW

@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from auxeng.responses import CSV_COLUMNS, import_responses_csv
+from auxeng.messaging.tokens import response_ref
 from auxeng.store.db import session_scope
 from auxeng.store.models import SurveyInvitationRow, SurveyResponseRow
-from auxeng.tokens import response_ref
+from auxeng.surveys.responses import CSV_COLUMNS, import_responses_csv
 from tests.conftest import REPO
 from tests.web.conftest import (
     ANONYMOUS_ENGAGEMENT,

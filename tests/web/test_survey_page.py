@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from auxeng import responses, tokens
+from auxeng.messaging import tokens
 from auxeng.store.db import session_scope
 from auxeng.store.models import OptOutRow, SurveyInvitationRow, SurveyResponseRow
+from auxeng.surveys import responses
 from tests.conftest import REPO
 from tests.web.conftest import (
     ANONYMOUS_ENGAGEMENT,
@@ -519,7 +520,7 @@ def test_importing_the_web_app_is_cheap_and_touches_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUXENG_"))}
     env.update(PYTHONPATH=str(REPO / "plugins"), AIRFLOW_HOME=str(tmp_path / "home"))
     code = (
-        "import sys, auxeng.web; "
+        "import sys, auxeng.web.application; "
         "bad = sorted(m for m in ('airflow', 'sqlalchemy', 'auxeng.store.db', 'jinja2') if m in sys.modules); "
         "assert not bad, bad"
     )

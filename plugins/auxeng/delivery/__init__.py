@@ -1,4 +1,4 @@
-"""The delivery layer: drains the outbox (:mod:`auxeng.outbox`) through email and Slack transports.
+"""The delivery layer: drains the outbox (:mod:`auxeng.messaging.outbox`) through email and Slack transports.
 
 Importing it is cheap and has no side effects: provider hooks and ``slack_sdk``
 are imported when a transport opens, Airflow when connections are resolved.

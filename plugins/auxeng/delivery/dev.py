@@ -17,7 +17,7 @@ from pathlib import Path
 from auxeng.delivery.base import BaseTransport, PermanentDeliveryError, QueuedMessage
 from auxeng.delivery.mail import build_email
 from auxeng.delivery.slack import slack_file
-from auxeng.outbox import CHANNELS, EMAIL
+from auxeng.messaging.outbox import CHANNELS, EMAIL
 
 DEV_EMAIL_FROM = "AuxEng (dev outbox) <auxeng@localhost>"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")

@@ -71,7 +71,7 @@ from auxeng.delivery.base import (
     Transport,
 )
 from auxeng.delivery.report import MAX_SAMPLES, DeliveryReport
-from auxeng.outbox import CHANNELS
+from auxeng.messaging.outbox import CHANNELS
 from auxeng.settings import Settings, load_settings
 from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow, UTCDateTime
 
@@ -350,7 +350,7 @@ def _window_delay(message: QueuedMessage, now: datetime) -> datetime | None:
     window_spec = (message.payload or {}).get("send_window")
     if not window_spec:
         return None
-    from auxeng.sendwindow import window_from_payload
+    from auxeng.messaging.sendwindow import window_from_payload
 
     try:
         window = window_from_payload(message.payload)

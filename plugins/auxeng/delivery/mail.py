@@ -20,7 +20,7 @@ from auxeng.delivery.base import (
     QueuedMessage,
     TransientDeliveryError,
 )
-from auxeng.outbox import EMAIL, message_id
+from auxeng.messaging.outbox import EMAIL, message_id
 
 log = logging.getLogger(__name__)
 

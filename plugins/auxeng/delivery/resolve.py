@@ -19,7 +19,7 @@ from auxeng.delivery.base import Transport
 from auxeng.delivery.dev import DevFileTransport
 from auxeng.delivery.mail import SmtpTransport, address_domain
 from auxeng.delivery.slack import SlackApiTransport, SlackWebhookTransport
-from auxeng.outbox import CHANNELS, EMAIL, SLACK
+from auxeng.messaging.outbox import CHANNELS, EMAIL, SLACK
 from auxeng.settings import Settings
 
 DEV_HINT = "or, for local runs, set AUXENG_DEV_OUTBOX=1 to write the messages as files"

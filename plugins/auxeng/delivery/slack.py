@@ -37,7 +37,7 @@ from auxeng.delivery.base import (
     QueuedMessage,
     TransientDeliveryError,
 )
-from auxeng.outbox import SLACK
+from auxeng.messaging.outbox import SLACK
 
 log = logging.getLogger(__name__)
 

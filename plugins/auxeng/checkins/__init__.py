@@ -1,0 +1,1 @@
+"""Three-month check-ins and monthly follow-ups."""

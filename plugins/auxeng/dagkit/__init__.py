@@ -1,0 +1,1 @@
+"""What the DAG files share: defaults, assets, the run's context, triggers."""

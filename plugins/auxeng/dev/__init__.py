@@ -1,0 +1,1 @@
+"""Demo and benchmark data (nothing in production imports these modules)."""

@@ -1,0 +1,145 @@
+"""Synthetic survey history for the demo (``make demo``) and the NPS benchmark's shape.
+
+The demo registry's engagements are fictional, so are their past answers: this writes
+``weeks`` weeks of invitations and responses (``source = "demo"``) on the registry's
+engagements that ended before the demo starts, so the weekly NPS and its digest have a
+trend to show. Respondents are made-up addresses (``demo.NNNN@example.com``), never the
+registry's people, and every seeded survey is closed (and reminded) before ``until``, so
+the demo's real runs neither remind nor alert anyone about it. Deterministic per seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auxeng.nps.maths import category
+from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow
+
+SOURCE = "demo"
+COMMENTS = {
+    "promoter": (
+        "Pairing with the AuxEng engineers got our first service to production in three weeks.",
+        "The runbooks they left behind are the best docs we have.",
+        "Great mix of hands-on work and teaching; we can deploy on our own now.",
+    ),
+    "passive": (
+        "Good engagement, but the hand-over week felt rushed.",
+        "Useful, though we spent the first week waiting for access.",
+    ),
+    "detractor": (
+        "We still do not understand the deployment pipeline and have to ask for help every week.",
+        "The engagement ended before our on-call rotation was ready.",
+    ),
+}
+CHECKIN_COMMENTS = (
+    "The alerting rules: nobody on the team knows how to tune them yet.",
+    "Database migrations still need someone from the platform team.",
+)
+
+
+def _score(rng: random.Random, progress: float) -> int:
+    """An NPS answer; the program gets better over the period (``progress`` 0 → 1)."""
+    roll = rng.random()
+    promoter_share, detractor_share = 0.35 + 0.3 * progress, 0.3 - 0.15 * progress
+    if roll < promoter_share:
+        return rng.choice((9, 10))
+    if roll < promoter_share + detractor_share:
+        return rng.randint(2, 6)
+    return rng.choice((7, 8))
+
+
+def seed_history(
+    session: Session,
+    *,
+    until: date,
+    weeks: int = 26,
+    per_week: tuple[int, int] = (4, 11),
+    answer_rate: float = 0.7,
+    seed: int = 2026,
+) -> int:
+    """Add ``weeks`` weeks of demo invitations and answers before ``until``; returns the answers added.
+
+    Idempotent: a second call with the same arguments adds nothing.
+    """
+    already = session.scalar(select(SurveyResponseRow.id).where(SurveyResponseRow.source == SOURCE).limit(1))
+    if already is not None:
+        return 0
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    first_day = until - timedelta(weeks=weeks)
+    history_end = datetime.combine(until, time(0), UTC)  # every seeded survey is closed by then
+    engagements = session.execute(
+        select(EngagementRow.key, EngagementRow.end_date, EngagementRow.anonymous)
+        .where(EngagementRow.removed_at.is_(None), EngagementRow.status != "cancelled")
+        .where(EngagementRow.end_date < first_day)
+        .order_by(EngagementRow.key)
+    ).all()
+    if not engagements:
+        return 0
+    person = answers = 0
+    for week in range(weeks):
+        progress = week / max(1, weeks - 1)
+        for _ in range(rng.randint(*per_week)):
+            person += 1
+            key, _end, anonymous = rng.choice(engagements)
+            survey = "checkin" if rng.random() < 0.3 else "post_engagement"
+            invited_on = first_day + timedelta(weeks=week, days=rng.randint(0, 4))
+            email = f"demo.{person:04d}@example.com"
+            stamp = datetime.combine(invited_on, time(9), UTC)
+            invitation = SurveyInvitationRow(
+                survey=survey,
+                engagement_key=key,
+                email=email,
+                round=0,
+                side="host",
+                role="engineer",
+                status="invited",
+                invited_on=invited_on,
+                closes_at=min(stamp + timedelta(days=21), history_end),
+                reminders_queued=2,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            session.add(invitation)
+            if rng.random() >= answer_rate:
+                continue
+            session.flush()
+            submitted = stamp + timedelta(hours=rng.randint(2, 24 * 6))
+            if submitted.date() >= until:
+                continue
+            score = _score(rng, progress)
+            kind = category(score)
+            given: dict[str, object] = {}
+            if survey == "checkin":
+                given = {"maintainability": rng.randint(1, 2) if kind == "detractor" else rng.randint(3, 5)}
+                given["help_needed"] = (
+                    "regularly" if kind == "detractor" else rng.choice(("never", "once_or_twice"))
+                )
+                if rng.random() < 0.4:
+                    given["not_taken_over"] = rng.choice(CHECKIN_COMMENTS)
+            elif rng.random() < 0.5:
+                given["went_well" if kind != "detractor" else "to_change"] = rng.choice(COMMENTS[kind])
+            if anonymous:
+                submitted = datetime.combine(submitted.date(), time(0), UTC)
+            invitation.answered_at = submitted
+            session.add(
+                SurveyResponseRow(
+                    response_ref=hashlib.sha256(f"demo-{seed}-{person}".encode()).hexdigest()[:40],
+                    invitation_id=None if anonymous else invitation.id,
+                    survey=survey,
+                    engagement_key=key,
+                    respondent_email=None if anonymous else email,
+                    nps=score,
+                    answers=given,
+                    source=SOURCE,
+                    submitted_at=submitted,
+                    updated_at=submitted,
+                )
+            )
+            answers += 1
+    session.flush()
+    return answers

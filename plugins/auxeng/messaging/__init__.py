@@ -1,0 +1,1 @@
+"""Messages before they are sent: the outbox, planning, rendering, send windows, signed links, opt-outs."""

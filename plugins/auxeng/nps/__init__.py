@@ -1,0 +1,1 @@
+"""NPS: the maths, the counting queries, weekly snapshots, the trend chart and the stakeholder digest."""

@@ -1,0 +1,1 @@
+"""For operators: failure alerts and the CLI's reports."""

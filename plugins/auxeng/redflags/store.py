@@ -1,0 +1,335 @@
+"""Red flags in the store: read the facts, reconcile the rules' findings, acknowledge.
+
+One live flag (``open`` or ``acknowledged``) per rule and subject, enforced by the unique
+``open_key``. A daily :func:`reconcile` opens new flags, updates the evidence of live ones
+(escalating when the severity rises: an acknowledged flag whose severity rises above
+what was acknowledged is open again), and resolves the ones no rule returns any more.
+Every change is a :class:`~auxeng.store.models.FlagEventRow`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auxeng.dev.demo_history import SOURCE as DEMO_HISTORY
+from auxeng.redflags import rules
+from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
+from auxeng.settings import Settings
+from auxeng.store.models import (
+    CheckinRow,
+    EngagementRow,
+    FlagEventRow,
+    FlagRow,
+    HelpRequestRow,
+    MemberRow,
+    PersonRow,
+    SurveyResponseRow,
+    TeamRow,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+RESOLVED = "resolved"
+LIVE = (OPEN, ACKNOWLEDGED)
+CLOSED_CHECKINS = ("answered", "unanswered")
+NOTE_LIMIT = 1000
+
+
+def day_start(day: date, settings: Settings) -> datetime:
+    """Midnight starting ``day`` in the program's time zone, in UTC."""
+    return datetime.combine(day, time(0), settings.timezone).astimezone(UTC)
+
+
+def _local_day(moment: datetime, settings: Settings) -> date:
+    return moment.astimezone(settings.timezone).date()
+
+
+def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
+    """What the rules need, as of the end of ``as_of`` (program time zone); later rows are left out."""
+    until = day_start(as_of + timedelta(days=1), settings)
+    engagements = list(session.scalars(select(EngagementRow).where(EngagementRow.removed_at.is_(None))))
+    team_of = {e.key: e.host_team_key for e in engagements}
+    platform: dict[str, list[str]] = defaultdict(list)
+    for key, email in session.execute(
+        select(MemberRow.engagement_key, MemberRow.email)
+        .where(MemberRow.side == "auxeng")
+        .order_by(MemberRow.id)
+    ):
+        platform[key].append(email)
+    facts_engagements = tuple(
+        Engagement(
+            key=e.key,
+            team_key=e.host_team_key,
+            title=e.title,
+            start=e.start_date,
+            end=e.end_date,
+            cancelled=e.status == "cancelled",
+            platform_people=tuple(platform[e.key]),
+        )
+        for e in sorted(engagements, key=lambda e: (e.start_date, e.key))
+    )
+
+    help_since = day_start(as_of - timedelta(days=settings.help_window_days + 1), settings)
+    requests = tuple(
+        HelpRequest(
+            team_key=r.team_key,
+            on=_local_day(r.requested_at, settings),
+            source=r.source,
+            summary=r.summary,
+            author=r.author,
+            link=r.link,
+        )
+        for r in session.scalars(
+            select(HelpRequestRow)
+            .where(HelpRequestRow.requested_at >= help_since, HelpRequestRow.requested_at < until)
+            .order_by(HelpRequestRow.requested_at, HelpRequestRow.id)
+        )
+    )
+
+    memory_since = as_of - timedelta(days=settings.flag_memory_days + 1)
+    checkins = tuple(
+        Checkin(
+            engagement_key=c.engagement_key,
+            team_key=team_of.get(c.engagement_key, ""),
+            status=c.status,
+            due_on=c.due_override or c.due_on,
+            closed_on=_local_day(c.closed_at, settings) if c.closed_at else None,
+            invited=c.invited,
+            responses=c.responses,
+            maintainability_min=c.maintainability_min,
+            help_needed=c.help_needed,
+        )
+        for c in session.scalars(
+            select(CheckinRow)
+            .where(
+                CheckinRow.status.in_(CLOSED_CHECKINS),
+                CheckinRow.closed_at >= day_start(memory_since, settings),
+                CheckinRow.closed_at < until,
+            )
+            .order_by(CheckinRow.engagement_key)
+        )
+        if c.engagement_key in team_of
+    )
+
+    answers = _answers(session, settings=settings, since=day_start(memory_since, settings), until=until)
+    people = dict(session.execute(select(PersonRow.email, PersonRow.name)).all())
+    return Facts(
+        as_of=as_of,
+        engagements=facts_engagements,
+        help_requests=requests,
+        checkins=checkins,
+        answers=tuple(
+            Answer(
+                engagement_key=r.engagement_key,
+                team_key=team_of.get(r.engagement_key, ""),
+                survey=r.survey,
+                nps=r.nps,
+                on=_local_day(r.submitted_at, settings),
+                who=None if anonymous or not r.respondent_email else people.get(r.respondent_email),
+                comment=_comment(r.answers),
+            )
+            for r, anonymous in answers
+            if r.engagement_key in team_of
+        ),
+        team_names=dict(session.execute(select(TeamRow.key, TeamRow.name)).all()),
+        person_names={email: name for email, name in people.items() if name},
+        open_flags=frozenset(
+            session.execute(select(FlagRow.rule, FlagRow.subject_key).where(FlagRow.status.in_(LIVE))).all()
+        ),
+    )
+
+
+def _answers(
+    session: Session, *, settings: Settings, since: datetime, until: datetime
+) -> list[tuple[SurveyResponseRow, bool]]:
+    """Every scored answer of the engagements with a detractor answer in [since, until)."""
+    real = (SurveyResponseRow.source != DEMO_HISTORY, SurveyResponseRow.nps.is_not(None))
+    recent = (
+        select(SurveyResponseRow.engagement_key)
+        .where(
+            *real,
+            SurveyResponseRow.nps <= rules.DETRACTOR_MAX,
+            SurveyResponseRow.submitted_at >= since,
+            SurveyResponseRow.submitted_at < until,
+        )
+        .distinct()
+    )
+    return [
+        (row, anonymous)
+        for row, anonymous in session.execute(
+            select(SurveyResponseRow, EngagementRow.anonymous)
+            .join(EngagementRow, EngagementRow.key == SurveyResponseRow.engagement_key)
+            .where(
+                *real, SurveyResponseRow.engagement_key.in_(recent), SurveyResponseRow.submitted_at < until
+            )
+            .order_by(SurveyResponseRow.submitted_at, SurveyResponseRow.id)
+        )
+    ]
+
+
+def _comment(answers: Any) -> str | None:
+    if not isinstance(answers, dict):
+        return None
+    for name in ("to_change", "cannot_take_over", "went_well"):
+        value = answers.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+@dataclass
+class ReconcileReport:
+    """What one evaluation changed (keys are ``open_key``s)."""
+
+    opened: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    resolved: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "opened": self.opened,
+            "escalated": self.escalated,
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "resolved": self.resolved,
+        }
+
+
+def _event(session: Session, flag: FlagRow, event: str, now: datetime, **detail: Any) -> None:
+    session.add(FlagEventRow(flag_id=flag.id, event=event, severity=flag.severity, detail=detail, at=now))
+
+
+def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime) -> ReconcileReport:
+    """Make the live flags match ``flags`` (the rules' findings of ``as_of``). Caller commits."""
+    report = ReconcileReport()
+    live = {row.open_key: row for row in session.scalars(select(FlagRow).where(FlagRow.status.in_(LIVE)))}
+    for flag in flags:
+        row = live.pop(flag.open_key, None)
+        if row is None:
+            row = FlagRow(
+                rule=flag.rule,
+                subject_kind=flag.subject_kind,
+                subject_key=flag.subject_key,
+                open_key=flag.open_key,
+                status=OPEN,
+                severity=flag.severity,
+                summary=flag.summary,
+                evidence=flag.evidence,
+                team_key=flag.team_key,
+                engagement_key=flag.engagement_key,
+                opened_at=now,
+                opened_on=as_of,
+                evaluated_on=as_of,
+                updated_at=now,
+                announcements=0,
+            )
+            session.add(row)
+            session.flush()
+            _event(session, row, "opened", now, summary=flag.summary)
+            report.opened.append(flag.open_key)
+            report.samples.append(f"opened {flag.severity} {flag.open_key}: {flag.summary}")
+            continue
+        row.evaluated_on = as_of
+        if rules.severity_rose(row.severity, flag.severity):
+            previous = row.severity
+            row.severity = flag.severity
+            reopened = row.status == ACKNOWLEDGED and rules.severity_rose(
+                row.acknowledged_severity, flag.severity
+            )
+            if reopened:
+                row.status = OPEN
+            _event(session, row, "escalated", now, previous=previous, reopened=reopened, summary=flag.summary)
+            report.escalated.append(flag.open_key)
+            report.samples.append(f"escalated {previous} → {flag.severity} {flag.open_key}: {flag.summary}")
+        elif row.severity != flag.severity:
+            _event(session, row, "eased", now, previous=row.severity, summary=flag.summary)
+            row.severity = flag.severity
+        elif row.evidence == flag.evidence and row.summary == flag.summary:
+            report.unchanged += 1
+            continue
+        else:
+            _event(session, row, "updated", now, summary=flag.summary)
+        row.summary = flag.summary
+        row.evidence = flag.evidence
+        row.team_key = flag.team_key
+        row.engagement_key = flag.engagement_key
+        row.updated_at = now
+        report.updated.append(flag.open_key)
+    for key, row in sorted(live.items()):
+        row.status = RESOLVED
+        row.open_key = None
+        row.resolved_at = now
+        row.resolved_reason = f"the condition cleared on {as_of.isoformat()}"
+        row.updated_at = now
+        _event(session, row, "resolved", now, reason=row.resolved_reason)
+        report.resolved.append(key)
+        report.samples.append(f"resolved {key}")
+    session.flush()
+    return report
+
+
+def evaluate_flags(session: Session, *, settings: Settings, as_of: date, now: datetime) -> ReconcileReport:
+    """Read the facts of ``as_of``, run every rule and reconcile the stored flags."""
+    facts = load_facts(session, settings=settings, as_of=as_of)
+    return reconcile(session, rules.evaluate(facts, Thresholds.from_settings(settings)), as_of=as_of, now=now)
+
+
+class FlagNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class AckOutcome:
+    """``state``: ``acknowledged`` (now), ``already`` (earlier, by ``by``) or ``resolved``."""
+
+    state: str
+    flag: FlagRow
+
+
+def acknowledge(session: Session, flag_id: int, *, by: str, note: str, now: datetime) -> AckOutcome:
+    """Record that ``by`` acknowledged flag ``flag_id`` and why. Caller commits.
+
+    A resolved flag cannot be acknowledged; acknowledging twice keeps the first record.
+    ValueError for an empty or over-long note; :class:`FlagNotFound` for an unknown id.
+    """
+    note = note.strip()
+    if not note:
+        raise ValueError("say why (what you will do about it) before acknowledging")
+    if len(note) > NOTE_LIMIT:
+        raise ValueError(f"the note is {len(note)} characters; at most {NOTE_LIMIT}")
+    flag = session.get(FlagRow, flag_id, with_for_update=True)
+    if flag is None:
+        raise FlagNotFound(f"no red flag {flag_id}")
+    if flag.status == RESOLVED:
+        return AckOutcome("resolved", flag)
+    if flag.status == ACKNOWLEDGED:
+        return AckOutcome("already", flag)
+    flag.status = ACKNOWLEDGED
+    flag.acknowledged_at = now
+    flag.acknowledged_by = by
+    flag.acknowledged_note = note
+    flag.acknowledged_severity = flag.severity
+    flag.updated_at = now
+    _event(session, flag, "acknowledged", now, by=by, note=note)
+    session.flush()
+    return AckOutcome("acknowledged", flag)
+
+
+def live_flags(session: Session) -> list[FlagRow]:
+    """Open and acknowledged flags, most severe and oldest first."""
+    rows = session.scalars(select(FlagRow).where(FlagRow.status.in_(LIVE)))
+    return sorted(
+        rows, key=lambda f: (-rules.SEVERITY_ORDER[f.severity], f.status != OPEN, f.opened_at, f.id)
+    )

@@ -1,0 +1,1 @@
+"""Post-engagement surveys: the questions, invitations and reminders, answers."""

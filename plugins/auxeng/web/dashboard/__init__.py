@@ -1,0 +1,1 @@
+"""The AuxEng dashboard in the Airflow UI."""

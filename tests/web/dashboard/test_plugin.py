@@ -1,0 +1,39 @@
+"""The plugin's "AuxEng" entry in Airflow's navigation, and a dashboard module that stays light to import
+(the plugin manager imports it in every Airflow process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_the_plugin_adds_auxeng_to_the_navigation_pointing_at_the_dashboard():
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+    from auxeng_plugin import AuxEngPlugin
+
+    [view] = AuxEngPlugin.external_views
+    parsed = ExternalViewResponse.model_validate(view)  # Airflow's own schema of an external view
+    assert (parsed.name, parsed.destination, parsed.url_route) == ("AuxEng", "nav", "auxeng")
+    [fastapi_app] = AuxEngPlugin.fastapi_apps
+    assert parsed.href == f"{fastapi_app['url_prefix']}/dashboard/"
+    mounted = {route.path: route for route in fastapi_app["app"].routes}
+    assert "/dashboard" in mounted
+
+
+def test_importing_the_web_app_does_not_import_airflow_api_security_or_open_the_store():
+    probe = (
+        "import sys; import auxeng.web.application; "
+        "heavy = [m for m in ('airflow.api_fastapi.core_api.security', 'auxeng.store.db', 'matplotlib') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO / "plugins"), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.stdout.strip() == "[]"
