@@ -25,7 +25,7 @@ from auxeng.checkins.overrides import ACTIONS, OverrideError
 from auxeng.checkins.planning import CALENDAR_KIND
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.surveys import tasks as survey_tasks
+from auxeng.delivery import tasks as delivery_tasks
 
 PARAMS = {
     "engagement": Param("", type="string", minLength=1, description="Engagement key, e.g. ENG-2026-025."),
@@ -85,7 +85,7 @@ def auxeng_checkin_override():
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
         context = get_current_context()
-        return survey_tasks.deliver_outbox(run_moment(context), kinds=(CALENDAR_KIND,))
+        return delivery_tasks.deliver_outbox(run_moment(context), kinds=(CALENDAR_KIND,))
 
     apply_override() >> update_calendar() >> deliver_outbox()
 

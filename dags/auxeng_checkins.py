@@ -49,7 +49,7 @@ from auxeng.checkins.planning import CHECKIN_KINDS
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.surveys import tasks as survey_tasks
+from auxeng.delivery import tasks as delivery_tasks
 
 DRY_RUN = Param(False, type="boolean", description="Plan and render only: change and send nothing.")
 
@@ -103,7 +103,7 @@ def auxeng_checkins():
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
         context = get_current_context()
-        return survey_tasks.deliver_outbox(
+        return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=(*CHECKIN_KINDS, FOLLOW_UP_KIND)
         )
 

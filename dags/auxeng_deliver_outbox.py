@@ -48,7 +48,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 
 from auxeng.dagkit.context import run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.surveys import tasks as survey_tasks
+from auxeng.delivery import tasks as delivery_tasks
 
 DRAINER_DOC = """One drainer: claims due messages and sends them. If it fails, its log names the missing
 connection or the SMTP/Slack error; the messages stay pending and the retry sends them."""
@@ -67,7 +67,7 @@ connection or the SMTP/Slack error; the messages stay pending and the retry send
             4,
             type="integer",
             minimum=1,
-            maximum=survey_tasks.MAX_DRAINERS,
+            maximum=delivery_tasks.MAX_DRAINERS,
             description="How many deliver_outbox instances drain the outbox at once.",
         ),
     },
@@ -77,7 +77,7 @@ def auxeng_deliver_outbox():
     @task
     def plan_drainers() -> list[int]:
         """The drainer slots to map over (param `drainers`, 1-16). A bad value fails here, naming it."""
-        return survey_tasks.drainer_slots(get_current_context()["params"]["drainers"])
+        return delivery_tasks.drainer_slots(get_current_context()["params"]["drainers"])
 
     # A mapped task does not take its docstring as doc_md: it is passed explicitly.
     @task(
@@ -89,9 +89,9 @@ def auxeng_deliver_outbox():
         context = get_current_context()
 
         def publish(summary: dict) -> None:  # read by summarize, also when this drainer fails
-            context["ti"].xcom_push(survey_tasks.SUMMARY_KEY, summary)
+            context["ti"].xcom_push(delivery_tasks.SUMMARY_KEY, summary)
 
-        return survey_tasks.deliver_outbox(
+        return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], drainer=drainer, publish=publish
         )
 
@@ -101,11 +101,11 @@ def auxeng_deliver_outbox():
         undelivered: read that drainer's log, fix the cause, and clear it (or wait for the next run).
         """
         context = get_current_context()
-        drainers = len(survey_tasks.drainer_slots(context["params"]["drainers"]))
-        return survey_tasks.summarize_delivery(run_moment(context), list(summaries), drainers=drainers)
+        drainers = len(delivery_tasks.drainer_slots(context["params"]["drainers"]))
+        return delivery_tasks.summarize_delivery(run_moment(context), list(summaries), drainers=drainers)
 
     drained = deliver_outbox.expand(drainer=plan_drainers())
-    summarize(drained[survey_tasks.SUMMARY_KEY])
+    summarize(drained[delivery_tasks.SUMMARY_KEY])
 
 
 auxeng_deliver_outbox()

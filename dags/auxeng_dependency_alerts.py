@@ -39,9 +39,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.delivery import tasks as delivery_tasks
 from auxeng.redflags import tasks as flag_tasks
 from auxeng.redflags.alerts import FLAG_ALERT
-from auxeng.surveys import tasks as survey_tasks
 
 
 @dag(
@@ -94,7 +94,7 @@ def auxeng_dependency_alerts():
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
         context = get_current_context()
-        return survey_tasks.deliver_outbox(
+        return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=(FLAG_ALERT,)
         )
 

@@ -34,6 +34,7 @@ from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, ta
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.delivery import tasks as delivery_tasks
 from auxeng.surveys import tasks as survey_tasks
 from auxeng.surveys.invitations import SURVEY_KINDS
 
@@ -81,7 +82,7 @@ def auxeng_send_surveys():
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
         context = get_current_context()
-        return survey_tasks.deliver_outbox(
+        return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=SURVEY_KINDS
         )
 

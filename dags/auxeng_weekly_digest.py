@@ -35,9 +35,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 from auxeng.dagkit.assets import NPS_WEEKLY
 from auxeng.dagkit.context import run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.delivery import tasks as delivery_tasks
 from auxeng.nps import tasks as nps_tasks
 from auxeng.nps.digest import DIGEST_KINDS
-from auxeng.surveys import tasks as survey_tasks
 
 
 @dag(
@@ -73,7 +73,7 @@ def auxeng_weekly_digest():
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
         context = get_current_context()
-        return survey_tasks.deliver_outbox(
+        return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=DIGEST_KINDS
         )
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from auxeng.checkins.planning import CheckinContext, CheckinReport, auxeng_lead, host_manager_email
 from auxeng.checkins.schedule import add_months
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
+from auxeng.messaging.planner import end_of_day
 from auxeng.settings import Settings
 from auxeng.store.models import (
     EngagementRow,
@@ -28,7 +29,6 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
-from auxeng.surveys.invitations import end_of_day
 
 FOLLOW_UP_SURVEY = "follow_up"
 FOLLOW_UP_KIND = "follow_up_reminder"

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from auxeng.checkins.calendar import CANCEL, REQUEST, Attendee, build_invitation
 from auxeng.checkins.schedule import due_date, invitation_date, is_stale, meeting_slot
 from auxeng.messaging.outbox import EMAIL, OutboundMessage, enqueue, samples
+from auxeng.messaging.planner import EngagementView, MessagePlanner, Recipient
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import person_timezone
 from auxeng.settings import Settings
@@ -54,14 +55,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.invitations import (
-    INVITE,
-    REMINDER,
-    EngagementView,
-    MessagePlanner,
-    Recipient,
-    closing_moment,
-)
+from auxeng.surveys.invitations import INVITE, REMINDER, closing_moment
 from auxeng.surveys.questions import HELP_CHOICES
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from auxeng.checkins import follow_ups, overrides, planning
+from auxeng.messaging.planner import run_planning_step
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
-from auxeng.surveys.tasks import queue_reminders, run_planning_step
+from auxeng.surveys.tasks import queue_reminders
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from auxeng.dagkit.assets import NPS_WEEKLY
+from auxeng.messaging.planner import run_planning_step
 from auxeng.nps.digest import plan_weekly_digest
 from auxeng.nps.weekly import compute_week, save_week, summary, week_to_report
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import open_store
-from auxeng.surveys.tasks import run_planning_step
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from auxeng.messaging import tokens
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
+from auxeng.messaging.planner import MessagePlanner, Recipient
 from auxeng.redflags import rules
 from auxeng.redflags.store import OPEN
 from auxeng.settings import Settings
 from auxeng.store.models import FlagEventRow, FlagRow, PersonRow, ProgramRow, TeamRow
-from auxeng.surveys.invitations import MessagePlanner, Recipient
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,13 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
+from auxeng.messaging.planner import run_planning_step
 from auxeng.redflags import alerts as flag_alerts
 from auxeng.redflags import help_channels, help_csv
 from auxeng.redflags import store as flag_store
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
-from auxeng.surveys.tasks import run_in_transaction, run_planning_step
+from auxeng.store.uow import run_in_transaction
 
 log = logging.getLogger(__name__)
 
