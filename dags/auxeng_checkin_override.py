@@ -22,10 +22,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from auxeng.checkins import tasks as checkin_tasks
 from auxeng.checkins.overrides import ACTIONS, OverrideError
-from auxeng.checkins.planning import CALENDAR_KIND
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
 from auxeng.delivery import tasks as delivery_tasks
+from auxeng.vocabulary import MessageKind
 
 PARAMS = {
     "engagement": Param("", type="string", minLength=1, description="Engagement key, e.g. ENG-2026-025."),
@@ -85,7 +85,7 @@ def auxeng_checkin_override():
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
         context = get_current_context()
-        return delivery_tasks.deliver_outbox(run_moment(context), kinds=(CALENDAR_KIND,))
+        return delivery_tasks.deliver_outbox(run_moment(context), kinds=(MessageKind.CHECKIN_CALENDAR,))
 
     apply_override() >> update_calendar() >> deliver_outbox()
 

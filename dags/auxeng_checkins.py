@@ -44,12 +44,12 @@ log: a missing connection is named; the messages stay pending and the retry send
 from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
 
 from auxeng.checkins import tasks as checkin_tasks
-from auxeng.checkins.follow_ups import FOLLOW_UP_KIND
 from auxeng.checkins.planning import CHECKIN_KINDS
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
 from auxeng.delivery import tasks as delivery_tasks
+from auxeng.vocabulary import MessageKind
 
 DRY_RUN = Param(False, type="boolean", description="Plan and render only: change and send nothing.")
 
@@ -104,7 +104,9 @@ def auxeng_checkins():
         """
         context = get_current_context()
         return delivery_tasks.deliver_outbox(
-            run_moment(context), dry_run=context["params"]["dry_run"], kinds=(*CHECKIN_KINDS, FOLLOW_UP_KIND)
+            run_moment(context),
+            dry_run=context["params"]["dry_run"],
+            kinds=(*CHECKIN_KINDS, MessageKind.FOLLOW_UP_REMINDER),
         )
 
     (

@@ -41,7 +41,7 @@ from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
 from auxeng.delivery import tasks as delivery_tasks
 from auxeng.redflags import tasks as flag_tasks
-from auxeng.redflags.alerts import FLAG_ALERT
+from auxeng.vocabulary import MessageKind
 
 
 @dag(
@@ -95,7 +95,7 @@ def auxeng_dependency_alerts():
         """
         context = get_current_context()
         return delivery_tasks.deliver_outbox(
-            run_moment(context), dry_run=context["params"]["dry_run"], kinds=(FLAG_ALERT,)
+            run_moment(context), dry_run=context["params"]["dry_run"], kinds=(MessageKind.FLAG_ALERT,)
         )
 
     (

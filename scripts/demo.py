@@ -28,7 +28,6 @@ from sqlalchemy import select
 
 from auxeng.dev.demo_history import seed_history
 from auxeng.messaging import tokens
-from auxeng.redflags.alerts import FLAG_ALERT
 from auxeng.redflags.rules import RULE_TITLES
 from auxeng.store.db import open_store, session_scope
 from auxeng.store.models import (
@@ -41,6 +40,7 @@ from auxeng.store.models import (
     SurveyInvitationRow,
 )
 from auxeng.surveys.responses import record_response
+from auxeng.vocabulary import MessageKind
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -171,7 +171,7 @@ def red_flags(day: date) -> None:
         ).all()
         alerts = session.execute(
             select(OutboxRow.channel, OutboxRow.recipient_email, OutboxRow.status, OutboxRow.dedupe_key)
-            .where(OutboxRow.kind == FLAG_ALERT, OutboxRow.created_at >= at(day, 0))
+            .where(OutboxRow.kind == MessageKind.FLAG_ALERT, OutboxRow.created_at >= at(day, 0))
             .order_by(OutboxRow.id)
         ).all()
     print(f"==> red flags on {day}: {len(live)} live")

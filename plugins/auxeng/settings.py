@@ -14,6 +14,8 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from auxeng.vocabulary import FlagRule
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
@@ -77,7 +79,7 @@ class Settings:
     load_gap_days: int = 14
     detractor_cluster_min: int = 2
     flag_reannounce_days: int = 7
-    flag_copy_host_manager: frozenset[str] = frozenset({"help_requests", "checkin"})
+    flag_copy_host_manager: frozenset[str] = frozenset({FlagRule.HELP_REQUESTS, FlagRule.CHECKIN})
     ops_slack_channel: str | None = None
     ops_emails: tuple[str, ...] = ()
 
@@ -174,7 +176,7 @@ def _optional_path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
-COPYABLE_RULES = frozenset({"help_requests", "checkin", "repeat_dependency", "detractor_cluster"})
+COPYABLE_RULES = frozenset(FlagRule) - {FlagRule.ENGINEER_LOAD}
 
 
 def _rules(env: Mapping[str, str], name: str, default: frozenset[str]) -> frozenset[str]:
@@ -281,7 +283,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         detractor_cluster_min=_int(env, "AUXENG_DETRACTOR_CLUSTER_MIN", 2, minimum=1),
         flag_reannounce_days=_int(env, "AUXENG_FLAG_REANNOUNCE_DAYS", 7, minimum=1),
         flag_copy_host_manager=_rules(
-            env, "AUXENG_FLAG_COPY_HOST_MANAGER", frozenset({"help_requests", "checkin"})
+            env, "AUXENG_FLAG_COPY_HOST_MANAGER", frozenset({FlagRule.HELP_REQUESTS, FlagRule.CHECKIN})
         ),
         ops_slack_channel=_ops_channel(env, "AUXENG_OPS_SLACK_CHANNEL"),
         ops_emails=_emails(env, "AUXENG_OPS_EMAILS"),

@@ -9,12 +9,12 @@ from icalendar import Calendar
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from auxeng.checkins import planning
 from auxeng.registry.lifecycle import mark_ended
 from auxeng.registry.parse import parse_registry
 from auxeng.registry.sync import sync_registry
 from auxeng.settings import load_settings
 from auxeng.store.models import CheckinRow, OutboxRow
+from auxeng.vocabulary import MessageKind
 from tests.conftest import DEMO_REGISTRY
 
 KEY = b"test-secret-key-0123456789abcdef"
@@ -60,7 +60,7 @@ def outbox_count(store) -> int:
 
 
 def calendar(store, engagement: str, status: str | None = None) -> list[OutboxRow]:
-    where = {"kind": planning.CALENDAR_KIND, "engagement_key": engagement}
+    where = {"kind": MessageKind.CHECKIN_CALENDAR, "engagement_key": engagement}
     if status:
         where["status"] = status
     return outbox(store, **where)

@@ -20,6 +20,7 @@ from auxeng.store.models import (
 )
 from auxeng.surveys import invitations
 from auxeng.surveys.responses import record_response
+from auxeng.vocabulary import SurveyKind
 from tests.checkins.store_helpers import (
     DEMO_TEXT,
     FIRST_RUN,
@@ -179,7 +180,7 @@ def attendee_emails(event) -> list[str]:
 
 
 def invitation_rows(
-    store, engagement: str, survey: str = planning.CHECKIN_SURVEY
+    store, engagement: str, survey: str = SurveyKind.CHECKIN
 ) -> dict[str, SurveyInvitationRow]:
     with Session(store) as session:
         rows = session.scalars(
@@ -498,7 +499,7 @@ def test_checkin_reminders_go_to_those_who_have_not_answered(store):
     record_response(
         store, rows["pavel.evans@example.com"].id, CHECKIN_ANSWER, now=moment(date(2026, 11, 28)), key=KEY
     )
-    checkin_only = {"surveys": (planning.CHECKIN_SURVEY,)}
+    checkin_only = {"surveys": (SurveyKind.CHECKIN,)}
     assert run(store, invitations.plan_reminders, date(2026, 11, 29), **checkin_only).reminders == 0
     assert (
         run(store, invitations.plan_reminders, date(2026, 11, 30)).reminders == 0

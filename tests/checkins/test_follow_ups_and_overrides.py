@@ -20,6 +20,7 @@ from auxeng.store.models import (
     SurveyInvitationRow,
 )
 from auxeng.surveys.responses import record_response
+from auxeng.vocabulary import MessageKind, SurveyKind
 from tests.checkins.store_helpers import (
     DEMO_TEXT,
     FIRST_RUN,
@@ -90,7 +91,7 @@ def follow_up_invitations(store, engagement: str | None = None) -> list[SurveyIn
     with Session(store) as session:
         query = (
             select(SurveyInvitationRow)
-            .where(SurveyInvitationRow.survey == follow_ups.FOLLOW_UP_SURVEY)
+            .where(SurveyInvitationRow.survey == SurveyKind.FOLLOW_UP)
             .order_by(SurveyInvitationRow.engagement_key, SurveyInvitationRow.round)
         )
         if engagement:
@@ -140,7 +141,7 @@ def test_first_follow_up_run_sends_only_the_latest_due_month_within_the_cut_off(
         ("ENG-2026-026", 2, "judy.amari@example.com", "auxeng"),
         ("ENG-2026-030", 2, "grace.lind@example.com", "auxeng"),
     ]
-    messages = outbox(demo, kind=follow_ups.FOLLOW_UP_KIND)
+    messages = outbox(demo, kind=MessageKind.FOLLOW_UP_REMINDER)
     assert {m.engagement_key for m in messages} == {"ENG-2026-022", "ENG-2026-026", "ENG-2026-030"}
     assert all(m.stop_if_answered and m.requires_ended for m in messages)
     email = next(m for m in messages if m.engagement_key == "ENG-2026-026" and m.channel == "email")

@@ -17,17 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng.dagkit.defaults import DEFAULT_ARGS, notify_failure
-from auxeng.ops.alerts import (
-    MAX_KEY,
-    OPS_FAILURE,
-    RUNBOOK,
-    alert_failure,
-    dedupe_key,
-    failed_task,
-    hint_from_doc,
-)
+from auxeng.ops.alerts import MAX_KEY, RUNBOOK, alert_failure, dedupe_key, failed_task, hint_from_doc
 from auxeng.settings import SettingsError, load_settings
 from auxeng.store.models import OptOutRow, OutboxRow
+from auxeng.vocabulary import MessageKind
 from tests.conftest import REPO
 from tests.support.dagruns import at
 from tests.support.smtp_server import free_port
@@ -72,7 +65,9 @@ def context_for(ti: StandInTI, error: BaseException | None = None) -> dict[str, 
 def ops_rows(store) -> list[OutboxRow]:
     with Session(store) as session:
         return list(
-            session.scalars(select(OutboxRow).where(OutboxRow.kind == OPS_FAILURE).order_by(OutboxRow.id))
+            session.scalars(
+                select(OutboxRow).where(OutboxRow.kind == MessageKind.OPS_FAILURE).order_by(OutboxRow.id)
+            )
         )
 
 
@@ -155,7 +150,7 @@ def test_error_is_truncated_and_dedupe_keys_fit_the_column():
     key = dedupe_key(failed, "email", "Ops@Example.com")
     assert (
         key
-        == f"{OPS_FAILURE}:auxeng_send_surveys:deliver_outbox:scheduled__2026-03-02T08:00:00+00:00:4:3:email:ops@example.com"
+        == f"{MessageKind.OPS_FAILURE}:auxeng_send_surveys:deliver_outbox:scheduled__2026-03-02T08:00:00+00:00:4:3:email:ops@example.com"
     )
     long = failed_task({"ti": StandInTI(dag_id="d" * 250, run_id="r" * 250)})
     long_key = dedupe_key(long, "email", OPS_EMAIL)
@@ -250,7 +245,8 @@ def test_a_failed_task_alerts_ops_once_after_its_last_retry(
         ("slack", "sent", ["2", "slack", OPS_CHANNEL]),
     ]
     assert all(
-        r.dedupe_key.startswith(f"{OPS_FAILURE}:{PROBE_DAG}:explode:{dag_run.run_id}:-1:") for r in rows
+        r.dedupe_key.startswith(f"{MessageKind.OPS_FAILURE}:{PROBE_DAG}:explode:{dag_run.run_id}:-1:")
+        for r in rows
     )
 
     notify_failure(captured[0])  # called again for the same try (e.g. the dag processor's callback)

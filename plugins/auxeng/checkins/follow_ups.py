@@ -29,9 +29,8 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
+from auxeng.vocabulary import MessageKind, SurveyKind
 
-FOLLOW_UP_SURVEY = "follow_up"
-FOLLOW_UP_KIND = "follow_up_reminder"
 ACTIVE, FINISHED, COMPLETED, CANCELLED = "active", "finished", "completed", "cancelled"
 
 
@@ -55,7 +54,7 @@ def stop_follow_up(
     session.execute(
         update(OutboxRow)
         .where(
-            OutboxRow.kind == FOLLOW_UP_KIND,
+            OutboxRow.kind == MessageKind.FOLLOW_UP_REMINDER,
             OutboxRow.engagement_key == follow_up.engagement_key,
             OutboxRow.status == "pending",
         )
@@ -99,7 +98,7 @@ def plan_follow_ups(
             SurveyInvitationRow.round,
         )
         .outerjoin(SurveyInvitationRow, SurveyInvitationRow.id == SurveyResponseRow.invitation_id)
-        .where(SurveyResponseRow.survey == FOLLOW_UP_SURVEY, SurveyResponseRow.engagement_key.in_(keys))
+        .where(SurveyResponseRow.survey == SurveyKind.FOLLOW_UP, SurveyResponseRow.engagement_key.in_(keys))
         .order_by(SurveyResponseRow.submitted_at)
     ):
         if (answers or {}).get("next") == "finished" and engagement_key not in finished:
@@ -109,7 +108,8 @@ def plan_follow_ups(
         (i.engagement_key, i.round): i
         for i in session.scalars(
             select(SurveyInvitationRow).where(
-                SurveyInvitationRow.survey == FOLLOW_UP_SURVEY, SurveyInvitationRow.engagement_key.in_(keys)
+                SurveyInvitationRow.survey == SurveyKind.FOLLOW_UP,
+                SurveyInvitationRow.engagement_key.in_(keys),
             )
         )
     }
@@ -168,7 +168,7 @@ def plan_follow_ups(
                     invitation = existing.get((engagement.key, due_round))
                     if invitation is None:
                         invitation = SurveyInvitationRow(
-                            survey=FOLLOW_UP_SURVEY,
+                            survey=SurveyKind.FOLLOW_UP,
                             engagement_key=engagement.key,
                             email=lead.email,
                             side="auxeng",
@@ -196,8 +196,8 @@ def plan_follow_ups(
         link, _scores = ctx.planner.survey_links(invitation)
         recipient = ctx.planner.recipient(invitation.email)
         messages += ctx.planner.person_messages(
-            dedupe_prefix=f"{FOLLOW_UP_KIND}:{invitation.id}",
-            template=FOLLOW_UP_KIND,
+            dedupe_prefix=f"{MessageKind.FOLLOW_UP_REMINDER}:{invitation.id}",
+            template=MessageKind.FOLLOW_UP_REMINDER,
             recipient=recipient,
             context={
                 "engagement": ctx.planner.engagement_view(engagement),
@@ -241,4 +241,4 @@ def _sync_people(ctx: CheckinContext, engagement: EngagementRow) -> list[dict[st
     return list(seen.values())
 
 
-__all__ = ["FOLLOW_UP_KIND", "FOLLOW_UP_SURVEY", "latest_round_due", "plan_follow_ups"]
+__all__ = ["latest_round_due", "plan_follow_ups"]

@@ -55,14 +55,13 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.invitations import INVITE, REMINDER, closing_moment
+from auxeng.surveys.invitations import closing_moment
 from auxeng.surveys.questions import HELP_CHOICES
+from auxeng.vocabulary import MessageKind, SurveyKind
 
 log = logging.getLogger(__name__)
 
-CHECKIN_SURVEY = "checkin"
-CALENDAR_KIND = "checkin_calendar"
-CHECKIN_KINDS = (CALENDAR_KIND, INVITE, REMINDER)
+CHECKIN_KINDS = (MessageKind.CHECKIN_CALENDAR, MessageKind.SURVEY_INVITE, MessageKind.SURVEY_REMINDER)
 SCHEDULED, SURVEYING, ANSWERED, UNANSWERED = "scheduled", "surveying", "answered", "unanswered"
 SKIPPED, CANCELLED, MISSED = "skipped", "cancelled", "missed"
 OPEN_STATUSES = (SCHEDULED, SURVEYING)
@@ -247,7 +246,7 @@ def record_event(
 
 
 def _calendar_prefix(checkin: CheckinRow) -> str:
-    return f"{CALENDAR_KIND}:{checkin.id}:"
+    return f"{MessageKind.CHECKIN_CALENDAR}:{checkin.id}:"
 
 
 def _withdraw_calendar(session: Session, checkin: CheckinRow, now: datetime, why: str) -> int:
@@ -255,7 +254,7 @@ def _withdraw_calendar(session: Session, checkin: CheckinRow, now: datetime, why
     result = session.execute(
         update(OutboxRow)
         .where(
-            OutboxRow.kind == CALENDAR_KIND,
+            OutboxRow.kind == MessageKind.CHECKIN_CALENDAR,
             OutboxRow.dedupe_key.startswith(_calendar_prefix(checkin), autoescape=True),
             OutboxRow.status == "pending",
             or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
@@ -271,7 +270,7 @@ def _calendar_went_out(session: Session, checkin: CheckinRow, now: datetime) -> 
     found = session.scalar(
         select(OutboxRow.id)
         .where(
-            OutboxRow.kind == CALENDAR_KIND,
+            OutboxRow.kind == MessageKind.CHECKIN_CALENDAR,
             OutboxRow.dedupe_key.startswith(_calendar_prefix(checkin), autoescape=True),
             or_(
                 OutboxRow.status == "sent",
@@ -353,7 +352,7 @@ def _calendar_messages(
             OutboundMessage(
                 dedupe_key=f"{_calendar_prefix(checkin)}{sequence}:{attendee.email.lower()}:email",
                 channel=EMAIL,
-                kind=CALENDAR_KIND,
+                kind=MessageKind.CHECKIN_CALENDAR,
                 recipient=attendee.email,
                 recipient_email=attendee.email.lower(),
                 subject=rendered.subject,
@@ -629,7 +628,7 @@ def send_checkin_surveys(
         (i.engagement_key, i.email): i
         for i in session.scalars(
             select(SurveyInvitationRow).where(
-                SurveyInvitationRow.survey == CHECKIN_SURVEY,
+                SurveyInvitationRow.survey == SurveyKind.CHECKIN,
                 SurveyInvitationRow.engagement_key.in_([e.key for _, e in rows]),
             )
         )
@@ -645,7 +644,7 @@ def send_checkin_surveys(
             invitation = existing.get((engagement.key, email))
             if invitation is None:
                 invitation = SurveyInvitationRow(
-                    survey=CHECKIN_SURVEY,
+                    survey=SurveyKind.CHECKIN,
                     engagement_key=engagement.key,
                     email=email,
                     side="host",
@@ -686,12 +685,12 @@ def send_checkin_surveys(
     for invitation, view, recipient in to_invite:
         link, scores = ctx.planner.survey_links(invitation)
         messages += ctx.planner.person_messages(
-            dedupe_prefix=f"{INVITE}:{invitation.id}:{as_of.isoformat()}",
+            dedupe_prefix=f"{MessageKind.SURVEY_INVITE}:{invitation.id}:{as_of.isoformat()}",
             template="checkin_survey",
-            kind=INVITE,
+            kind=MessageKind.SURVEY_INVITE,
             recipient=recipient,
             context={
-                "survey": CHECKIN_SURVEY,
+                "survey": SurveyKind.CHECKIN,
                 "engagement": view,
                 "survey_link": link,
                 "score_links": scores,
@@ -743,7 +742,7 @@ def close_checkins(
     answers: dict[str, list[tuple[int | None, dict[str, Any]]]] = defaultdict(list)
     for engagement_key, nps, given in session.execute(
         select(SurveyResponseRow.engagement_key, SurveyResponseRow.nps, SurveyResponseRow.answers).where(
-            SurveyResponseRow.survey == CHECKIN_SURVEY,
+            SurveyResponseRow.survey == SurveyKind.CHECKIN,
             SurveyResponseRow.engagement_key.in_([c.engagement_key for c in due]),
         )
     ):

@@ -17,6 +17,7 @@ from auxeng.messaging.planner import run_planning_step
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
 from auxeng.surveys.tasks import queue_reminders
+from auxeng.vocabulary import SurveyKind
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def send_checkin_surveys(as_of: date, now: datetime, *, dry_run: bool = False) -
 
 
 def queue_checkin_reminders(as_of: date, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
-    return queue_reminders(as_of, now, dry_run=dry_run, kinds=(planning.CHECKIN_SURVEY,))
+    return queue_reminders(as_of, now, dry_run=dry_run, kinds=(SurveyKind.CHECKIN,))
 
 
 def close_checkins(as_of: date, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:

@@ -74,11 +74,11 @@ from auxeng.delivery.report import MAX_SAMPLES, DeliveryReport
 from auxeng.messaging.outbox import CHANNELS
 from auxeng.settings import Settings, load_settings
 from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow, UTCDateTime
+from auxeng.vocabulary import MessageKind
 
 log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
-INVITE_KIND = "survey_invite"
 ANSWERED = "answered before this reminder went out"
 # Stop using a transport for the rest of the run after this many transient errors in a row.
 STOP_AFTER_TRANSIENT = 3
@@ -243,12 +243,14 @@ def _void_invitations(conn: Connection, wall: datetime) -> int:
     """
 
     def invite_rows(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(o.c.invitation_id == _inv.c.id, o.c.kind == INVITE_KIND, *conditions)
+        return exists().where(
+            o.c.invitation_id == _inv.c.id, o.c.kind == MessageKind.SURVEY_INVITE, *conditions
+        )
 
     withdrawn = (o.c.status == SKIPPED, o.c.reason.like("engagement %"))
     why = (
         select(o.c.reason)
-        .where(o.c.invitation_id == _inv.c.id, o.c.kind == INVITE_KIND, *withdrawn)
+        .where(o.c.invitation_id == _inv.c.id, o.c.kind == MessageKind.SURVEY_INVITE, *withdrawn)
         .order_by(o.c.id.desc())
         .limit(1)
         .scalar_subquery()

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from auxeng.nps.maths import category
 from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow
+from auxeng.vocabulary import ResponseSource, SurveyKind
 
-SOURCE = "demo"
+SOURCE = ResponseSource.DEMO
 COMMENTS = {
     "promoter": (
         "Pairing with the AuxEng engineers got our first service to production in three weeks.",
@@ -86,7 +87,7 @@ def seed_history(
         for _ in range(rng.randint(*per_week)):
             person += 1
             key, _end, anonymous = rng.choice(engagements)
-            survey = "checkin" if rng.random() < 0.3 else "post_engagement"
+            survey = SurveyKind.CHECKIN if rng.random() < 0.3 else SurveyKind.POST_ENGAGEMENT
             invited_on = first_day + timedelta(weeks=week, days=rng.randint(0, 4))
             email = f"demo.{person:04d}@example.com"
             stamp = datetime.combine(invited_on, time(9), UTC)
@@ -114,7 +115,7 @@ def seed_history(
             score = _score(rng, progress)
             kind = category(score)
             given: dict[str, object] = {}
-            if survey == "checkin":
+            if survey == SurveyKind.CHECKIN:
                 given = {"maintainability": rng.randint(1, 2) if kind == "detractor" else rng.randint(3, 5)}
                 given["help_needed"] = (
                     "regularly" if kind == "detractor" else rng.choice(("never", "once_or_twice"))

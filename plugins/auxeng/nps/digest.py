@@ -48,21 +48,20 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.questions import CHECKIN, POST_ENGAGEMENT, TEXT
+from auxeng.surveys.questions import CHECKIN, TEXT
 from auxeng.surveys.responses import digest_opted_out
+from auxeng.vocabulary import MessageKind, SurveyKind
 
 log = logging.getLogger(__name__)
 
-DIGEST_KIND = "nps_digest"
-DIGEST_CHART_KIND = "nps_digest_chart"
-DIGEST_KINDS = (DIGEST_KIND, DIGEST_CHART_KIND)
+DIGEST_KINDS = (MessageKind.NPS_DIGEST, MessageKind.NPS_DIGEST_CHART)
 CHART_CID = "nps-trend"
 CHART_FILENAME = "nps-trend.png"
 MAX_COMMENTS = 20
-SURVEY_LABELS = {"post_engagement": "End of engagement", "checkin": "Three-month check-in"}
+SURVEY_LABELS = {SurveyKind.POST_ENGAGEMENT: "End of engagement", SurveyKind.CHECKIN: "Three-month check-in"}
 COMMENT_FIELDS = {
     survey.kind: [(f.name, f.label) for f in survey.fields if f.kind == TEXT]
-    for survey in (POST_ENGAGEMENT, CHECKIN)
+    for survey in (SurveyKind.POST_ENGAGEMENT, CHECKIN)
 }
 CATEGORY_ORDER = {"detractor": 0, "passive": 1, "promoter": 2}
 
@@ -256,7 +255,7 @@ def build_digest(session: Session, week: date, *, settings: Settings) -> Digest:
             continue
         label = SURVEY_LABELS.get(key, key) if segment == "survey" else key
         segments.append(SegmentLine(segment, label, result_of(row).shown(threshold), row.responses))
-    comfort = rows.get((QUARTER, "survey", "checkin"))
+    comfort = rows.get((QUARTER, "survey", SurveyKind.CHECKIN))
     if comfort is None or comfort.maintainability_answers < threshold or comfort.maintainability_mean is None:
         maintainability = "too few responses"
     else:
@@ -436,12 +435,14 @@ def plan_digest(
     messages: list[OutboundMessage] = []
     for email in recipients:
         unsubscribe = tokens.digest_optout_url(email, public_url=settings.public_url, key=key, now=now)
-        rendered = render(DIGEST_KIND, digest=digest, unsubscribe_link=unsubscribe, chart_cid=CHART_CID)
+        rendered = render(
+            MessageKind.NPS_DIGEST, digest=digest, unsubscribe_link=unsubscribe, chart_cid=CHART_CID
+        )
         messages.append(
             OutboundMessage(
-                dedupe_key=f"{DIGEST_KIND}:{week}:email:{email}",
+                dedupe_key=f"{MessageKind.NPS_DIGEST}:{week}:email:{email}",
                 channel=EMAIL,
-                kind=DIGEST_KIND,
+                kind=MessageKind.NPS_DIGEST,
                 recipient=email,
                 recipient_email=email,
                 not_before=now,
@@ -460,12 +461,12 @@ def plan_digest(
         )
     channel = program.digest_slack_channel if program else None
     if channel:
-        rendered = render(DIGEST_KIND, digest=digest, unsubscribe_link="", chart_cid=CHART_CID)
+        rendered = render(MessageKind.NPS_DIGEST, digest=digest, unsubscribe_link="", chart_cid=CHART_CID)
         messages.append(
             OutboundMessage(
-                dedupe_key=f"{DIGEST_KIND}:{week}:slack:{channel}",
+                dedupe_key=f"{MessageKind.NPS_DIGEST}:{week}:slack:{channel}",
                 channel=SLACK,
-                kind=DIGEST_KIND,
+                kind=MessageKind.NPS_DIGEST,
                 recipient=channel,
                 not_before=now,
                 body_text=rendered.slack,
@@ -475,9 +476,9 @@ def plan_digest(
         if slack_chart:
             messages.append(
                 OutboundMessage(
-                    dedupe_key=f"{DIGEST_CHART_KIND}:{week}:slack:{channel}",
+                    dedupe_key=f"{MessageKind.NPS_DIGEST_CHART}:{week}:slack:{channel}",
                     channel=SLACK,
-                    kind=DIGEST_CHART_KIND,
+                    kind=MessageKind.NPS_DIGEST_CHART,
                     recipient=channel,
                     not_before=now,
                     body_text="",
@@ -494,7 +495,7 @@ def plan_digest(
     for message in messages:
         if message.channel == EMAIL:
             report.emails += 1
-        elif message.kind == DIGEST_CHART_KIND:
+        elif message.kind == MessageKind.NPS_DIGEST_CHART:
             report.charts += 1
         else:
             report.slack += 1

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from auxeng.vocabulary import DETRACTOR_MAX, PROMOTER_MIN
+
 Z_95 = 1.959963984540054
-PROMOTER_MIN, DETRACTOR_MAX = 9, 6
 MIN_RESPONSES = 3
 
 

@@ -27,10 +27,10 @@ from operator import add
 from sqlalchemy import Integer, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from auxeng.nps.maths import DETRACTOR_MAX, PROMOTER_MIN, NpsResult, nps
+from auxeng.nps.maths import NpsResult, nps
 from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow, TeamRow
+from auxeng.vocabulary import DETRACTOR_MAX, NPS_SURVEYS, PROMOTER_MIN
 
-NPS_SURVEYS = ("post_engagement", "checkin")
 SEGMENTS = ("program", "org", "team", "survey")
 NO_ORG = "(no org)"
 

@@ -37,10 +37,10 @@ from typing import Any
 
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage
 from auxeng.settings import Settings, load_settings
+from auxeng.vocabulary import MessageKind
 
 log = logging.getLogger("auxeng.failures")
 
-OPS_FAILURE = "ops_failure"
 MAX_ERROR = 1000
 MAX_HINT = 300
 MAX_KEY = 300
@@ -147,13 +147,13 @@ def failed_task(context: Mapping[str, Any]) -> FailedTask:
 def dedupe_key(failed: FailedTask, channel: str, recipient: str) -> str:
     """One key per task-instance try, channel and recipient (hashed when too long for the column)."""
     key = (
-        f"{OPS_FAILURE}:{failed.dag_id}:{failed.task_id}:{failed.run_id}:{failed.map_index}:"
+        f"{MessageKind.OPS_FAILURE}:{failed.dag_id}:{failed.task_id}:{failed.run_id}:{failed.map_index}:"
         f"{failed.try_number}:{channel}:{recipient.lower()}"
     )
     if len(key) <= MAX_KEY:
         return key
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"{OPS_FAILURE}:{failed.dag_id[:100]}:{failed.task_id[:100]}:{digest}"
+    return f"{MessageKind.OPS_FAILURE}:{failed.dag_id[:100]}:{failed.task_id[:100]}:{digest}"
 
 
 def subject(failed: FailedTask) -> str:
@@ -205,7 +205,7 @@ def alert_messages(failed: FailedTask, settings: Settings, *, now: datetime) -> 
         OutboundMessage(
             dedupe_key=dedupe_key(failed, EMAIL, address),
             channel=EMAIL,
-            kind=OPS_FAILURE,
+            kind=MessageKind.OPS_FAILURE,
             recipient=address,
             recipient_email=address,  # opt-outs of that address apply
             not_before=now,
@@ -220,7 +220,7 @@ def alert_messages(failed: FailedTask, settings: Settings, *, now: datetime) -> 
             OutboundMessage(
                 dedupe_key=dedupe_key(failed, SLACK, settings.ops_slack_channel),
                 channel=SLACK,
-                kind=OPS_FAILURE,
+                kind=MessageKind.OPS_FAILURE,
                 recipient=settings.ops_slack_channel,
                 not_before=now,
                 body_text=slack_text(failed),
@@ -318,7 +318,7 @@ def alert_failure(
     from auxeng.delivery import deliver
 
     channels = tuple(dict.fromkeys(m.channel for m in messages))
-    report = deliver(engine, now=now, settings=settings, channels=channels, kinds=(OPS_FAILURE,))
+    report = deliver(engine, now=now, settings=settings, channels=channels, kinds=(MessageKind.OPS_FAILURE,))
     if report.skipped_by.get("opted_out"):
         log.warning(
             "AuxEng ops alert: %d ops address(es) in AUXENG_OPS_EMAILS opted out and got nothing: "

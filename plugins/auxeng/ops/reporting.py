@@ -12,8 +12,14 @@ from sqlalchemy.orm import Session
 
 from auxeng.settings import load_settings
 from auxeng.store.models import CheckinRow, FollowUpRow, OutboxRow, SurveyInvitationRow, SurveyResponseRow
+from auxeng.vocabulary import SurveyKind
 
-SURVEY_GROUPS = {"post_engagement": "end", "retro": "end", "checkin": "check-in", "follow_up": "follow-up"}
+SURVEY_GROUPS = {
+    SurveyKind.POST_ENGAGEMENT: "end",
+    SurveyKind.RETRO: "end",
+    SurveyKind.CHECKIN: "check-in",
+    SurveyKind.FOLLOW_UP: "follow-up",
+}
 GROUP_ORDER = ("end", "check-in", "follow-up")
 
 

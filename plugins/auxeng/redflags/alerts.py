@@ -25,10 +25,10 @@ from auxeng.redflags import rules
 from auxeng.redflags.store import OPEN
 from auxeng.settings import Settings
 from auxeng.store.models import FlagEventRow, FlagRow, PersonRow, ProgramRow, TeamRow
+from auxeng.vocabulary import MessageKind
 
 log = logging.getLogger(__name__)
 
-FLAG_ALERT = "flag_alert"
 NEW, ESCALATED, STILL_OPEN = "new", "escalated", "still open"
 
 
@@ -194,8 +194,8 @@ def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: d
         number = flag.announcements + 1
         for target, copied in targets:
             messages += planner.person_messages(
-                dedupe_prefix=f"{FLAG_ALERT}:{flag.id}:{number}:{target.email}",
-                template=FLAG_ALERT,
+                dedupe_prefix=f"{MessageKind.FLAG_ALERT}:{flag.id}:{number}:{target.email}",
+                template=MessageKind.FLAG_ALERT,
                 recipient=target,
                 context={
                     "flag": views[flag.id],
@@ -207,7 +207,7 @@ def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: d
                 },
                 earliest=now,
                 engagement_key=flag.engagement_key,
-                kind=FLAG_ALERT,
+                kind=MessageKind.FLAG_ALERT,
             )
         flag.announcements = number
         flag.announced_at = now

@@ -45,17 +45,18 @@ from itertools import pairwise
 from typing import Any
 
 from auxeng.checkins.schedule import add_months
+from auxeng.vocabulary import DETRACTOR_MAX, FlagRule
 
 WARNING = "warning"
 CRITICAL = "critical"
 SEVERITY_ORDER = {WARNING: 1, CRITICAL: 2}
 
-HELP_REQUESTS = "help_requests"
-CHECKIN = "checkin"
-REPEAT_DEPENDENCY = "repeat_dependency"
-ENGINEER_LOAD = "engineer_load"
-DETRACTOR_CLUSTER = "detractor_cluster"
-RULES = (HELP_REQUESTS, CHECKIN, REPEAT_DEPENDENCY, ENGINEER_LOAD, DETRACTOR_CLUSTER)
+HELP_REQUESTS = FlagRule.HELP_REQUESTS
+CHECKIN = FlagRule.CHECKIN
+REPEAT_DEPENDENCY = FlagRule.REPEAT_DEPENDENCY
+ENGINEER_LOAD = FlagRule.ENGINEER_LOAD
+DETRACTOR_CLUSTER = FlagRule.DETRACTOR_CLUSTER
+RULES = tuple(FlagRule)
 RULE_TITLES = {
     HELP_REQUESTS: "Host team still asking for help",
     CHECKIN: "Check-in: not comfortable maintaining it",
@@ -68,7 +69,6 @@ TEAM = "team"
 ENGAGEMENT = "engagement"
 ENGINEER = "engineer"
 
-DETRACTOR_MAX = 6
 QUOTE_LIMIT = 280
 EVIDENCE_ITEMS = 10
 

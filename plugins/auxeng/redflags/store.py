@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.dev.demo_history import SOURCE as DEMO_HISTORY
 from auxeng.redflags import rules
 from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
 from auxeng.settings import Settings
@@ -33,6 +32,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
+from auxeng.vocabulary import DETRACTOR_MAX, ResponseSource
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +152,12 @@ def _answers(
     session: Session, *, settings: Settings, since: datetime, until: datetime
 ) -> list[tuple[SurveyResponseRow, bool]]:
     """Every scored answer of the engagements with a detractor answer in [since, until)."""
-    real = (SurveyResponseRow.source != DEMO_HISTORY, SurveyResponseRow.nps.is_not(None))
+    real = (SurveyResponseRow.source != ResponseSource.DEMO, SurveyResponseRow.nps.is_not(None))
     recent = (
         select(SurveyResponseRow.engagement_key)
         .where(
             *real,
-            SurveyResponseRow.nps <= rules.DETRACTOR_MAX,
+            SurveyResponseRow.nps <= DETRACTOR_MAX,
             SurveyResponseRow.submitted_at >= since,
             SurveyResponseRow.submitted_at < until,
         )

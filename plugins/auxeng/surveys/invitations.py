@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.dev.demo_history import SOURCE as DEMO_HISTORY
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import EngagementView, MessagePlanner, end_of_day
 from auxeng.settings import Settings
@@ -43,16 +42,19 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
+from auxeng.vocabulary import (
+    DETRACTOR_MAX,
+    END_OF_ENGAGEMENT_SURVEYS,
+    MessageKind,
+    ResponseSource,
+    SurveyKind,
+)
 
 log = logging.getLogger(__name__)
 
-POST_ENGAGEMENT, RETRO = "post_engagement", "retro"
-SURVEY_BY_SIDE = {"host": POST_ENGAGEMENT, "auxeng": RETRO}
-INVITE, REMINDER, DETRACTOR_ALERT = "survey_invite", "survey_reminder", "detractor_alert"
-SURVEY_KINDS = (INVITE, REMINDER, DETRACTOR_ALERT)
-END_OF_ENGAGEMENT_SURVEYS = (POST_ENGAGEMENT, RETRO)
-REMINDER_TEMPLATES = {"checkin": "checkin_survey"}
-DETRACTOR_MAX = 6
+SURVEY_BY_SIDE = {"host": SurveyKind.POST_ENGAGEMENT, "auxeng": SurveyKind.RETRO}
+SURVEY_KINDS = (MessageKind.SURVEY_INVITE, MessageKind.SURVEY_REMINDER, MessageKind.DETRACTOR_ALERT)
+REMINDER_TEMPLATES = {SurveyKind.CHECKIN: "checkin_survey"}
 
 
 @dataclass
@@ -224,8 +226,8 @@ def plan_invitations(
     for invitation, view in to_invite:
         link, scores = planner.survey_links(invitation)
         messages += planner.person_messages(
-            dedupe_prefix=f"{INVITE}:{invitation.id}:{as_of.isoformat()}",
-            template=INVITE,
+            dedupe_prefix=f"{MessageKind.SURVEY_INVITE}:{invitation.id}:{as_of.isoformat()}",
+            template=MessageKind.SURVEY_INVITE,
             recipient=planner.recipient(invitation.email),
             context={
                 "survey": invitation.survey,
@@ -290,9 +292,9 @@ def plan_reminders(
         due_day = invitation.invited_on + timedelta(days=settings.reminder_days[due - 1])
         link, scores = planner.survey_links(invitation)
         messages += planner.person_messages(
-            dedupe_prefix=f"{REMINDER}:{invitation.id}:{due}",
-            template=REMINDER_TEMPLATES.get(invitation.survey, REMINDER),
-            kind=REMINDER,
+            dedupe_prefix=f"{MessageKind.SURVEY_REMINDER}:{invitation.id}:{due}",
+            template=REMINDER_TEMPLATES.get(invitation.survey, MessageKind.SURVEY_REMINDER),
+            kind=MessageKind.SURVEY_REMINDER,
             recipient=planner.recipient(invitation.email),
             context={
                 "survey": invitation.survey,
@@ -320,8 +322,8 @@ def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings
     query = (
         select(SurveyResponseRow, EngagementRow)
         .join(EngagementRow, EngagementRow.key == SurveyResponseRow.engagement_key)
-        .where(SurveyResponseRow.survey == POST_ENGAGEMENT, SurveyResponseRow.nps <= DETRACTOR_MAX)
-        .where(SurveyResponseRow.source != DEMO_HISTORY)
+        .where(SurveyResponseRow.survey == SurveyKind.POST_ENGAGEMENT, SurveyResponseRow.nps <= DETRACTOR_MAX)
+        .where(SurveyResponseRow.source != ResponseSource.DEMO)
         .order_by(SurveyResponseRow.id)
     )
     rows = list(session.execute(query))
@@ -329,7 +331,9 @@ def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings
         return report
     alerted = {
         key.split(":")[1]
-        for key in session.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.kind == DETRACTOR_ALERT))
+        for key in session.scalars(
+            select(OutboxRow.dedupe_key).where(OutboxRow.kind == MessageKind.DETRACTOR_ALERT)
+        )
     }
     rows = [(r, e) for r, e in rows if r.response_ref[:24] not in alerted]
     if not rows:
@@ -361,8 +365,8 @@ def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings
         answers = response.answers or {}
         for target in targets:
             batch = planner.person_messages(
-                dedupe_prefix=f"{DETRACTOR_ALERT}:{response.response_ref[:24]}:{target.email}",
-                template=DETRACTOR_ALERT,
+                dedupe_prefix=f"{MessageKind.DETRACTOR_ALERT}:{response.response_ref[:24]}:{target.email}",
+                template=MessageKind.DETRACTOR_ALERT,
                 recipient=target,
                 context={
                     "engagement": planner.engagement_view(engagement),

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auxeng.vocabulary import SurveyKind
+
 MAX_COMMENT_LENGTH = 5000
 
 SCALE = "scale"
@@ -142,7 +144,7 @@ def _goals(which: str, label: str) -> Field:
 
 
 POST_ENGAGEMENT = Survey(
-    kind="post_engagement",
+    kind=SurveyKind.POST_ENGAGEMENT,
     title="How did the engagement go?",
     intro="Your answers help AuxEng decide what to keep and what to change. It takes about two minutes.",
     side="host",
@@ -156,7 +158,7 @@ POST_ENGAGEMENT = Survey(
 )
 
 RETRO = Survey(
-    kind="retro",
+    kind=SurveyKind.RETRO,
     title="Engagement retro",
     intro="A short internal retro for the AuxEng engineers and advisors on this engagement.",
     side="auxeng",
@@ -172,7 +174,7 @@ RETRO = Survey(
 HELP_CHOICES = (("never", "Never"), ("once_or_twice", "Once or twice"), ("regularly", "Regularly"))
 
 CHECKIN = Survey(
-    kind="checkin",
+    kind=SurveyKind.CHECKIN,
     title="Three months on: how is it going?",
     intro="Three months after the engagement, we check whether your team is comfortable on its own.",
     side="host",
@@ -210,7 +212,7 @@ FOLLOW_UP_NEXT = (
 )
 
 FOLLOW_UP = Survey(
-    kind="follow_up",
+    kind=SurveyKind.FOLLOW_UP,
     title="Monthly follow-up: how is it going?",
     intro="A note after this month's sync with the host team's tech lead, an engineer and the manager.",
     side="auxeng",

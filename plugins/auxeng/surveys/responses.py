@@ -36,6 +36,7 @@ from auxeng.store.models import (
     TeamRow,
 )
 from auxeng.surveys.questions import FieldError, UnknownSurvey, get_survey, validate_answers
+from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS, ResponseSource
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ CSV_COLUMNS = (
     "submitted_at",
 )
 REQUIRED_CSV_COLUMNS = CSV_COLUMNS[:-1]
-CSV_SURVEYS = ("post_engagement", "retro")
 
 
 class InvitationNotFound(LookupError):
@@ -473,7 +473,7 @@ def import_responses_csv(
                 plan.answers,
                 now=now,
                 key=key,
-                source="csv",
+                source=ResponseSource.CSV,
                 submitted_at=plan.submitted_at,
                 accept_statuses=("invited", "skipped"),
             )
@@ -505,12 +505,12 @@ def _check_row(
     survey_kind = row["survey"].strip().lower()
     survey = None
     try:
-        survey = get_survey(survey_kind) if survey_kind in CSV_SURVEYS else None
+        survey = get_survey(survey_kind) if survey_kind in END_OF_ENGAGEMENT_SURVEYS else None
     except UnknownSurvey:
         survey = None
     if survey is None:
         problems.append(
-            f"survey: {row['survey'].strip()!r} is not one of {', '.join(CSV_SURVEYS)} "
+            f"survey: {row['survey'].strip()!r} is not one of {', '.join(END_OF_ENGAGEMENT_SURVEYS)} "
             "(the surveys whose answers this CSV format carries)"
         )
     answers: dict[str, Any] = {}

@@ -12,6 +12,7 @@ from typing import Any
 
 from auxeng.messaging.planner import run_planning_step
 from auxeng.surveys import invitations
+from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def queue_reminders(
     now: datetime,
     *,
     dry_run: bool = False,
-    kinds: tuple[str, ...] = invitations.END_OF_ENGAGEMENT_SURVEYS,
+    kinds: tuple[str, ...] = END_OF_ENGAGEMENT_SURVEYS,
 ) -> dict[str, Any]:
     """Remind the people who have not answered surveys of ``kinds`` yet."""
     return run_planning_step(invitations.plan_reminders, dry_run=dry_run, as_of=as_of, now=now, surveys=kinds)

@@ -37,6 +37,7 @@ from auxeng.messaging.tokens import (
     verify,
 )
 from auxeng.surveys.questions import Survey, UnknownSurvey, get_survey, validate_answers
+from auxeng.vocabulary import ResponseSource
 from auxeng.web.dashboard import routes as dashboard
 
 if TYPE_CHECKING:
@@ -326,7 +327,7 @@ def _submit(token: str, form: dict[str, str], now: datetime) -> Response:
         return _form_page(opened, form, status=422, errors=errors)
     try:
         outcome = record_response(
-            opened.engine, opened.view.id, answers, now=now, key=opened.key, source="web"
+            opened.engine, opened.view.id, answers, now=now, key=opened.key, source=ResponseSource.WEB
         )
     except SurveyClosed:
         return _closed(opened.view)

@@ -43,6 +43,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from auxeng.vocabulary import SurveyKind
+
 if TYPE_CHECKING:
     from jinja2 import Environment
     from sqlalchemy.orm import Session
@@ -62,7 +64,6 @@ FLASH_COOKIE = "auxeng_dashboard_flash"
 FORM_LIMIT = 16 * 1024
 REASON_LIMIT = 500
 CHART_CACHE_SIZE = 8
-END_SURVEY = "post_engagement"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -192,7 +193,7 @@ def engagement_lines(session: Session, page: int) -> tuple[list[EngagementLine],
     invitation = SurveyInvitationRow
     asked = (
         invitation.engagement_key == EngagementRow.key,
-        invitation.survey == END_SURVEY,
+        invitation.survey == SurveyKind.POST_ENGAGEMENT,
         invitation.status == "invited",
     )
     invited = select(func.count()).where(*asked).correlate(EngagementRow).scalar_subquery()

@@ -1,0 +1,76 @@
+"""The pack's words, defined once: survey and message kinds, statuses, causes, NPS thresholds.
+
+Every value is a ``StrEnum``: it is stored as its plain string (existing rows keep working)
+and compares equal to it, so a kind or status is never retyped as a literal elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+PROMOTER_MIN = 9
+"""An answer of 9 or 10 is a promoter."""
+DETRACTOR_MAX = 6
+"""An answer of 0 to 6 is a detractor (and alerts the AuxEng lead)."""
+
+
+class SurveyKind(StrEnum):
+    """What a survey invitation or response is about."""
+
+    POST_ENGAGEMENT = "post_engagement"
+    RETRO = "retro"
+    CHECKIN = "checkin"
+    FOLLOW_UP = "follow_up"
+
+
+END_OF_ENGAGEMENT_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.RETRO)
+NPS_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.CHECKIN)
+
+
+class MessageKind(StrEnum):
+    """What an outbox row is (its guards and the dashboard know it by this)."""
+
+    SURVEY_INVITE = "survey_invite"
+    SURVEY_REMINDER = "survey_reminder"
+    DETRACTOR_ALERT = "detractor_alert"
+    CHECKIN_CALENDAR = "checkin_calendar"
+    FOLLOW_UP_REMINDER = "follow_up_reminder"
+    FLAG_ALERT = "flag_alert"
+    NPS_DIGEST = "nps_digest"
+    NPS_DIGEST_CHART = "nps_digest_chart"
+    OPS_FAILURE = "ops_failure"
+
+
+class OutboxStatus(StrEnum):
+    """An outbox row's state: ``pending`` until it is ``sent``, ``failed`` or ``skipped``."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class InvitationStatus(StrEnum):
+    """A survey invitation's state (answers are recorded beside it, in ``answered_at``)."""
+
+    INVITED = "invited"
+    SKIPPED = "skipped"
+    VOID = "void"
+
+
+class ResponseSource(StrEnum):
+    """Where a survey answer came from."""
+
+    WEB = "web"
+    CSV = "csv"
+    DEMO = "demo"
+
+
+class FlagRule(StrEnum):
+    """The dependency red-flag rules (see :mod:`auxeng.redflags.rules`)."""
+
+    HELP_REQUESTS = "help_requests"
+    CHECKIN = "checkin"
+    REPEAT_DEPENDENCY = "repeat_dependency"
+    ENGINEER_LOAD = "engineer_load"
+    DETRACTOR_CLUSTER = "detractor_cluster"
