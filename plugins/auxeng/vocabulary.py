@@ -74,3 +74,27 @@ class FlagRule(StrEnum):
     REPEAT_DEPENDENCY = "repeat_dependency"
     ENGINEER_LOAD = "engineer_load"
     DETRACTOR_CLUSTER = "detractor_cluster"
+
+
+class SkipCause(StrEnum):
+    """Why a pending outbox row was skipped (stored as a code; ``reason`` is the text for people)."""
+
+    OPTED_OUT = "opted_out"
+    ANSWERED = "answered"
+    ENGAGEMENT_REMOVED = "engagement_removed"
+    ENGAGEMENT_CANCELLED = "engagement_cancelled"
+    ENGAGEMENT_REOPENED = "engagement_reopened"
+    ENGAGEMENT_UNKNOWN = "engagement_unknown"
+    WITHDRAWN = "withdrawn"
+    """Its planner took it back (a check-in moved or cancelled, a follow-up stopped)."""
+
+
+ENGAGEMENT_GONE = frozenset(
+    {
+        SkipCause.ENGAGEMENT_REMOVED,
+        SkipCause.ENGAGEMENT_CANCELLED,
+        SkipCause.ENGAGEMENT_REOPENED,
+        SkipCause.ENGAGEMENT_UNKNOWN,
+    }
+)
+"""Skip causes meaning the engagement is no longer ended and live: its invitations become void."""

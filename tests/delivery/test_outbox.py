@@ -224,3 +224,73 @@ def test_due_order_is_oldest_first(store):
     _, email, _ = run(store, batch_size=2)
     assert email.recipients == ["person2@example.com", "person3@example.com", "person1@example.com"]
     assert email.opened == 2  # one session per batch
+
+
+def test_void_follows_the_skip_cause_not_the_reason_text(store):
+    """Which invitations become void is decided by the stored cause code: rewording a reason
+    (or a withdrawal whose text happens to start with "engagement") changes nothing."""
+    from sqlalchemy import update
+
+    from auxeng.store.db import session_scope
+    from auxeng.store.models import OutboxRow
+    from auxeng.surveys.invitations import void_withdrawn
+    from auxeng.vocabulary import SkipCause
+
+    add_engagement(store, "ENG-1")
+    by_cause = add_invitation(store, "ENG-1", "person1@example.com")
+    by_text = add_invitation(store, "ENG-1", "person2@example.com")
+    invite = {"kind": "survey_invite", "engagement_key": "ENG-1", "requires_ended": True}
+    queue(
+        store,
+        email_message(1, invitation_id=by_cause, **invite),
+        email_message(2, invitation_id=by_text, **invite),
+    )
+    with session_scope(store) as session:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.invitation_id == by_cause)
+            .values(status="skipped", skip_cause=SkipCause.ENGAGEMENT_CANCELLED, reason="reworded: gone")
+        )
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.invitation_id == by_text)
+            .values(
+                status="skipped",
+                skip_cause=SkipCause.WITHDRAWN,
+                reason="engagement ENG-1 was cancelled before this went out",
+            )
+        )
+    with store.begin() as conn:
+        assert void_withdrawn(conn, NOW) == 1
+    assert invitation_status(store, by_cause) == ("void", "reworded: gone")
+    assert invitation_status(store, by_text) == ("invited", None)
+
+
+def test_every_guard_stores_its_cause_code(store):
+    add_engagement(store, "ENG-GONE", removed=True)
+    add_engagement(store, "ENG-X", status="cancelled")
+    add_engagement(store, "ENG-OPEN", ended=False)
+    answered = add_invitation(store, "ENG-X", "person5@example.com", answered=True)
+    needs_end = {"kind": "survey_invite", "requires_ended": True}
+    queue(
+        store,
+        email_message(1, engagement_key="ENG-GONE", **needs_end),
+        email_message(2, engagement_key="ENG-X", **needs_end),
+        email_message(3, engagement_key="ENG-OPEN", **needs_end),
+        email_message(4, engagement_key="ENG-NONE", **needs_end),
+        email_message(5, kind="survey_reminder", invitation_id=answered, stop_if_answered=True),
+        email_message(6, kind="survey_reminder"),
+    )
+    opt_out(store, "person6@example.com", NOW - timedelta(days=1))
+
+    run(store)
+
+    causes = {key.split(":")[1]: (row.status, row.skip_cause) for key, row in rows(store).items()}
+    assert causes == {
+        "1": ("skipped", "engagement_removed"),
+        "2": ("skipped", "engagement_cancelled"),
+        "3": ("skipped", "engagement_reopened"),
+        "4": ("skipped", "engagement_unknown"),
+        "5": ("skipped", "answered"),
+        "6": ("skipped", "opted_out"),
+    }

@@ -164,3 +164,75 @@ def test_concurrent_migrations_do_not_corrupt_the_schema(store_url):
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {VERSION_TABLE}").scalar() == 1
+
+
+# reasons the pack wrote before 0006 → the skip cause its backfill gives
+SKIPPED_BEFORE_0006 = [
+    ("opted out on 2026-11-20", "opted_out"),
+    ("answered before this reminder went out", "answered"),
+    ("engagement ENG-1 was removed before this went out", "engagement_removed"),
+    ("engagement ENG-1 was cancelled before this went out", "engagement_cancelled"),
+    ("engagement ENG-1 was reopened before this went out", "engagement_reopened"),
+    ("engagement (none) is not in the store", "engagement_unknown"),
+    ("follow-up finished: by ops", "withdrawn"),
+    ("check-in moved to 2027-02-01", "withdrawn"),
+]
+OLD_OUTBOX = table(  # auxeng_outbox as revision 0005 left it (the columns without defaults)
+    "auxeng_outbox",
+    column("dedupe_key"),
+    column("channel"),
+    column("kind"),
+    column("recipient"),
+    column("body_text"),
+    column("payload", JSON),
+    column("stop_if_answered"),
+    column("requires_ended"),
+    column("status"),
+    column("reason"),
+    column("attempts"),
+    column("not_before", UTCDateTime),
+    column("created_at", UTCDateTime),
+    column("updated_at", UTCDateTime),
+)
+
+
+def test_0006_backfills_skip_causes_from_the_old_reasons_and_downgrades(store_url):
+    engine = open_store(store_url)
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    _migrate(engine, "0005", down=True)
+    rows = [(f"k-{n}", "skipped", reason) for n, (reason, _cause) in enumerate(SKIPPED_BEFORE_0006)]
+    rows += [("k-sent", "sent", None), ("k-pending", "pending", "smtp down")]
+    with engine.begin() as conn:
+        conn.execute(
+            OLD_OUTBOX.insert(),
+            [
+                {
+                    "dedupe_key": key,
+                    "channel": "email",
+                    "kind": "survey_invite",
+                    "recipient": "a@example.com",
+                    "body_text": "hi",
+                    "payload": {},
+                    "stop_if_answered": False,
+                    "requires_ended": True,
+                    "status": status,
+                    "reason": reason,
+                    "attempts": 0,
+                    "not_before": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key, status, reason in rows
+            ],
+        )
+    _migrate(engine, "head")
+    assert _schema_diff(engine) == []
+    outbox = table("auxeng_outbox", column("dedupe_key"), column("skip_cause"))
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(outbox.c.dedupe_key, outbox.c.skip_cause)).all())
+    expected = {f"k-{n}": cause for n, (_reason, cause) in enumerate(SKIPPED_BEFORE_0006)}
+    assert got == {**expected, "k-sent": None, "k-pending": None}
+    _migrate(engine, "0005", down=True)
+    assert "skip_cause" not in {c["name"] for c in inspect(engine).get_columns("auxeng_outbox")}
+    _migrate(engine, "head")
+    assert _schema_diff(engine) == []

@@ -14,18 +14,18 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.planning import CheckinContext, CheckinReport, auxeng_lead, host_manager_email
 from auxeng.checkins.schedule import add_months
+from auxeng.messaging import outbox
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import end_of_day
 from auxeng.settings import Settings
 from auxeng.store.models import (
     EngagementRow,
     FollowUpRow,
-    OutboxRow,
     SurveyInvitationRow,
     SurveyResponseRow,
 )
@@ -51,15 +51,12 @@ def stop_follow_up(
     follow_up.finished_by = by
     follow_up.finish_reason = why
     follow_up.updated_at = now
-    session.execute(
-        update(OutboxRow)
-        .where(
-            OutboxRow.kind == MessageKind.FOLLOW_UP_REMINDER,
-            OutboxRow.engagement_key == follow_up.engagement_key,
-            OutboxRow.status == "pending",
-        )
-        .values(status="skipped", reason=f"follow-up {status}: {why}", updated_at=now)
-        .execution_options(synchronize_session=False)
+    outbox.withdraw(
+        session,
+        kind=MessageKind.FOLLOW_UP_REMINDER,
+        engagement_key=follow_up.engagement_key,
+        why=f"follow-up {status}: {why}",
+        now=now,
     )
 
 

@@ -34,11 +34,12 @@ from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.calendar import CANCEL, REQUEST, Attendee, build_invitation
 from auxeng.checkins.schedule import due_date, invitation_date, is_stale, meeting_slot
+from auxeng.messaging import outbox
 from auxeng.messaging.outbox import EMAIL, OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import EngagementView, MessagePlanner, Recipient
 from auxeng.messaging.rendering import render
@@ -49,7 +50,6 @@ from auxeng.store.models import (
     CheckinRow,
     EngagementRow,
     MemberRow,
-    OutboxRow,
     ProgramRow,
     SurveyInvitationRow,
     SurveyResponseRow,
@@ -250,36 +250,17 @@ def _calendar_prefix(checkin: CheckinRow) -> str:
 
 
 def _withdraw_calendar(session: Session, checkin: CheckinRow, now: datetime, why: str) -> int:
-    """Mark this check-in's calendar messages still pending (and not held by a drainer) skipped."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(
-            OutboxRow.kind == MessageKind.CHECKIN_CALENDAR,
-            OutboxRow.dedupe_key.startswith(_calendar_prefix(checkin), autoescape=True),
-            OutboxRow.status == "pending",
-            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-        )
-        .values(status="skipped", reason=why, updated_at=now)
-        .execution_options(synchronize_session=False)
+    """Take back this check-in's calendar messages still pending (and not held by a drainer)."""
+    return outbox.withdraw(
+        session, kind=MessageKind.CHECKIN_CALENDAR, dedupe_prefix=_calendar_prefix(checkin), why=why, now=now
     )
-    return result.rowcount or 0
 
 
 def _calendar_went_out(session: Session, checkin: CheckinRow, now: datetime) -> bool:
     """Whether a calendar message of this check-in was sent (or is being sent right now)."""
-    found = session.scalar(
-        select(OutboxRow.id)
-        .where(
-            OutboxRow.kind == MessageKind.CHECKIN_CALENDAR,
-            OutboxRow.dedupe_key.startswith(_calendar_prefix(checkin), autoescape=True),
-            or_(
-                OutboxRow.status == "sent",
-                and_(OutboxRow.status == "pending", OutboxRow.claimed_until >= now),
-            ),
-        )
-        .limit(1)
+    return outbox.went_out(
+        session, kind=MessageKind.CHECKIN_CALENDAR, dedupe_prefix=_calendar_prefix(checkin), now=now
     )
-    return found is not None
 
 
 def _slot_for(checkin: CheckinRow, people: CheckinPeople, settings: Settings) -> Any:

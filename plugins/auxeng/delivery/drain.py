@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +49,6 @@ from sqlalchemy import (
     Engine,
     String,
     and_,
-    bindparam,
     case,
     exists,
     false,
@@ -60,7 +59,6 @@ from sqlalchemy import (
     select,
     text,
     true,
-    update,
 )
 
 from auxeng.delivery.base import (
@@ -71,14 +69,15 @@ from auxeng.delivery.base import (
     Transport,
 )
 from auxeng.delivery.report import MAX_SAMPLES, DeliveryReport
+from auxeng.messaging import outbox
 from auxeng.messaging.outbox import CHANNELS
 from auxeng.settings import Settings, load_settings
-from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow, UTCDateTime
-from auxeng.vocabulary import MessageKind
+from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow
+from auxeng.surveys.invitations import void_withdrawn
+from auxeng.vocabulary import OutboxStatus, SkipCause
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 ANSWERED = "answered before this reminder went out"
 # Stop using a transport for the rest of the run after this many transient errors in a row.
 STOP_AFTER_TRANSIENT = 3
@@ -112,48 +111,6 @@ def utcnow() -> datetime:
     return datetime.now(tz=UTC)
 
 
-def _at(name: str) -> Any:
-    return bindparam(name, type_=UTCDateTime())
-
-
-# Per-message statements: one UPDATE by primary key each, compiled once.
-_MARK_SENT = (
-    update(o)
-    .where(o.c.id == bindparam("row_id"))
-    .values(
-        status=SENT,
-        sent_at=_at("at"),
-        updated_at=_at("at"),
-        transport=bindparam("via"),
-        external_id=bindparam("ext"),
-        attempts=o.c.attempts + 1,
-        claimed_until=None,
-        reason=None,
-    )
-)
-_MARK_FAILED = (
-    update(o)
-    .where(o.c.id == bindparam("row_id"), o.c.status == PENDING)
-    .values(
-        status=FAILED,
-        reason=bindparam("why"),
-        attempts=o.c.attempts + 1,
-        claimed_until=None,
-        updated_at=_at("at"),
-    )
-)
-_MARK_RETRY = (
-    update(o)
-    .where(o.c.id == bindparam("row_id"), o.c.status == PENDING)
-    .values(reason=bindparam("why"), attempts=o.c.attempts + 1, updated_at=_at("at"))
-)  # the lease is kept until the end of the run: not retried in the same run
-_RESCHEDULE = (
-    update(o)
-    .where(o.c.id == bindparam("row_id"), o.c.status == PENDING)
-    .values(not_before=_at("later"), reason=bindparam("why"), claimed_until=None, updated_at=_at("at"))
-)
-
-
 @dataclass(frozen=True)
 class _Scope:
     channels: tuple[str, ...]
@@ -161,17 +118,12 @@ class _Scope:
 
     def where(self, channel: str | None = None) -> list[ColumnElement[bool]]:
         conditions = [
-            o.c.status == PENDING,
+            o.c.status == OutboxStatus.PENDING,
             o.c.channel == channel if channel else o.c.channel.in_(self.channels),
         ]
         if self.kinds is not None:
             conditions.append(o.c.kind.in_(self.kinds))
         return conditions
-
-
-def _free(wall: datetime) -> ColumnElement[bool]:
-    """Not held by a live lease."""
-    return or_(o.c.claimed_until.is_(None), o.c.claimed_until < wall)
 
 
 def _prefix_match(prefixes: Sequence[str]) -> ColumnElement[bool]:
@@ -180,7 +132,7 @@ def _prefix_match(prefixes: Sequence[str]) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class _Guard:
-    cause: str
+    cause: SkipCause
     predicate: ColumnElement[bool]
     reason: ColumnElement[Any]
 
@@ -208,20 +160,20 @@ def _guards(dialect: str) -> list[_Guard]:
         )
 
     return [
-        _Guard("opted_out", exists().where(opted), literal("opted out on ", String) + opted_on),
+        _Guard(SkipCause.OPTED_OUT, exists().where(opted), literal("opted out on ", String) + opted_on),
         _Guard(
-            "answered",
+            SkipCause.ANSWERED,
             and_(
                 o.c.stop_if_answered == true(),
                 exists().where(_inv.c.id == o.c.invitation_id, _inv.c.answered_at.is_not(None)),
             ),
             literal(ANSWERED, String),
         ),
-        _Guard("engagement_removed", engagement(_eng.c.removed_at.is_not(None)), was("removed")),
-        _Guard("engagement_cancelled", engagement(_eng.c.status == "cancelled"), was("cancelled")),
-        _Guard("engagement_reopened", engagement(_eng.c.ended_at.is_(None)), was("reopened")),
+        _Guard(SkipCause.ENGAGEMENT_REMOVED, engagement(_eng.c.removed_at.is_not(None)), was("removed")),
+        _Guard(SkipCause.ENGAGEMENT_CANCELLED, engagement(_eng.c.status == "cancelled"), was("cancelled")),
+        _Guard(SkipCause.ENGAGEMENT_REOPENED, engagement(_eng.c.ended_at.is_(None)), was("reopened")),
         _Guard(
-            "engagement_unknown",
+            SkipCause.ENGAGEMENT_UNKNOWN,
             and_(needs_end, not_(exists().where(_eng.c.key == o.c.engagement_key))),
             literal("engagement ", String)
             + func.coalesce(o.c.engagement_key, "(none)")
@@ -234,41 +186,6 @@ def _unwanted(dialect: str) -> ColumnElement[bool]:
     return or_(*(g.predicate for g in _guards(dialect)))
 
 
-def _void_invitations(conn: Connection, wall: datetime) -> int:
-    """Invitations withdrawn before anything of theirs went out become ``void``.
-
-    That is: their invitation messages that need an ended engagement were all
-    skipped (at least one by an engagement guard), none of their invitation
-    messages is still pending, and none of their messages was ever sent.
-    """
-
-    def invite_rows(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(
-            o.c.invitation_id == _inv.c.id, o.c.kind == MessageKind.SURVEY_INVITE, *conditions
-        )
-
-    withdrawn = (o.c.status == SKIPPED, o.c.reason.like("engagement %"))
-    why = (
-        select(o.c.reason)
-        .where(o.c.invitation_id == _inv.c.id, o.c.kind == MessageKind.SURVEY_INVITE, *withdrawn)
-        .order_by(o.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    result = conn.execute(
-        update(_inv)
-        .where(
-            _inv.c.status == "invited",
-            invite_rows(*withdrawn),
-            not_(invite_rows(o.c.requires_ended == true(), o.c.status != SKIPPED)),
-            not_(invite_rows(o.c.status == PENDING)),  # an invitation may still go out
-            not_(exists().where(o.c.invitation_id == _inv.c.id, o.c.status == SENT)),
-        )
-        .values(status="void", skip_reason=why, updated_at=wall)
-    )
-    return result.rowcount or 0
-
-
 def _guard_pass(engine: Engine, scope: _Scope, report: DeliveryReport) -> None:
     dialect = engine.dialect.name
     wall = utcnow()
@@ -276,16 +193,13 @@ def _guard_pass(engine: Engine, scope: _Scope, report: DeliveryReport) -> None:
         if dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_GUARD_LOCK})
         for guard in _guards(dialect):
-            rows = conn.execute(
-                update(o)
-                .where(*scope.where(), _free(wall), guard.predicate)
-                .values(status=SKIPPED, reason=guard.reason, claimed_until=None, updated_at=wall)
-                .returning(o.c.channel)
-            ).all()
-            for (channel,) in rows:
+            channels = outbox.skip(
+                conn, [*scope.where(), guard.predicate], cause=guard.cause, reason=guard.reason, wall=wall
+            )
+            for channel in channels:
                 report.skipped[channel] += 1
                 report.skipped_by[guard.cause] += 1
-        report.voided_invitations += _void_invitations(conn, wall)
+        report.voided_invitations += void_withdrawn(conn, wall)
     if report.skipped:
         log.info("Guard: skipped %s (%s)", dict(report.skipped), dict(report.skipped_by))
 
@@ -307,44 +221,12 @@ def _claim(
     until: datetime,
     limit: int,
 ) -> list[QueuedMessage]:
-    dialect = conn.dialect.name
-    conditions = [*scope.where(channel), o.c.not_before <= now, _free(wall), not_(_unwanted(dialect))]
+    conditions = [*scope.where(channel), o.c.not_before <= now, not_(_unwanted(conn.dialect.name))]
     prefixes = getattr(transport, "recipient_prefixes", None)
     if prefixes:
         conditions.append(_prefix_match(prefixes))
-    due = select(o.c.id).where(*conditions).order_by(o.c.not_before, o.c.id).limit(limit)
-    claim = update(o).values(claimed_until=until).returning(*_MESSAGE_COLUMNS)
-    if dialect == "postgresql":
-        ids = conn.execute(due.with_for_update(skip_locked=True, of=o)).scalars().all()
-        rows = conn.execute(claim.where(o.c.id.in_(ids))).all() if ids else []
-    else:  # SQLite: one statement holds the write lock from the SELECT to the UPDATE
-        rows = conn.execute(claim.where(o.c.id.in_(due.scalar_subquery()), _free(wall))).all()
-    conn.commit()
+    rows = outbox.claim(conn, conditions, columns=_MESSAGE_COLUMNS, wall=wall, until=until, limit=limit)
     return sorted((_message(r) for r in rows), key=lambda m: (m.not_before or now, m.id))
-
-
-def _release(conn: Connection, ids: Iterable[int], until: datetime, reason: str | None) -> None:
-    ids = list(ids)
-    if not ids:
-        return
-    values: dict[str, Any] = {"claimed_until": None}
-    if reason is not None:
-        values["reason"] = reason[:MAX_REASON]
-    conn.execute(
-        update(o).where(o.c.id.in_(ids), o.c.status == PENDING, o.c.claimed_until == until).values(**values)
-    )
-    conn.commit()
-
-
-def _renew(conn: Connection, ids: list[int], until: datetime, new_until: datetime) -> set[int]:
-    rows = conn.execute(
-        update(o)
-        .where(o.c.id.in_(ids), o.c.status == PENDING, o.c.claimed_until == until)
-        .values(claimed_until=new_until)
-        .returning(o.c.id)
-    ).all()
-    conn.commit()
-    return {r[0] for r in rows}
 
 
 def _window_delay(message: QueuedMessage, now: datetime) -> datetime | None:
@@ -407,7 +289,7 @@ class _ChannelRun:
             finally:
                 for until, ids in self.retry_later.items():
                     try:
-                        _release(conn, ids, until, None)
+                        outbox.release(conn, ids, until, None)
                     except Exception:
                         log.exception("Could not release the leases of outbox rows %s", ids)
 
@@ -443,7 +325,7 @@ class _ChannelRun:
                             continue  # lost its lease (see renewal below)
                         if utcnow() >= renew_at:
                             new_until = utcnow() + self.lease
-                            kept = _renew(conn, sorted(open_ids), until, new_until)
+                            kept = outbox.renew(conn, sorted(open_ids), until, new_until)
                             if kept != open_ids:
                                 log.warning(
                                     "Leases lost for outbox rows %s: skipped", sorted(open_ids - kept)
@@ -464,7 +346,7 @@ class _ChannelRun:
             if open_ids and self.down:
                 self.report.deferred[self.channel] += len(open_ids)
             try:
-                _release(conn, open_ids, until, reason)
+                outbox.release(conn, open_ids, until, reason and reason[:MAX_REASON])
             except Exception:  # never hide the error that got us here; the lease expires anyway
                 log.exception("Could not release the leases of outbox rows %s", sorted(open_ids))
 
@@ -473,23 +355,21 @@ class _ChannelRun:
         self.report.errors[self.channel] = reason
         log.error("%s: stopping for this run: %s", self.channel, reason)
 
-    def _mark(self, statement: Any, params: dict[str, Any]) -> None:
+    def _mark(self, transition: Callable[..., None], row_id: int, **values: Any) -> None:
         assert self.marks is not None
-        self.marks.execute(statement, params)
+        transition(self.marks, row_id, **values)
         self.marks.commit()  # no-op on the database in autocommit mode; ends SQLAlchemy's marker
 
     def _one(self, transport: Transport, message: QueuedMessage) -> None:
         later = _window_delay(message, self.now)
         if later is not None:
             self._mark(
-                _RESCHEDULE,
-                {
-                    "row_id": message.id,
-                    "later": later,
-                    "why": f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
-                    f"moved to {later:%Y-%m-%d %H:%M} UTC",
-                    "at": utcnow(),
-                },
+                outbox.reschedule,
+                message.id,
+                later=later,
+                why=f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
+                f"moved to {later:%Y-%m-%d %H:%M} UTC",
+                at=utcnow(),
             )
             self.report.rescheduled[self.channel] += 1
             return
@@ -510,20 +390,18 @@ class _ChannelRun:
         else:
             # The transport confirmed: record it before anything else can go wrong.
             self._mark(
-                _MARK_SENT,
-                {
-                    "row_id": message.id,
-                    "at": utcnow(),
-                    "via": transport.name[:16],
-                    "ext": None if external_id is None else str(external_id)[:200],
-                },
+                outbox.mark_sent,
+                message.id,
+                at=utcnow(),
+                via=transport.name[:16],
+                external_id=None if external_id is None else str(external_id)[:200],
             )
             self.report.sent[self.channel] += 1
             self.transient_in_a_row = 0
             log.debug("Sent outbox row %s (%s) via %s", message.id, message.dedupe_key, transport.name)
 
     def _failed(self, message: QueuedMessage, reason: str) -> None:
-        self._mark(_MARK_FAILED, {"row_id": message.id, "why": reason[:MAX_REASON], "at": utcnow()})
+        self._mark(outbox.mark_failed, message.id, why=reason[:MAX_REASON], at=utcnow())
         self.report.failed[self.channel] += 1
         self.report.note_problem(f"{self.channel} #{message.id} {message.recipient}: {reason}")
         log.warning("Outbox row %s (%s) failed: %s", message.id, message.dedupe_key, reason)
@@ -534,7 +412,7 @@ class _ChannelRun:
         if attempts >= self.max_attempts:
             self._failed(message, f"gave up after {attempts} attempts: {reason}")
         else:
-            self._mark(_MARK_RETRY, {"row_id": message.id, "why": reason[:MAX_REASON], "at": utcnow()})
+            self._mark(outbox.note_attempt, message.id, why=reason[:MAX_REASON], at=utcnow())
             self.retry_later.setdefault(self.until, []).append(message.id)
             self.report.deferred[self.channel] += 1
             log.warning(
@@ -622,7 +500,7 @@ def _preview(
             condition = and_(guard.predicate, *(not_(p) for p in earlier)) if earlier else guard.predicate
             for channel, number in conn.execute(
                 select(o.c.channel, func.count())
-                .where(*scope.where(), _free(wall), condition)
+                .where(*scope.where(), outbox.free(wall), condition)
                 .group_by(o.c.channel)
             ):
                 _add(report.skipped, channel, number)
@@ -630,7 +508,7 @@ def _preview(
             earlier.append(guard.predicate)
         candidates = conn.execute(
             select(*_MESSAGE_COLUMNS)
-            .where(*scope.where(), o.c.not_before <= now, _free(wall), not_(or_(false(), *earlier)))
+            .where(*scope.where(), o.c.not_before <= now, outbox.free(wall), not_(or_(false(), *earlier)))
             .order_by(o.c.not_before, o.c.id)
         ).all()
     for row in candidates:

@@ -1,8 +1,18 @@
 """The durable outbox: every message the pack sends is first a row here.
 
-Queuing is idempotent (a deterministic ``dedupe_key`` under a unique
-constraint), so planners can run any number of times. Delivery
-(:mod:`auxeng.delivery`) drains due rows and marks each one as it goes.
+This module owns every change to ``auxeng_outbox``; nothing else updates its rows.
+
+- :func:`enqueue`: idempotent (a deterministic ``dedupe_key`` under a unique constraint),
+  so planners can run any number of times.
+- :func:`withdraw` / :func:`went_out`: a planner takes back pending messages it no longer
+  wants (a moved check-in, a stopped follow-up), or asks whether one already went out.
+- :func:`retry`: a failed message is queued again (the dashboard).
+- Delivery (:mod:`auxeng.delivery.drain`) goes through :func:`claim`, :func:`renew`,
+  :func:`release`, :func:`skip`, and the per-message marks :func:`mark_sent`,
+  :func:`mark_failed`, :func:`note_attempt` and :func:`reschedule`.
+
+Status: ``pending`` → ``sent`` | ``failed`` | ``skipped`` (with a :class:`SkipCause`);
+``retry`` takes ``failed`` back to ``pending``.
 """
 
 from __future__ import annotations
@@ -13,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from auxeng.store.db import insert_skipping_duplicates
-from auxeng.store.models import OutboxRow
+from auxeng.store.models import OutboxRow, UTCDateTime
+from auxeng.vocabulary import OutboxStatus, SkipCause
 
 CHANNELS = ("email", "slack")
 EMAIL, SLACK = CHANNELS
@@ -87,7 +99,7 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
             "invitation_id": m.invitation_id,
             "stop_if_answered": m.stop_if_answered,
             "requires_ended": m.requires_ended,
-            "status": "pending",
+            "status": OutboxStatus.PENDING,
             "attempts": 0,
             "not_before": m.not_before,
             "created_at": now,
@@ -103,3 +115,219 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
         result = session.execute(statement.returning(OutboxRow.id), rows[start : start + 500])
         queued += len(result.all())
     return queued
+
+
+# --- planners ---------------------------------------------------------------------------
+
+
+def _matching(kind: str, dedupe_prefix: str | None, engagement_key: str | None) -> list[ColumnElement[bool]]:
+    conditions = [OutboxRow.kind == kind]
+    if dedupe_prefix is not None:
+        conditions.append(OutboxRow.dedupe_key.startswith(dedupe_prefix, autoescape=True))
+    if engagement_key is not None:
+        conditions.append(OutboxRow.engagement_key == engagement_key)
+    return conditions
+
+
+def withdraw(
+    session: Session,
+    *,
+    kind: str,
+    why: str,
+    now: datetime,
+    dedupe_prefix: str | None = None,
+    engagement_key: str | None = None,
+) -> int:
+    """Skip (cause ``withdrawn``) the pending messages of ``kind`` matching the prefix or engagement
+    that no drainer holds right now; returns how many."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(
+            *_matching(kind, dedupe_prefix, engagement_key),
+            OutboxRow.status == OutboxStatus.PENDING,
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+        )
+        .values(status=OutboxStatus.SKIPPED, skip_cause=SkipCause.WITHDRAWN, reason=why, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def went_out(session: Session, *, kind: str, dedupe_prefix: str, now: datetime) -> bool:
+    """Whether a message of ``kind`` under ``dedupe_prefix`` was sent (or is being sent right now)."""
+    found = session.scalar(
+        select(OutboxRow.id)
+        .where(
+            *_matching(kind, dedupe_prefix, None),
+            or_(
+                OutboxRow.status == OutboxStatus.SENT,
+                (OutboxRow.status == OutboxStatus.PENDING) & (OutboxRow.claimed_until >= now),
+            ),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def retry(session: Session, message_id: int, *, now: datetime) -> bool:
+    """A failed message becomes pending again (no attempts, no reason, due ``now``); False if it
+    is not failed (any more)."""
+    changed = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == message_id, OutboxRow.status == OutboxStatus.FAILED)
+        .values(
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            reason=None,
+            not_before=now,
+            claimed_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(changed)
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+_o = OutboxRow.__table__
+PENDING = _o.c.status == OutboxStatus.PENDING
+
+
+def _at(name: str) -> Any:
+    return bindparam(name, type_=UTCDateTime())
+
+
+# Per-message marks: one UPDATE by primary key each, compiled once.
+_MARK_SENT = (
+    update(_o)
+    .where(_o.c.id == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.SENT,
+        sent_at=_at("at"),
+        updated_at=_at("at"),
+        transport=bindparam("via"),
+        external_id=bindparam("ext"),
+        attempts=_o.c.attempts + 1,
+        claimed_until=None,
+        reason=None,
+    )
+)
+_MARK_FAILED = (
+    update(_o)
+    .where(_o.c.id == bindparam("row_id"), PENDING)
+    .values(
+        status=OutboxStatus.FAILED,
+        reason=bindparam("why"),
+        attempts=_o.c.attempts + 1,
+        claimed_until=None,
+        updated_at=_at("at"),
+    )
+)
+_NOTE_ATTEMPT = (
+    update(_o)
+    .where(_o.c.id == bindparam("row_id"), PENDING)
+    .values(reason=bindparam("why"), attempts=_o.c.attempts + 1, updated_at=_at("at"))
+)  # the lease is kept until the end of the run: not retried in the same run
+_RESCHEDULE = (
+    update(_o)
+    .where(_o.c.id == bindparam("row_id"), PENDING)
+    .values(not_before=_at("later"), reason=bindparam("why"), claimed_until=None, updated_at=_at("at"))
+)
+
+
+def mark_sent(conn: Connection, row_id: int, *, at: datetime, via: str, external_id: str | None) -> None:
+    """The transport confirmed: ``sent``, with the transport's name and its id for the message."""
+    conn.execute(_MARK_SENT, {"row_id": row_id, "at": at, "via": via, "ext": external_id})
+
+
+def mark_failed(conn: Connection, row_id: int, *, why: str, at: datetime) -> None:
+    """A permanent error (or attempts used up): ``failed`` with the reason."""
+    conn.execute(_MARK_FAILED, {"row_id": row_id, "why": why, "at": at})
+
+
+def note_attempt(conn: Connection, row_id: int, *, why: str, at: datetime) -> None:
+    """A transient error: still ``pending``, one more attempt counted, the reason kept."""
+    conn.execute(_NOTE_ATTEMPT, {"row_id": row_id, "why": why, "at": at})
+
+
+def reschedule(conn: Connection, row_id: int, *, later: datetime, why: str, at: datetime) -> None:
+    """Due again at ``later`` (the recipient's send window opens then); the lease is let go."""
+    conn.execute(_RESCHEDULE, {"row_id": row_id, "later": later, "why": why, "at": at})
+
+
+def free(wall: datetime) -> ColumnElement[bool]:
+    """Not held by a live lease."""
+    return or_(_o.c.claimed_until.is_(None), _o.c.claimed_until < wall)
+
+
+def skip(
+    conn: Connection,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    cause: SkipCause,
+    reason: ColumnElement[Any],
+    wall: datetime,
+) -> list[str]:
+    """Pending rows matching ``conditions`` and no live lease become ``skipped`` with ``cause``;
+    returns the channel of each."""
+    rows = conn.execute(
+        update(_o)
+        .where(PENDING, *conditions, free(wall))
+        .values(
+            status=OutboxStatus.SKIPPED, skip_cause=cause, reason=reason, claimed_until=None, updated_at=wall
+        )
+        .returning(_o.c.channel)
+    ).all()
+    return [channel for (channel,) in rows]
+
+
+def claim(
+    conn: Connection,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    columns: Sequence[Any],
+    wall: datetime,
+    until: datetime,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """Lease up to ``limit`` due pending rows matching ``conditions`` (oldest first) until ``until``;
+    each row goes to exactly one of any number of concurrent drainers. Commits."""
+    due = (
+        select(_o.c.id)
+        .where(PENDING, free(wall), *conditions)
+        .order_by(_o.c.not_before, _o.c.id)
+        .limit(limit)
+    )
+    leased = update(_o).values(claimed_until=until).returning(*columns)
+    if conn.dialect.name == "postgresql":
+        ids = conn.execute(due.with_for_update(skip_locked=True, of=_o)).scalars().all()
+        rows = conn.execute(leased.where(_o.c.id.in_(ids))).all() if ids else []
+    else:  # SQLite: one statement holds the write lock from the SELECT to the UPDATE
+        rows = conn.execute(leased.where(_o.c.id.in_(due.scalar_subquery()), free(wall))).all()
+    conn.commit()
+    return rows
+
+
+def renew(conn: Connection, ids: Sequence[int], until: datetime, new_until: datetime) -> set[int]:
+    """Extend the leases still held (``claimed_until == until``); returns the ids kept. Commits."""
+    rows = conn.execute(
+        update(_o)
+        .where(_o.c.id.in_(ids), PENDING, _o.c.claimed_until == until)
+        .values(claimed_until=new_until)
+        .returning(_o.c.id)
+    ).all()
+    conn.commit()
+    return {r[0] for r in rows}
+
+
+def release(conn: Connection, ids: Iterable[int], until: datetime, reason: str | None) -> None:
+    """Let go of the leases still held, noting ``reason`` (why they were not attempted). Commits."""
+    ids = list(ids)
+    if not ids:
+        return
+    values: dict[str, Any] = {"claimed_until": None}
+    if reason is not None:
+        values["reason"] = reason
+    conn.execute(update(_o).where(_o.c.id.in_(ids), PENDING, _o.c.claimed_until == until).values(**values))
+    conn.commit()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -26,6 +27,8 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from auxeng.vocabulary import OutboxStatus, SkipCause
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -179,11 +182,23 @@ class RegistryLoadRow(Base):
     problems: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
+SKIP_CAUSE = Enum(
+    SkipCause,
+    name="skip_cause",
+    native_enum=False,
+    create_constraint=True,
+    length=24,
+    values_callable=lambda causes: [c.value for c in causes],
+)
+
+
 class OutboxRow(Base):
     """One message to deliver (email or Slack), queued once under its dedupe key.
 
     Status: ``pending`` → ``sent`` | ``failed`` (permanent error, or attempts
-    exhausted) | ``skipped`` (no longer wanted: opted out, answered, cancelled).
+    exhausted) | ``skipped`` (no longer wanted: opted out, answered, cancelled), with
+    ``skip_cause`` the code (:class:`~auxeng.vocabulary.SkipCause`) and ``reason`` the text.
+    Only :mod:`auxeng.messaging.outbox` changes these rows.
     ``claimed_until`` is a drainer's lease: rows another drainer holds are left alone.
     """
 
@@ -203,8 +218,9 @@ class OutboxRow(Base):
     invitation_id: Mapped[int | None] = mapped_column(Integer, index=True)
     stop_if_answered: Mapped[bool] = mapped_column(Boolean, default=False)
     requires_ended: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(Text)
+    skip_cause: Mapped[SkipCause | None] = mapped_column(SKIP_CAUSE)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

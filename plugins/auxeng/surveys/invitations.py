@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Connection, exists, not_, select, true, update
 from sqlalchemy.orm import Session
 
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
@@ -45,7 +45,10 @@ from auxeng.store.models import (
 from auxeng.vocabulary import (
     DETRACTOR_MAX,
     END_OF_ENGAGEMENT_SURVEYS,
+    ENGAGEMENT_GONE,
+    InvitationStatus,
     MessageKind,
+    OutboxStatus,
     ResponseSource,
     SurveyKind,
 )
@@ -385,3 +388,41 @@ def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings
             report.alerts += 1
     report.messages = enqueue(session, messages, now=now)
     return report
+
+
+def void_withdrawn(conn: Connection, wall: datetime) -> int:
+    """Invitations withdrawn before anything of theirs went out become ``void`` (the planner
+    invites again if the engagement ends again); returns how many.
+
+    That is: their invitation messages that need an ended engagement were all skipped (at least
+    one because the engagement is no longer ended and live: a :data:`ENGAGEMENT_GONE` cause),
+    none of their invitation messages is still pending, and none of their messages was ever sent.
+    Runs in the delivery guard's transaction, right after the guards.
+    """
+    o, inv = OutboxRow.__table__, SurveyInvitationRow.__table__
+
+    def invite_rows(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+        return exists().where(
+            o.c.invitation_id == inv.c.id, o.c.kind == MessageKind.SURVEY_INVITE, *conditions
+        )
+
+    withdrawn = (o.c.status == OutboxStatus.SKIPPED, o.c.skip_cause.in_(sorted(ENGAGEMENT_GONE)))
+    why = (
+        select(o.c.reason)
+        .where(o.c.invitation_id == inv.c.id, o.c.kind == MessageKind.SURVEY_INVITE, *withdrawn)
+        .order_by(o.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    result = conn.execute(
+        update(inv)
+        .where(
+            inv.c.status == InvitationStatus.INVITED,
+            invite_rows(*withdrawn),
+            not_(invite_rows(o.c.requires_ended == true(), o.c.status != OutboxStatus.SKIPPED)),
+            not_(invite_rows(o.c.status == OutboxStatus.PENDING)),  # an invitation may still go out
+            not_(exists().where(o.c.invitation_id == inv.c.id, o.c.status == OutboxStatus.SENT)),
+        )
+        .values(status=InvitationStatus.VOID, skip_reason=why, updated_at=wall)
+    )
+    return result.rowcount or 0
