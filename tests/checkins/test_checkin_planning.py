@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from auxeng.checkins import planning
@@ -596,3 +597,49 @@ def test_meeting_time_zone_is_the_managers_else_the_tech_leads_else_the_programs
         assert row.slot_timezone == zone, key
         start = vevent(calendar(store, key)[0])[1].decoded("DTSTART")
         assert start == datetime.combine(monday, time(10), ZoneInfo(zone)), key
+
+
+def test_a_skipped_checkin_invitation_stays_skipped_and_a_void_one_is_invited_again(scheduled):
+    """The one ``invite()`` rule, as for end-of-engagement surveys: only a new or void invitation
+    is (re)invited; a skipped one (here: opted out at the time) is never re-sent by accident."""
+    with Session(scheduled) as session:
+        session.add(
+            OptOutRow(
+                email="quinn.fischer@example.com", opted_out_at=moment(date(2026, 10, 1)), source="link"
+            )
+        )
+        session.commit()
+    due = date(2026, 11, 27)
+    load(scheduled, DEMO_TEXT, due)
+    run(scheduled, planning.schedule_checkins, due)
+    run(scheduled, planning.send_checkin_surveys, due)
+    with Session(scheduled) as session:
+        session.execute(delete(OptOutRow))
+        rows = invitation_rows(scheduled, "ENG-2026-028")
+        session.execute(
+            update(SurveyInvitationRow)
+            .where(SurveyInvitationRow.id == rows["rosa.garcia@example.com"].id)
+            .values(status="void")
+        )
+        session.execute(
+            update(CheckinRow).where(CheckinRow.engagement_key == "ENG-2026-028").values(status="scheduled")
+        )
+        session.commit()
+
+    later = due + timedelta(days=1)
+    report = run(scheduled, planning.send_checkin_surveys, later)
+
+    rows = invitation_rows(scheduled, "ENG-2026-028")
+    assert {email: r.status for email, r in rows.items()} == {
+        "pavel.evans@example.com": "invited",
+        "quinn.fischer@example.com": "skipped",
+        "rosa.garcia@example.com": "invited",
+        "olga.dahl@example.com": "invited",
+    }
+    assert rows["rosa.garcia@example.com"].invited_on == later
+    assert rows["pavel.evans@example.com"].invited_on == due  # stands: not asked again
+    assert report.messages > 0
+    sent_to = Counter(m.recipient_email for m in outbox(scheduled, kind="survey_invite"))
+    assert sent_to["pavel.evans@example.com"] == 2  # email and Slack, once
+    assert sent_to["rosa.garcia@example.com"] == 4  # the void invitation's pair, and the new one
+    assert sent_to["quinn.fischer@example.com"] == 0

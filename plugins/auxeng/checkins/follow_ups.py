@@ -29,7 +29,8 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
-from auxeng.vocabulary import MessageKind, SurveyKind
+from auxeng.surveys.invitations import invite
+from auxeng.vocabulary import InvitationStatus, MessageKind, SurveyKind
 
 ACTIVE, FINISHED, COMPLETED, CANCELLED = "active", "finished", "completed", "cancelled"
 
@@ -162,26 +163,29 @@ def plan_follow_ups(
                         f"{engagement.key}: no AuxEng lead to send the follow-up reminder to"
                     )
                 else:
-                    invitation = existing.get((engagement.key, due_round))
-                    if invitation is None:
-                        invitation = SurveyInvitationRow(
+                    stands = existing.get((engagement.key, due_round))
+                    invitation = (
+                        invite(
+                            session,
+                            ctx.planner,
+                            stands,
                             survey=SurveyKind.FOLLOW_UP,
                             engagement_key=engagement.key,
                             email=lead.email,
                             side="auxeng",
                             role=lead.role,
-                            round=due_round,
-                            status="invited",
-                            invited_on=as_of,
+                            round_=due_round,
+                            as_of=as_of,
+                            now=now,
                             closes_at=end_of_day(
                                 max(add_months(day, 1), as_of + timedelta(days=settings.checkin_window_days)),
                                 settings,
                             ),
-                            reminders_queued=0,
-                            created_at=now,
-                            updated_at=now,
                         )
-                        session.add(invitation)
+                        or stands
+                    )
+                    if invitation.status != InvitationStatus.INVITED:
+                        continue
                     to_send.append((invitation, engagement, due_round))
         if follow_up.last_round >= follow_up.months:
             follow_up.status = COMPLETED

@@ -55,9 +55,9 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.invitations import closing_moment
+from auxeng.surveys.invitations import closing_moment, invite, skip_category
 from auxeng.surveys.questions import HELP_CHOICES
-from auxeng.vocabulary import MessageKind, SurveyKind
+from auxeng.vocabulary import InvitationStatus, MessageKind, SurveyKind
 
 log = logging.getLogger(__name__)
 
@@ -622,33 +622,26 @@ def send_checkin_surveys(
         view = ctx.planner.engagement_view(engagement)
         invited = 0
         for email, role in people.surveyed:
-            invitation = existing.get((engagement.key, email))
+            invitation = invite(
+                session,
+                ctx.planner,
+                existing.get((engagement.key, email)),
+                survey=SurveyKind.CHECKIN,
+                engagement_key=engagement.key,
+                email=email,
+                side="host",
+                role=role,
+                as_of=as_of,
+                now=now,
+                closes_at=closes_at,
+            )
             if invitation is None:
-                invitation = SurveyInvitationRow(
-                    survey=SurveyKind.CHECKIN,
-                    engagement_key=engagement.key,
-                    email=email,
-                    side="host",
-                    role=role,
-                    round=0,
-                    created_at=now,
-                )
-                session.add(invitation)
-            elif invitation.status == "invited":
                 continue
-            status, reason = "invited", None
-            if email in ctx.planner.opted_out:
-                status, reason = "skipped", f"opted out on {ctx.planner.opted_out[email]:%Y-%m-%d}"
-                report.skipped_people["opted out"] += 1
-            invitation.status = status
-            invitation.skip_reason = reason
-            invitation.invited_on = as_of
-            invitation.closes_at = closes_at
-            invitation.reminders_queued = 0
-            invitation.updated_at = now
-            if status == "invited":
-                invited += 1
-                to_invite.append((invitation, view, ctx.planner.recipient(email)))
+            if invitation.status == InvitationStatus.SKIPPED:
+                report.skipped_people[skip_category(invitation.skip_reason)] += 1
+                continue
+            invited += 1
+            to_invite.append((invitation, view, ctx.planner.recipient(email)))
         if not people.surveyed:
             report.warnings.append(f"{engagement.key}: nobody on the host side to survey")
         checkin.status = SURVEYING

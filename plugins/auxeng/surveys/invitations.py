@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -119,7 +119,7 @@ def _recent_invitations(
             SurveyInvitationRow.engagement_key,
             SurveyInvitationRow.survey,
         ).where(
-            SurveyInvitationRow.status == "invited",
+            SurveyInvitationRow.status == InvitationStatus.INVITED,
             SurveyInvitationRow.invited_on >= since,
             SurveyInvitationRow.survey.in_(tuple(SURVEY_BY_SIDE.values())),
         )
@@ -129,6 +129,64 @@ def _recent_invitations(
         if email in emails:
             recent[email].append((invited_on, engagement_key, survey))
     return recent
+
+
+def skip_category(reason: str | None) -> str:
+    """The kind of a skip reason, for counts: "opted out", "fatigue", ..."""
+    return (reason or "").split(":")[0].split(" on ")[0]
+
+
+def invite(
+    session: Session,
+    planner: MessagePlanner,
+    existing: SurveyInvitationRow | None,
+    *,
+    survey: str,
+    engagement_key: str,
+    email: str,
+    side: str,
+    role: str,
+    as_of: date,
+    now: datetime,
+    closes_at: datetime,
+    round_: int = 0,
+    blocker: Callable[[str], str | None] | None = None,
+) -> SurveyInvitationRow | None:
+    """Invite one person to one survey of one engagement, or record why not (opted out, or the
+    reason ``blocker`` gives, e.g. fatigue). Used by every survey kind (end of engagement, check-in,
+    monthly follow-up: ``round_`` tells its months apart).
+
+    Returns the invitation, ``invited`` or ``skipped``, or None when the person already has one
+    that stands: only a new or a ``void`` invitation (withdrawn before anything went out) is
+    (re)invited. A ``skipped`` one stays skipped, so nobody is asked twice by accident.
+    The caller queues the messages of the ``invited`` ones (after a flush gives them ids).
+    """
+    if existing is not None and existing.status != InvitationStatus.VOID:
+        return None
+    status, reason = InvitationStatus.INVITED, None
+    if email in planner.opted_out:
+        status, reason = InvitationStatus.SKIPPED, f"opted out on {planner.opted_out[email]:%Y-%m-%d}"
+    elif blocker is not None and (why := blocker(email)) is not None:
+        status, reason = InvitationStatus.SKIPPED, why
+    invitation = existing
+    if invitation is None:
+        invitation = SurveyInvitationRow(
+            survey=survey,
+            engagement_key=engagement_key,
+            email=email,
+            side=side,
+            role=role,
+            round=round_,
+            created_at=now,
+        )
+        session.add(invitation)
+    invitation.status = status
+    invitation.skip_reason = reason
+    invitation.invited_on = as_of
+    invitation.closes_at = closes_at
+    invitation.reminders_queued = 0
+    invitation.updated_at = now
+    return invitation
 
 
 def plan_invitations(
@@ -185,39 +243,35 @@ def plan_invitations(
         touched = False
         for member in members[engagement.key]:
             survey = SURVEY_BY_SIDE[member.side]
-            invitation = existing.get((survey, engagement.key, member.email))
-            if invitation is not None and invitation.status != "void":
-                continue
-            status, reason = "invited", None
-            if member.email in planner.opted_out:
-                status, reason = "skipped", f"opted out on {planner.opted_out[member.email]:%Y-%m-%d}"
-            else:
-                blocker = fatigue_blocker(recent[member.email], as_of, settings.fatigue_days)
-                if blocker is not None:
-                    status = "skipped"
-                    reason = (
-                        f"fatigue: already invited on {blocker[0]} ({blocker[1]} {blocker[2]}); "
-                        f"at most one survey invitation per {settings.fatigue_days} days"
-                    )
-            if invitation is None:
-                invitation = SurveyInvitationRow(
-                    survey=survey,
-                    engagement_key=engagement.key,
-                    email=member.email,
-                    side=member.side,
-                    role=member.role,
-                    created_at=now,
+
+            def fatigue(email: str) -> str | None:
+                blocker = fatigue_blocker(recent[email], as_of, settings.fatigue_days)
+                if blocker is None:
+                    return None
+                return (
+                    f"fatigue: already invited on {blocker[0]} ({blocker[1]} {blocker[2]}); "
+                    f"at most one survey invitation per {settings.fatigue_days} days"
                 )
-                session.add(invitation)
-            invitation.status = status
-            invitation.skip_reason = reason
-            invitation.invited_on = as_of
-            invitation.closes_at = closes_at
-            invitation.reminders_queued = 0
-            invitation.updated_at = now
+
+            invitation = invite(
+                session,
+                planner,
+                existing.get((survey, engagement.key, member.email)),
+                survey=survey,
+                engagement_key=engagement.key,
+                email=member.email,
+                side=member.side,
+                role=member.role,
+                as_of=as_of,
+                now=now,
+                closes_at=closes_at,
+                blocker=fatigue,
+            )
+            if invitation is None:
+                continue
             touched = True
-            if status == "skipped":
-                report.skipped[reason.split(":")[0].split(" on ")[0]] += 1
+            if invitation.status == InvitationStatus.SKIPPED:
+                report.skipped[skip_category(invitation.skip_reason)] += 1
                 continue
             recent[member.email].append((as_of, engagement.key, survey))
             to_invite.append((invitation, view))
@@ -269,7 +323,7 @@ def plan_reminders(
             .join(EngagementRow, EngagementRow.key == SurveyInvitationRow.engagement_key)
             .where(
                 SurveyInvitationRow.survey.in_(surveys),
-                SurveyInvitationRow.status == "invited",
+                SurveyInvitationRow.status == InvitationStatus.INVITED,
                 SurveyInvitationRow.answered_at.is_(None),
                 SurveyInvitationRow.reminders_queued < len(settings.reminder_days),
                 SurveyInvitationRow.invited_on <= first_due,

@@ -36,11 +36,11 @@ from auxeng.store.models import (
     TeamRow,
 )
 from auxeng.surveys.questions import FieldError, UnknownSurvey, get_survey, validate_answers
-from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS, ResponseSource
+from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS, InvitationStatus, ResponseSource
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ("invited",)
+OPEN_STATUSES = (InvitationStatus.INVITED,)
 CSV_COLUMNS = (
     "engagement",
     "email",
@@ -475,7 +475,7 @@ def import_responses_csv(
                 key=key,
                 source=ResponseSource.CSV,
                 submitted_at=plan.submitted_at,
-                accept_statuses=("invited", "skipped"),
+                accept_statuses=(InvitationStatus.INVITED, InvitationStatus.SKIPPED),
             )
         except (SurveyClosed, SurveyNotOpen) as exc:
             report.errors.append(f"{prefix}: {exc}")
@@ -578,7 +578,7 @@ def _ensure_invitation(
             email=email,
             side=plan.side,
             role=plan.role,
-            status="invited",
+            status=InvitationStatus.INVITED,
             invited_on=plan.submitted_at.astimezone(settings.timezone).date(),
             closes_at=plan.submitted_at + timedelta(days=settings.survey_window_days),
             reminders_queued=0,
