@@ -70,9 +70,10 @@ def postgres_database_url():
 
 
 def _reset_postgres(url: str) -> None:
-    from auxeng.store.db import get_engine
+    from auxeng.store.db import forget_schema_checks, get_engine
 
     get_engine(url).dispose()
+    forget_schema_checks()  # the schema is dropped below: the next open_store migrates again
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))

@@ -74,12 +74,14 @@ def test_one_smtp_session_per_batch(store, smtp_connection, smtp_server):
     send_email(store)
     assert len(smtp_server.messages) == 5
     assert smtp_server.sessions == 1
+    assert smtp_server.quits == 1  # ended with QUIT, not just a closed socket
 
     smtp_server.clear()
     queue(store, *(email_message(n) for n in range(5, 10)))
     send_email(store, batch_size=2)
     assert len(smtp_server.messages) == 5
     assert smtp_server.sessions == 3
+    assert smtp_server.quits == 3
 
 
 def test_a_refused_recipient_fails_that_message_only(store, smtp_connection, smtp_server):
@@ -144,6 +146,7 @@ def test_a_dropped_connection_is_reopened_once_per_batch(store, smtp_connection,
     assert report.sent == {"email": 5}
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [f"person{n}@example.com" for n in range(5)]
     assert smtp_server.sessions == 2
+    assert smtp_server.quits == 1  # only the reopened session could be ended politely
 
 
 def test_images_are_embedded_inline(store, smtp_connection, smtp_server, tmp_path):

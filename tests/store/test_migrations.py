@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, Engine, column, inspect, select, table
+from sqlalchemy import JSON, Engine, column, create_engine, event, inspect, select, table
 
 from auxeng.registry.sync import sync_registry_file
 from auxeng.store.db import (
     VERSION_TABLE,
     _alembic_config,
     current_revision,
+    ensure_schema,
+    forget_schema_checks,
     get_engine,
     head_revision,
     migrate,
     open_store,
+    session_scope,
 )
 from auxeng.store.models import Base, UTCDateTime, maintainability_of
 from tests.conftest import DEMO_REGISTRY
@@ -236,3 +242,68 @@ def test_0006_backfills_skip_causes_from_the_old_reasons_and_downgrades(store_ur
     assert "skip_cause" not in {c["name"] for c in inspect(engine).get_columns("auxeng_outbox")}
     _migrate(engine, "head")
     assert _schema_diff(engine) == []
+
+
+@pytest.fixture
+def version_table_statements():
+    """Every SQL statement any engine runs that names the version table (in its text or parameters)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if VERSION_TABLE in statement or VERSION_TABLE in str(parameters):
+            statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield statements
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+def test_the_schema_is_checked_once_per_process_and_database_url(
+    store_url, tmp_path, version_table_statements
+):
+    open_store(store_url)
+    assert version_table_statements  # the first open migrates
+    version_table_statements.clear()
+
+    for _ in range(5):  # what every web request and task step does
+        with session_scope(open_store(store_url)) as session:
+            session.execute(select(1))
+    fresh = create_engine(store_url)  # a new engine for the same database
+    try:
+        ensure_schema(fresh)
+    finally:
+        fresh.dispose()
+    assert version_table_statements == []
+
+    open_store(f"sqlite:///{tmp_path / 'another.db'}")
+    assert version_table_statements  # another database is checked
+
+
+def test_concurrent_first_opens_check_the_schema_once(store, store_url, version_table_statements):
+    forget_schema_checks()
+    open_store(store_url)
+    one_check = len(version_table_statements)
+    assert one_check > 0
+    forget_schema_checks()
+    version_table_statements.clear()
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def open_together(_: int) -> Engine:
+        barrier.wait()
+        return open_store(store_url)
+
+    with ThreadPoolExecutor(workers) as pool:
+        engines = set(pool.map(open_together, range(workers)))
+
+    assert engines == {store}
+    assert len(version_table_statements) == one_check
+
+
+def test_a_schema_changed_behind_the_process_is_checked_again_once_forgotten(store_url):
+    engine = open_store(store_url)
+    _migrate(engine, "0003", down=True)
+    assert current_revision(open_store(store_url)) == "0003"  # checked once per process: not again
+
+    forget_schema_checks()
+    assert current_revision(open_store(store_url)) == head_revision()

@@ -106,6 +106,11 @@ class _Handler:
             asyncio.get_running_loop().call_soon(smtp.transport.close)
         return "250 OK: queued"
 
+    async def handle_QUIT(self, smtp: SMTP, session: Any, envelope: Any) -> str:
+        with self.server._lock:
+            self.server._quits += 1
+        return "221 Bye"
+
 
 class SmtpServer:
     """aiosmtpd ``Controller`` on ``host`` and a free port (kept across stop/start)."""
@@ -117,6 +122,7 @@ class SmtpServer:
         self.deferred: set[str] = set()
         self._received: list[ReceivedMessage] = []
         self._session_count = 0
+        self._quits = 0
         self._drop_countdown: int | None = None
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -181,10 +187,17 @@ class SmtpServer:
         with self._lock:
             return len({m.session for m in self._received})
 
+    @property
+    def quits(self) -> int:
+        """How many sessions the client ended politely (``QUIT``, answered before the client goes on)."""
+        with self._lock:
+            return self._quits
+
     def clear(self) -> None:
         with self._lock:
             self._received.clear()
             self._session_count = 0
+            self._quits = 0
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
         """The messages once at least ``count`` arrived (raises TimeoutError otherwise)."""

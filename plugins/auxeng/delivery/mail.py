@@ -167,15 +167,16 @@ def _reply_error(code: int, text: bytes | str) -> PermanentDeliveryError | Trans
 class SmtpTransport(BaseTransport):
     """Email through the Airflow connection ``conn_id`` (the smtp provider's ``SmtpHook``).
 
-    One SMTP session per batch: entering opens the hook (connect, STARTTLS and
-    login as the connection says); each ``send`` hands our own MIME message to
-    the client the hook opened. We do not use the hook's ``send_email_smtp``: it
-    only builds HTML-only messages (no text part, no Message-ID of ours) and
-    re-sends the whole message on *any* error, which can duplicate mail.
+    One SMTP session per batch: entering enters the hook as a context manager
+    (connect, STARTTLS and login as the connection says); each ``send`` hands our
+    own MIME message to the SMTP client the hook opened. We do not use the hook's
+    ``send_email_smtp``: it only builds HTML-only messages (no text part, no
+    Message-ID of ours) and re-sends the whole message on *any* error, which can
+    duplicate mail.
 
-    A connection the server drops mid-batch is re-opened once per batch and the
-    message retried (if the server had accepted it before dropping, the
-    recipient gets it twice, under the same Message-ID).
+    A connection the server drops mid-batch is re-opened once per batch (a new
+    session) and the message retried (if the server had accepted it before
+    dropping, the recipient gets it twice, under the same Message-ID).
     """
 
     name = "smtp"
@@ -187,6 +188,7 @@ class SmtpTransport(BaseTransport):
         self.envelope_from = parseaddr(email_from)[1]
         address_domain(email_from)  # fail early on a bad From
         self._hook: Any = None
+        self._session: contextlib.ExitStack | None = None
         self._reconnected = False
 
     def _where(self) -> str:
@@ -195,13 +197,36 @@ class SmtpTransport(BaseTransport):
             return f"connection {self.conn_id!r}"
         return f"{conn.host}:{conn.port} (connection {self.conn_id!r})"
 
-    def __enter__(self) -> Self:
+    def _open(self) -> None:
+        """Open a session: a new hook, entered as a context manager (connect, STARTTLS, login)."""
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
         self._hook = SmtpHook(smtp_conn_id=self.conn_id)
+        session = contextlib.ExitStack()
+        session.enter_context(self._hook)
+        self._session = session
+
+    def _client(self) -> smtplib.SMTP:
+        # No public API: SmtpHook (smtp provider 3.2) hides its client; send_email_smtp can't send our MIME.
+        return self._hook._smtp_client
+
+    def _close(self, *, polite: bool) -> None:
+        """End the session (QUIT first when ``polite``: the hook's exit only closes the socket); never raises."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if polite:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._client().quit()
+        try:
+            session.close()
+        except Exception:  # closing must not hide what happened in the batch
+            log.debug("closing the SMTP session failed", exc_info=True)
+
+    def __enter__(self) -> Self:
         self._reconnected = False
         try:
-            self._hook.__enter__()  # get_conn(): connect, STARTTLS, login
+            self._open()
         except Exception as exc:
             raise TransientDeliveryError(
                 f"smtp: cannot connect to {self._where()}: {exc}", transport_down=True
@@ -209,15 +234,8 @@ class SmtpTransport(BaseTransport):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        hook, self._hook = self._hook, None
-        if hook is None or hook._smtp_client is None:
-            return
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            hook._smtp_client.quit()  # polite QUIT; the hook's exit only closes the socket
-        try:
-            hook.__exit__(None, None, None)
-        except Exception:  # closing must not hide what happened in the batch
-            log.debug("closing the SMTP session failed", exc_info=True)
+        self._close(polite=True)
+        self._hook = None
 
     def _reconnect(self, error: BaseException) -> None:
         if self._reconnected:
@@ -226,12 +244,9 @@ class SmtpTransport(BaseTransport):
             ) from error
         self._reconnected = True
         log.warning("SMTP connection to %s lost (%s): reconnecting once", self._where(), error)
-        client = self._hook._smtp_client
-        self._hook._smtp_client = None
+        self._close(polite=False)
         try:
-            if client is not None:
-                client.close()
-            self._hook.get_conn()
+            self._open()
         except Exception as exc:
             raise TransientDeliveryError(
                 f"smtp: connection to {self._where()} lost ({error}) and reconnecting failed: {exc}",
@@ -245,7 +260,7 @@ class SmtpTransport(BaseTransport):
             raise PermanentDeliveryError(f"cannot build the email: {exc}") from exc
         mid = msg["Message-ID"]
         while True:
-            client = self._hook._smtp_client
+            client = self._client()
             try:
                 client.send_message(msg, from_addr=self.envelope_from, to_addrs=[message.recipient])
             except smtplib.SMTPRecipientsRefused as exc:

@@ -13,23 +13,20 @@ File uploads: a row whose ``payload["file"]`` is ``{"filename": "nps-trend.png",
 ``blocks`` are not used. Its external id is the Slack file id. Webhooks cannot
 upload: such rows fail on a webhook.
 
-Rate limits: a 429 waits ``Retry-After`` seconds (capped) and retries the same
-message. 5xx replies and connection errors are retried with exponential backoff
-a few times, then the message is left pending (transient). Slack errors that
-retrying cannot fix (``users_not_found``, ``channel_not_found``, ``invalid_auth``…)
-fail the message with the error as its reason.
+Rate limits and errors (:mod:`auxeng.delivery.slack_api`, for both transports): a 429
+waits ``Retry-After`` seconds (capped) and retries the same message. 5xx replies and
+connection errors are retried with exponential backoff a few times, then the message
+is left pending (transient). Slack errors that retrying cannot fix (``users_not_found``,
+``channel_not_found``, ``invalid_auth``…) fail the message with the error as its reason.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
-import logging
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
-from urllib.error import HTTPError, URLError
+from urllib.error import URLError
 
 from auxeng.delivery.base import (
     BaseTransport,
@@ -37,18 +34,9 @@ from auxeng.delivery.base import (
     QueuedMessage,
     TransientDeliveryError,
 )
+from auxeng.delivery.slack_api import RetryPolicy, SlackApi
 from auxeng.messaging.outbox import SLACK
 
-log = logging.getLogger(__name__)
-
-# Slack ``error`` codes worth retrying later; any other error fails the message.
-TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-# Errors that mean the token itself is not usable: every message would fail the same way.
-CREDENTIAL_ERRORS = frozenset(
-    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope"}
-)
 # Webhook replies meaning the webhook itself is gone or its token is wrong.
 WEBHOOK_CREDENTIAL_ERRORS = frozenset({"invalid_token", "no_service", "no_team", "team_disabled"})
 USER_PREFIXES = ("U", "W")
@@ -95,81 +83,26 @@ def slack_file(message: QueuedMessage) -> SlackFile | None:
     return SlackFile(filename=filename, title=str(spec.get("title") or filename), data=data)
 
 
-def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name.lower():
-            return value[0] if isinstance(value, list) else str(value)
-    return None
+class SlackApiTransport(BaseTransport):
+    """Slack Web API through the Airflow connection ``conn_id`` (:class:`~auxeng.delivery.slack_api.SlackApi`).
 
-
-class _Retrying(BaseTransport):
-    """Retry policy shared by the Slack transports."""
-
-    channel = SLACK
-
-    def __init__(
-        self,
-        conn_id: str,
-        *,
-        retries: int = 3,
-        backoff_seconds: float = 0.5,
-        max_retry_after: float = 60.0,
-        max_rate_limit_waits: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.conn_id = conn_id
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
-        self.max_retry_after = max_retry_after
-        self.max_rate_limit_waits = max_rate_limit_waits
-        self._sleep = sleep
-
-    def _rate_limited(self, waits: int, headers: Mapping[str, Any] | None) -> int:
-        waits += 1
-        if waits > self.max_rate_limit_waits:
-            raise TransientDeliveryError(f"slack: still rate limited (429) after {waits - 1} waits")
-        raw = _header(headers, "Retry-After")
-        try:
-            seconds = float(raw) if raw is not None else 1.0
-        except ValueError:
-            seconds = 1.0
-        seconds = max(0.0, min(seconds, self.max_retry_after))
-        log.info("Slack rate limit (429): waiting %.1f s (Retry-After %s)", seconds, raw)
-        self._sleep(seconds)
-        return waits
-
-    def _backoff(self, failures: int, reason: str, *, down: bool = False) -> int:
-        failures += 1
-        if failures > self.retries:
-            raise TransientDeliveryError(
-                f"{reason} (tried {failures} times)" if failures > 1 else reason, transport_down=down
-            )
-        delay = self.backoff_seconds * 2 ** (failures - 1)
-        log.info("Slack: %s; retrying in %.2f s", reason, delay)
-        self._sleep(delay)
-        return failures
-
-
-class SlackApiTransport(_Retrying):
-    """Slack Web API through the Airflow connection ``conn_id`` (the slack provider's ``SlackHook``).
-
-    The hook's ``client`` is a ``slack_sdk.WebClient`` honouring the connection's
-    ``base_url`` extra; its own retry handlers are switched off (retries are ours).
+    ``retry`` keywords (``retries``, ``backoff_seconds``, ``max_retry_after``,
+    ``max_rate_limit_waits``, ``sleep``) tune the :class:`~auxeng.delivery.slack_api.RetryPolicy`.
     """
 
     name = "slack_api"
+    channel = SLACK
 
     def __init__(self, conn_id: str, *, lookup_by_email: bool = True, **retry: Any) -> None:
-        super().__init__(conn_id, **retry)
+        self.conn_id = conn_id
         self.lookup_by_email = lookup_by_email
-        self._client: Any = None
+        self.retry = RetryPolicy(**retry)
+        self._api: SlackApi | None = None
         self._users: dict[str, str | PermanentDeliveryError] = {}
 
     def __enter__(self) -> Self:
-        from airflow.providers.slack.hooks.slack import SlackHook
-
         try:
-            self._client = SlackHook(slack_conn_id=self.conn_id, retry_handlers=[]).client
+            self._api = SlackApi.connect(self.conn_id, self.retry)
         except Exception as exc:
             raise TransientDeliveryError(
                 f"slack: connection {self.conn_id!r} is not usable: {exc}", transport_down=True
@@ -178,43 +111,14 @@ class SlackApiTransport(_Retrying):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._client = None
+        self._api = None
         self._users = {}
 
-    def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
-        from slack_sdk.errors import SlackApiError
-
-        waits = failures = 0
-        while True:
-            try:
-                return method(**kwargs)
-            except SlackApiError as exc:
-                response = exc.response
-                status = response.status_code
-                data = response.data if isinstance(response.data, dict) else {}
-                error = data.get("error")
-                if status == 429 or error == "ratelimited":
-                    waits = self._rate_limited(waits, response.headers)
-                elif status >= 500 or error in TRANSIENT_ERRORS:
-                    # A 5xx body is often an HTML page: keep only Slack's own error code, if any.
-                    detail = error if error in TRANSIENT_ERRORS else ""
-                    failures = self._backoff(failures, f"slack: HTTP {status} {detail}".strip())
-                else:
-                    raise PermanentDeliveryError(
-                        f"slack: {error or f'HTTP {status}'}", credentials=error in CREDENTIAL_ERRORS
-                    ) from exc
-            # Only the upload URL of files_upload_v2 raises HTTPError (API calls raise SlackApiError).
-            except HTTPError as exc:
-                if exc.code == 429:
-                    waits = self._rate_limited(waits, exc.headers)
-                elif exc.code >= 500:
-                    failures = self._backoff(failures, f"slack: file upload HTTP {exc.code}")
-                else:
-                    raise PermanentDeliveryError(f"slack: file upload HTTP {exc.code} {exc.reason}") from exc
-            except (URLError, ConnectionError) as exc:
-                failures = self._backoff(failures, f"slack: cannot reach Slack: {exc}", down=True)
-            except (TimeoutError, http.client.HTTPException, OSError) as exc:
-                failures = self._backoff(failures, f"slack: {type(exc).__name__}: {exc}")
+    @property
+    def api(self) -> SlackApi:
+        if self._api is None:
+            raise RuntimeError("SlackApiTransport used outside its `with` block")
+        return self._api
 
     def _user_id(self, email: str) -> str:
         if not self.lookup_by_email:
@@ -224,12 +128,11 @@ class SlackApiTransport(_Retrying):
             raise cached
         if cached is None:
             try:
-                response = self._call(self._client.users_lookupByEmail, email=email)
+                cached = self._users[email] = self.api.user_id_by_email(email)
             except PermanentDeliveryError as exc:
                 error = PermanentDeliveryError(f"{exc.reason} ({email})", credentials=exc.credentials)
                 self._users[email] = error
                 raise error from exc
-            cached = self._users[email] = response["user"]["id"]
         return cached
 
     def target(self, recipient: str) -> str:
@@ -246,43 +149,26 @@ class SlackApiTransport(_Retrying):
         file = slack_file(message)
         if file is not None:
             return self._upload(message, file)
-        kwargs: dict[str, Any] = {"channel": self.target(message.recipient), "text": message.body_text}
         blocks = (message.payload or {}).get("blocks")
-        if blocks:
-            kwargs["blocks"] = blocks
-        response = self._call(self._client.chat_postMessage, **kwargs)
-        return response.get("ts")
+        return self.api.post_message(self.target(message.recipient), message.body_text, blocks)
 
     def _upload(self, message: QueuedMessage, file: SlackFile) -> str | None:
-        """Upload ``file`` to the row's conversation; the Slack file id.
-
-        ``files_upload_v2`` is three steps (get an upload URL, post the bytes,
-        complete the upload into the channel); a retry repeats all three, so a
-        failed attempt at most leaves an unshared upload behind.
-        """
-        from slack_sdk.errors import SlackRequestError
-
+        """Upload ``file`` to the row's conversation; the Slack file id."""
         recipient = message.recipient
         if not recipient.startswith(UPLOAD_PREFIXES):
             raise PermanentDeliveryError(
                 f"slack: files can only be uploaded to a channel id (C…/G…), not {recipient!r}"
             )
-        try:
-            response = self._call(
-                self._client.files_upload_v2,
-                channel=recipient,
-                content=file.data,
-                filename=file.filename,
-                title=file.title,
-                initial_comment=message.body_text or None,
-            )
-        except SlackRequestError as exc:  # refused by slack_sdk itself (too large, odd upload reply)
-            raise PermanentDeliveryError(f"slack: cannot upload {file.filename!r}: {exc}") from exc
-        uploaded = response.get("file") or next(iter(response.get("files") or []), None) or {}
-        return uploaded.get("id")
+        return self.api.upload_file(
+            recipient,
+            content=file.data,
+            filename=file.filename,
+            title=file.title,
+            initial_comment=message.body_text or None,
+        )
 
 
-class SlackWebhookTransport(_Retrying):
+class SlackWebhookTransport(BaseTransport):
     """An incoming webhook (the slack provider's ``SlackWebhookHook``): channel posts only.
 
     A webhook always posts to the channel it was created for: the row's
@@ -293,11 +179,13 @@ class SlackWebhookTransport(_Retrying):
     """
 
     name = "slack_webhook"
+    channel = SLACK
     recipient_prefixes = CONVERSATION_PREFIXES
 
     def __init__(self, conn_id: str, *, api_conn_id: str = "slack_api_default", **retry: Any) -> None:
-        super().__init__(conn_id, **retry)
+        self.conn_id = conn_id
         self.api_conn_id = api_conn_id
+        self.retry = RetryPolicy(**retry)
         self._client: Any = None
 
     def __enter__(self) -> Self:
@@ -332,19 +220,19 @@ class SlackWebhookTransport(_Retrying):
             try:
                 response = self._client.send_dict(body)
             except (URLError, ConnectionError) as exc:
-                failures = self._backoff(failures, f"slack webhook: cannot reach it: {exc}", down=True)
+                failures = self.retry.backoff(failures, f"slack webhook: cannot reach it: {exc}", down=True)
                 continue
             except (TimeoutError, http.client.HTTPException, OSError) as exc:
-                failures = self._backoff(failures, f"slack webhook: {type(exc).__name__}: {exc}")
+                failures = self.retry.backoff(failures, f"slack webhook: {type(exc).__name__}: {exc}")
                 continue
             status = response.status_code
             if status == 200:
                 return None
             text = (response.body or "").strip()[:200]
             if status == 429:
-                waits = self._rate_limited(waits, response.headers)
+                waits = self.retry.rate_limited(waits, response.headers)
             elif status >= 500:
-                failures = self._backoff(failures, f"slack webhook: HTTP {status} {text}".strip())
+                failures = self.retry.backoff(failures, f"slack webhook: HTTP {status} {text}".strip())
             else:
                 raise PermanentDeliveryError(
                     f"slack webhook: HTTP {status} {text}".strip(),

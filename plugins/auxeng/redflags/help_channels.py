@@ -2,9 +2,9 @@
 
 Every host team of the registry (not removed) with a ``help_channel`` has its channel read
 with Slack's ``conversations.history`` through the Slack API connection
-(:attr:`Settings.slack_api_conn_id`, the slack provider's ``SlackHook``), with the retry
-policy of the Slack transport (:class:`~auxeng.delivery.slack.SlackApiTransport`: a 429
-waits ``Retry-After``, 5xx and connection errors back off, then give up for this run).
+(:attr:`Settings.slack_api_conn_id`) by the client delivery uses
+(:class:`~auxeng.delivery.slack_api.SlackApi`, with its retry policy: a 429 waits
+``Retry-After``, 5xx and connection errors back off, then give up for this run).
 
 What is read (see :class:`~auxeng.store.models.HelpChannelReadRow`)
     A *pass* reads the messages between ``oldest`` and ``latest`` (both included), newest
@@ -62,7 +62,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from auxeng.delivery.base import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from auxeng.delivery.slack import SlackApiTransport
+from auxeng.delivery.slack_api import RetryPolicy, SlackApi, SlackRefused
 from auxeng.settings import Settings
 from auxeng.store.db import insert_skipping_duplicates, session_scope
 from auxeng.store.models import (
@@ -229,17 +229,16 @@ def read_help_channels(
         authors = _authors(session)
     if not passes:
         return report
-    client = _client(conn_id)
-    if client is None:
+    api = _connect(conn_id, RetryPolicy(sleep=sleep))
+    if api is None:
         report.stopped = f"no Slack API connection {conn_id!r}: help channels not read"
         report.not_read.update({p.team_key: "no Slack API connection" for p in passes})
         return report
-    policy = SlackApiTransport(conn_id, sleep=sleep)
     for index, plan in enumerate(passes):
         read = ChannelRead(plan.channel, plan.team_key, resumed=plan.cursor is not None)
         report.channels.append(read)
         try:
-            _read_channel(engine, policy, client, plan, read, authors, now=now, page_size=page_size)
+            _read_channel(engine, api, plan, read, authors, now=now, page_size=page_size)
         except DeliveryError as exc:
             read.error = exc.reason
             _record_error(engine, plan, exc.reason, now)
@@ -343,13 +342,12 @@ def _authors(session: Session) -> _Authors:
     return _Authors(platform=frozenset(platform), emails=emails)
 
 
-def _client(conn_id: str) -> Any | None:
-    """The Slack ``WebClient`` of ``conn_id`` (its own retries off), or None when there is no such connection."""
-    from airflow.providers.slack.hooks.slack import SlackHook
+def _connect(conn_id: str, retry: RetryPolicy) -> SlackApi | None:
+    """The Slack client of ``conn_id``, or None when there is no such connection (or it has no token)."""
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        return SlackHook(slack_conn_id=conn_id, retry_handlers=[]).client
+        return SlackApi.connect(conn_id, retry)
     except AirflowNotFoundException as exc:
         log.warning(
             "No usable Slack API connection %r (%s): help channels not read. Create it (type slack, "
@@ -361,9 +359,8 @@ def _client(conn_id: str) -> Any | None:
 
 
 def _slack_error(exc: DeliveryError) -> str | None:
-    """Slack's ``error`` code behind a delivery error raised by the transport, if any."""
-    data = getattr(getattr(exc.__cause__, "response", None), "data", None)
-    return data.get("error") if isinstance(data, dict) else None
+    """Slack's ``error`` code behind a failed call, if Slack gave one."""
+    return exc.error if isinstance(exc, SlackRefused) else None
 
 
 def _stops_everything(exc: DeliveryError) -> bool:
@@ -374,8 +371,7 @@ def _stops_everything(exc: DeliveryError) -> bool:
 
 def _read_channel(
     engine: Engine,
-    policy: SlackApiTransport,
-    client: Any,
+    api: SlackApi,
     plan: _Pass,
     read: ChannelRead,
     authors: _Authors,
@@ -386,17 +382,10 @@ def _read_channel(
     """Read ``plan`` page by page, committing each page with the cursor of the next."""
     cursor = plan.cursor
     while True:
-        arguments: dict[str, Any] = {
-            "channel": plan.channel,
-            "oldest": plan.oldest,
-            "latest": plan.latest,
-            "inclusive": True,
-            "limit": page_size,
-        }
-        if cursor:
-            arguments["cursor"] = cursor
         try:
-            response = policy._call(client.conversations_history, **arguments)
+            response = api.conversation_history(
+                plan.channel, oldest=plan.oldest, latest=plan.latest, limit=page_size, cursor=cursor
+            )
         except PermanentDeliveryError as exc:
             if cursor and not read.restarted and _slack_error(exc) == "invalid_cursor":
                 log.warning(

@@ -2,6 +2,10 @@
 
 The store's location is the Airflow connection ``auxeng_db`` (any SQLAlchemy URL);
 without it, a SQLite file ``auxeng.db`` in ``AIRFLOW_HOME``.
+
+:func:`open_store` checks (and upgrades) the schema once per process and database
+URL, not on every open: a process that is running when the schema changes keeps its
+view until it restarts (all Airflow processes restart together after an upgrade).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import fcntl
 import functools
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,10 @@ log = logging.getLogger(__name__)
 VERSION_TABLE = "auxeng_alembic_version"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x41555845  # "AUXE": one advisory lock key for the store's migrations
+
+# Database URLs whose schema this process has brought to head (see ensure_schema).
+_schemas_at_head: set[str] = set()
+_schema_check_lock = threading.Lock()
 
 
 class StoreConfigError(ValueError):
@@ -181,10 +190,43 @@ def migrate(engine: Engine) -> str:
     return head
 
 
+def _schema_key(engine: Engine) -> str | None:
+    """What identifies the engine's database across engines; None for in-memory SQLite (one per engine)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in {None, "", ":memory:"}:
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """:func:`migrate` the engine's database once per process and database URL (thread-safe).
+
+    Later calls for the same URL, from any engine, return at once; concurrent first
+    calls wait for the one that checks. An in-memory SQLite database is checked every time.
+    """
+    key = _schema_key(engine)
+    if key in _schemas_at_head:
+        return
+    with _schema_check_lock:
+        if key not in _schemas_at_head:
+            migrate(engine)
+            if key is not None:
+                _schemas_at_head.add(key)
+
+
+def forget_schema_checks() -> None:
+    """Make the next :func:`open_store` of every database check its schema again.
+
+    For tests and tools that drop, downgrade or recreate a database inside a running process.
+    """
+    with _schema_check_lock:
+        _schemas_at_head.clear()
+
+
 def open_store(url: str | None = None) -> Engine:
-    """The migrated store engine (resolving the URL from Airflow when not given)."""
+    """The migrated store engine (resolving the URL from Airflow when not given); see :func:`ensure_schema`."""
     engine = get_engine(url or resolve_database_url())
-    migrate(engine)
+    ensure_schema(engine)
     return engine
 
 
