@@ -38,6 +38,6 @@ COPY --chown=airflow:0 plugins /opt/airflow/plugins
 COPY --chown=airflow:0 include /opt/airflow/include
 
 # `python -m auxeng ...` and the DAGs import the pack from plugins/; its assets
-# are in include/ (see the README, "Settings").
+# are in include/ (see docs/operations.md, "Settings").
 ENV PYTHONPATH=/opt/airflow/plugins \
     AUXENG_INCLUDE_DIR=/opt/airflow/include

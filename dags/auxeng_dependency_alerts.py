@@ -11,7 +11,7 @@ Daily at 09:00 in the program's time zone (`AUXENG_TIMEZONE`):
 2. `import_help_requests`: imports the CSV drop file(s) (`AUXENG_HELP_REQUESTS_CSV`:
    team, date, summary, link); bad rows are logged with file and line and skipped.
 3. `evaluate_flags`: runs the rules (help requests after the end, check-in answers,
-   repeat engagements, engineer load, detractor clusters; README "Dependency red flags"
+   repeat engagements, engineer load, detractor clusters; docs/red-flags.md, "The rules",
    lists every threshold) and keeps **one live flag per rule and subject**: new findings
    open a flag, later runs update its evidence or escalate it, and a flag whose condition
    cleared is resolved.

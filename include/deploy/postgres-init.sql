@@ -5,7 +5,7 @@
 -- The store's password comes from the container's AUXENG_DB_PASSWORD
 -- (docker-compose.yaml passes it from .env), never from this file; it must be
 -- the password in AIRFLOW_CONN_AUXENG_DB. The store creates its own tables on
--- first use (see the README, "The engagement store").
+-- first use (see docs/operations.md, "The engagement store").
 --
 -- Changing AUXENG_DB_PASSWORD later does not re-run this script: also run
 --   ALTER ROLE auxeng PASSWORD '...';

@@ -1,6 +1,6 @@
 """Settings read from the environment (``AUXENG_*``), never at import time.
 
-Every setting is documented in the README's "Settings" table. A bad value is a
+Every setting is documented in docs/operations.md, "Settings". A bad value is a
 :class:`SettingsError` that names the variable.
 """
 
@@ -37,7 +37,7 @@ def airflow_home() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """The pack's settings; see the README's "Settings" table."""
+    """The pack's settings; see docs/operations.md, "Settings"."""
 
     registry_path: Path
     timezone: ZoneInfo

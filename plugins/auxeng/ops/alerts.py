@@ -45,7 +45,7 @@ MAX_ERROR = 1000
 MAX_HINT = 300
 MAX_KEY = 300
 RUNBOOK = (
-    "see the README runbook (sections The DAGs and Delivery: the outbox): read the log, "
+    "see the runbook in docs/operations.md (and docs/delivery.md for messages): read the log, "
     "fix the cause, then clear the task (re-runs are safe)"
 )
 # Sentences of a doc_md that say what to do when something fails, best first.

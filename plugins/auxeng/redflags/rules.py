@@ -4,7 +4,7 @@ Each rule is a small function ``rule(facts, thresholds) -> list[Flag]``. The sto
 (:mod:`auxeng.redflags.store`) reads the facts, runs :func:`evaluate`, and keeps one live flag per
 rule and subject: a flag a rule no longer returns is resolved ("the condition cleared").
 
-Rules and their thresholds (settings in brackets; defaults documented in the README):
+Rules and their thresholds (settings in brackets; defaults in docs/operations.md, "Settings"):
 
 ``help_requests`` (subject: host team)
     Requests for help (Slack help channel or CSV drop) posted after the end of the team's
