@@ -48,9 +48,9 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.questions import CHECKIN, TEXT
+from auxeng.surveys.questions import TEXT, get_survey
 from auxeng.surveys.responses import digest_opted_out
-from auxeng.vocabulary import MessageKind, SurveyKind
+from auxeng.vocabulary import NPS_SURVEYS, MessageKind, SurveyKind
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ MAX_COMMENTS = 20
 SURVEY_LABELS = {SurveyKind.POST_ENGAGEMENT: "End of engagement", SurveyKind.CHECKIN: "Three-month check-in"}
 COMMENT_FIELDS = {
     survey.kind: [(f.name, f.label) for f in survey.fields if f.kind == TEXT]
-    for survey in (SurveyKind.POST_ENGAGEMENT, CHECKIN)
+    for survey in map(get_survey, NPS_SURVEYS)
 }
 CATEGORY_ORDER = {"detractor": 0, "passive": 1, "promoter": 2}
 

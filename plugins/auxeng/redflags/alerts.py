@@ -22,9 +22,9 @@ from auxeng.messaging import tokens
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import MessagePlanner, Recipient
 from auxeng.redflags import rules
-from auxeng.redflags.store import OPEN
+from auxeng.redflags.store import OPEN, mark_announced
 from auxeng.settings import Settings
-from auxeng.store.models import FlagEventRow, FlagRow, PersonRow, ProgramRow, TeamRow
+from auxeng.store.models import FlagRow, PersonRow, ProgramRow, TeamRow
 from auxeng.vocabulary import MessageKind
 
 log = logging.getLogger(__name__)
@@ -209,18 +209,7 @@ def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: d
                 engagement_key=flag.engagement_key,
                 kind=MessageKind.FLAG_ALERT,
             )
-        flag.announcements = number
-        flag.announced_at = now
-        flag.announced_severity = flag.severity
-        session.add(
-            FlagEventRow(
-                flag_id=flag.id,
-                event="announced",
-                severity=flag.severity,
-                detail={"reason": reason, "to": [t.email for t, _ in targets], "number": number},
-                at=now,
-            )
-        )
+        mark_announced(session, flag, now, reason=reason, to=[t.email for t, _ in targets])
         report.announced.setdefault(reason, []).append(flag.open_key or str(flag.id))
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)

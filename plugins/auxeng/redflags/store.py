@@ -207,7 +207,8 @@ class ReconcileReport:
         }
 
 
-def _event(session: Session, flag: FlagRow, event: str, now: datetime, **detail: Any) -> None:
+def record_event(session: Session, flag: FlagRow, event: str, now: datetime, **detail: Any) -> None:
+    """Append one event to the flag's history (every change to a flag is one)."""
     session.add(FlagEventRow(flag_id=flag.id, event=event, severity=flag.severity, detail=detail, at=now))
 
 
@@ -237,7 +238,7 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
             )
             session.add(row)
             session.flush()
-            _event(session, row, "opened", now, summary=flag.summary)
+            record_event(session, row, "opened", now, summary=flag.summary)
             report.opened.append(flag.open_key)
             report.samples.append(f"opened {flag.severity} {flag.open_key}: {flag.summary}")
             continue
@@ -250,17 +251,19 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
             )
             if reopened:
                 row.status = OPEN
-            _event(session, row, "escalated", now, previous=previous, reopened=reopened, summary=flag.summary)
+            record_event(
+                session, row, "escalated", now, previous=previous, reopened=reopened, summary=flag.summary
+            )
             report.escalated.append(flag.open_key)
             report.samples.append(f"escalated {previous} → {flag.severity} {flag.open_key}: {flag.summary}")
         elif row.severity != flag.severity:
-            _event(session, row, "eased", now, previous=row.severity, summary=flag.summary)
+            record_event(session, row, "eased", now, previous=row.severity, summary=flag.summary)
             row.severity = flag.severity
         elif row.evidence == flag.evidence and row.summary == flag.summary:
             report.unchanged += 1
             continue
         else:
-            _event(session, row, "updated", now, summary=flag.summary)
+            record_event(session, row, "updated", now, summary=flag.summary)
         row.summary = flag.summary
         row.evidence = flag.evidence
         row.team_key = flag.team_key
@@ -273,7 +276,7 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
         row.resolved_at = now
         row.resolved_reason = f"the condition cleared on {as_of.isoformat()}"
         row.updated_at = now
-        _event(session, row, "resolved", now, reason=row.resolved_reason)
+        record_event(session, row, "resolved", now, reason=row.resolved_reason)
         report.resolved.append(key)
         report.samples.append(f"resolved {key}")
     session.flush()
@@ -322,9 +325,19 @@ def acknowledge(session: Session, flag_id: int, *, by: str, note: str, now: date
     flag.acknowledged_note = note
     flag.acknowledged_severity = flag.severity
     flag.updated_at = now
-    _event(session, flag, "acknowledged", now, by=by, note=note)
+    record_event(session, flag, "acknowledged", now, by=by, note=note)
     session.flush()
     return AckOutcome("acknowledged", flag)
+
+
+def mark_announced(session: Session, flag: FlagRow, now: datetime, *, reason: str, to: list[str]) -> int:
+    """Record that the flag's alert number N went out (queued) to ``to``; returns N."""
+    number = flag.announcements + 1
+    flag.announcements = number
+    flag.announced_at = now
+    flag.announced_severity = flag.severity
+    record_event(session, flag, "announced", now, reason=reason, to=to, number=number)
+    return number
 
 
 def live_flags(session: Session) -> list[FlagRow]:

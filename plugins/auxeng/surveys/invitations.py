@@ -189,6 +189,54 @@ def invite(
     return invitation
 
 
+def record_outside_invitation(
+    session: Session,
+    *,
+    survey: str,
+    engagement_key: str,
+    email: str,
+    side: str,
+    role: str,
+    invited_on: date,
+    closes_at: datetime,
+    now: datetime,
+) -> int:
+    """An ``invited`` invitation for someone asked outside the pack (answers imported from CSV);
+    returns its id. Nothing is queued for it."""
+    invitation = SurveyInvitationRow(
+        survey=survey,
+        engagement_key=engagement_key,
+        email=email,
+        side=side,
+        role=role,
+        status=InvitationStatus.INVITED,
+        invited_on=invited_on,
+        closes_at=closes_at,
+        reminders_queued=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(invitation)
+    session.flush()
+    return invitation.id
+
+
+def mark_answered(
+    session: Session, invitation: SurveyInvitationRow, at: datetime, touch: datetime | None = None
+) -> None:
+    """Set the invitation's first-answer time if unset (``touch`` also bumps its ``updated_at``)."""
+    if invitation.answered_at is not None:
+        return
+    values: dict[str, Any] = {"answered_at": at}
+    if touch is not None:
+        values["updated_at"] = touch
+    session.execute(
+        update(SurveyInvitationRow)
+        .where(SurveyInvitationRow.id == invitation.id, SurveyInvitationRow.answered_at.is_(None))
+        .values(**values)
+    )
+
+
 def plan_invitations(
     session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
 ) -> PlanReport:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
+from auxeng.surveys import invitations
 from auxeng.surveys.questions import FieldError, UnknownSurvey, get_survey, validate_answers
 from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS, InvitationStatus, ResponseSource
 
@@ -293,7 +294,7 @@ def _record(
     existing = _find_response(session, ref)
 
     if existing is not None and existing.nps == nps and (existing.answers or {}) == rest:
-        _mark_answered(session, invitation, existing.submitted_at)
+        invitations.mark_answered(session, invitation, existing.submitted_at)
         return RecordOutcome(created=False, response_id=existing.id, changed=False)
     if invitation.status not in accept_statuses:
         raise SurveyNotOpen(invitation.status)
@@ -324,24 +325,8 @@ def _record(
         session.add(response)
         created = True
     session.flush()  # a concurrent first answer fails here, on the unique response_ref
-    _mark_answered(session, invitation, response.submitted_at, touch=None if anonymous else now)
+    invitations.mark_answered(session, invitation, response.submitted_at, touch=None if anonymous else now)
     return RecordOutcome(created=created, response_id=response.id)
-
-
-def _mark_answered(
-    session: Session, invitation: SurveyInvitationRow, at: datetime, touch: datetime | None = None
-) -> None:
-    """Set the invitation's first-answer time if unset (``touch`` also bumps its ``updated_at``)."""
-    if invitation.answered_at is not None:
-        return
-    values: dict[str, Any] = {"answered_at": at}
-    if touch is not None:
-        values["updated_at"] = touch
-    session.execute(
-        update(SurveyInvitationRow)
-        .where(SurveyInvitationRow.id == invitation.id, SurveyInvitationRow.answered_at.is_(None))
-        .values(**values)
-    )
 
 
 def record_opt_out(
@@ -572,19 +557,14 @@ def _ensure_invitation(
         existing = session.scalar(query)
         if existing is not None:
             return existing
-        invitation = SurveyInvitationRow(
+        return invitations.record_outside_invitation(
+            session,
             survey=plan.survey,
             engagement_key=engagement_key,
             email=email,
             side=plan.side,
             role=plan.role,
-            status=InvitationStatus.INVITED,
             invited_on=plan.submitted_at.astimezone(settings.timezone).date(),
             closes_at=plan.submitted_at + timedelta(days=settings.survey_window_days),
-            reminders_queued=0,
-            created_at=now,
-            updated_at=now,
+            now=now,
         )
-        session.add(invitation)
-        session.flush()
-        return invitation.id
