@@ -1,6 +1,6 @@
 """Time the AuxEng dashboard's data on a store of 10,000 ended engagements (SQLite, and PostgreSQL if set).
 
-Target: building one page of the dashboard (``auxeng.web.dashboard.routes.load_dashboard``: the
+Target: building one page of the dashboard (``auxeng.web.dashboard.queries.load_dashboard``: the
 engagements page with survey, check-in and flag counts, the outbox page and its counts,
 the live red flags, the latest NPS week) takes < 250 ms, on the first page and on a
 late one, with the same fixed number of SQL statements as on a small store.
@@ -131,7 +131,7 @@ def seed(url: str, engagements: int) -> object:
 
 def measure(engine: object, page: int, rounds: int) -> tuple[float, int, int]:
     """(median seconds, SQL statements, engagement rows shown) of building one dashboard page."""
-    from auxeng.web.dashboard.routes import load_dashboard
+    from auxeng.web.dashboard.queries import load_dashboard
 
     statements: list[str] = []
 

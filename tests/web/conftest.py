@@ -4,9 +4,11 @@ as the Airflow api-server mounts it)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -95,6 +97,19 @@ class Clock:
         return self.now
 
 
+@contextlib.contextmanager
+def web_clock(clock: Clock) -> Iterator[None]:
+    """Every page of the pack's web app (public and dashboard) tells time by ``clock`` inside the block."""
+    from auxeng.web import app
+    from auxeng.web.common import clock as web_app_clock
+
+    app.dependency_overrides[web_app_clock] = clock
+    try:
+        yield
+    finally:
+        app.dependency_overrides.pop(web_app_clock, None)
+
+
 @dataclass
 class Live:
     client: httpx.Client
@@ -118,12 +133,11 @@ class Live:
 @pytest.fixture
 def live(registry_store, store_url, monkeypatch):
     """The web app under a real uvicorn server (in a thread), pointed at the test store."""
-    from auxeng.web.application import app, current_time
+    from auxeng.web import app
 
     monkeypatch.setenv("AIRFLOW_CONN_AUXENG_DB", _airflow_conn_uri(store_url))
     monkeypatch.setenv("AUXENG_SECRET_KEY", KEY_TEXT)
     clock = Clock(NOW)
-    app.dependency_overrides[current_time] = clock
     root = FastAPI()
     root.mount("/auxeng", app)
 
@@ -140,10 +154,9 @@ def live(registry_store, store_url, monkeypatch):
         time.sleep(0.01)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base_url, timeout=60) as client:
+        with web_clock(clock), httpx.Client(base_url=base_url, timeout=60) as client:
             yield Live(client=client, base_url=base_url, clock=clock, engine=registry_store)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
-        app.dependency_overrides.pop(current_time, None)

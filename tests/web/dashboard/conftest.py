@@ -227,18 +227,6 @@ def serve(app, *, lifespan: str = "off") -> Iterator[str]:
         sock.close()
 
 
-@contextlib.contextmanager
-def dashboard_clock(clock) -> Iterator[None]:
-    from auxeng.web.dashboard import routes as dashboard
-
-    app = dashboard.application()
-    app.dependency_overrides[dashboard.current_time] = clock
-    try:
-        yield
-    finally:
-        app.dependency_overrides.pop(dashboard.current_time, None)
-
-
 @dataclass
 class Dash:
     client: httpx.Client
@@ -278,10 +266,9 @@ class Dash:
 def dash(live, airflow_auth):  # noqa: F811
     """The pack's app (dashboard included) served by ``live``, with the demo data and Airflow's auth."""
     demo = seed_demo(live.engine)
-    with dashboard_clock(live.clock):
-        yield Dash(
-            client=live.client, base_url=live.base_url, engine=live.engine, demo=demo, manager=airflow_auth
-        )
+    return Dash(
+        client=live.client, base_url=live.base_url, engine=live.engine, demo=demo, manager=airflow_auth
+    )
 
 
 @contextlib.contextmanager

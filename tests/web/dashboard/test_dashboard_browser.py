@@ -19,8 +19,8 @@ from playwright.sync_api import expect, sync_playwright
 from auxeng.store.db import session_scope
 from auxeng.store.models import FlagRow, OutboxRow
 from tests.conftest import REPO, _airflow_conn_uri
-from tests.web.conftest import KEY_TEXT, NOW, Clock
-from tests.web.dashboard.conftest import FLAG_NOTE, USERS, dashboard_clock, seed_demo, serve
+from tests.web.conftest import KEY_TEXT, NOW, Clock, web_clock
+from tests.web.dashboard.conftest import FLAG_NOTE, USERS, seed_demo, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -60,7 +60,7 @@ def airflow(registry_store, store_url, airflow_auth, monkeypatch):
     monkeypatch.setenv("AUXENG_SECRET_KEY", KEY_TEXT)
     demo = seed_demo(registry_store)
     app = create_app("core")
-    with dashboard_clock(Clock(NOW)), serve(app, lifespan="on") as base_url:
+    with web_clock(Clock(NOW)), serve(app, lifespan="on") as base_url:
         yield base_url, demo, registry_store
 
 

@@ -14,8 +14,9 @@ from auxeng.nps.digest import rate_text
 from auxeng.nps.weekly import result_of
 from auxeng.store.db import session_scope
 from auxeng.store.models import EngagementRow, FlagRow, NpsSnapshotRow, OutboxRow, SurveyInvitationRow
-from auxeng.web.dashboard.routes import CSRF_PURPOSE, PAGE_SIZE, csrf_token
-from tests.web.conftest import ENGAGEMENT, KEY, NOW
+from auxeng.web.dashboard.queries import PAGE_SIZE
+from auxeng.web.dashboard.routes import CSRF_PURPOSE, csrf_token
+from tests.web.conftest import ENGAGEMENT, KEY, NOW, invite
 from tests.web.dashboard.conftest import FLAG_NOTE, NPS_WEEK, add_outbox, outbox_row, statements
 
 ROW = re.compile(r'<tr id="engagement-([^"]+)"')
@@ -281,11 +282,32 @@ def test_the_flash_message_is_shown_once(dash):
     assert tampered.status_code == 200 and 'id="flash"' not in tampered.text
 
 
+# --- one clock -----------------------------------------------------------------------------
+
+
+def test_one_clock_tells_the_time_to_the_public_pages_and_the_dashboard(dash, live):
+    """``live`` sets the time once (``app.dependency_overrides[clock]``); moving it moves every page."""
+    survey = live.survey_url(invite(dash.engine, survey="checkin"))  # closes at NOW + 14 days
+    assert live.client.get(survey).status_code == 200
+    assert "· 27 Nov 2026 10:30 UTC</span>" in dash.get().text
+    csrf = dash.csrf()  # valid for 12 hours from NOW
+
+    live.clock.now = NOW + timedelta(hours=13)
+    assert "· 27 Nov 2026 23:30 UTC</span>" in dash.get().text
+    expired = dash.post(f"outbox/{dash.demo.failed[0]}/retry", {"csrf": csrf})
+    assert expired.status_code == 403 and "This form expired" in expired.text
+
+    live.clock.now = NOW + timedelta(days=14)
+    closed = live.client.get(survey)
+    assert closed.status_code == 410 and "This survey is closed" in closed.text
+    assert "· 11 Dec 2026 10:30 UTC</span>" in dash.get().text
+
+
 # --- 10,000 engagements -------------------------------------------------------------------
 
 
 def test_ten_thousand_engagements_cost_a_few_statements(dash):
-    dash.get()  # warm: the first request builds the dashboard app
+    dash.get()  # warm: the first request imports Airflow's auth and the store
     with statements(dash.engine) as demo_page:
         small = dash.get()
     with session_scope(dash.engine) as session:
