@@ -72,6 +72,7 @@ from auxeng.delivery.base import (
 )
 from auxeng.delivery.report import MAX_SAMPLES, DeliveryReport
 from auxeng.messaging.outbox import CHANNELS
+from auxeng.registry import lifecycle
 from auxeng.settings import Settings, load_settings
 from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow, UTCDateTime
 
@@ -217,9 +218,10 @@ def _guards(dialect: str) -> list[_Guard]:
             ),
             literal(ANSWERED, String),
         ),
-        _Guard("engagement_removed", engagement(_eng.c.removed_at.is_not(None)), was("removed")),
-        _Guard("engagement_cancelled", engagement(_eng.c.status == "cancelled"), was("cancelled")),
-        _Guard("engagement_reopened", engagement(_eng.c.ended_at.is_(None)), was("reopened")),
+        # removed, cancelled, not (or no longer) ended: together, not lifecycle.is_ended_and_live
+        _Guard("engagement_removed", engagement(lifecycle.removed_clause(_eng.c)), was("removed")),
+        _Guard("engagement_cancelled", engagement(lifecycle.cancelled_clause(_eng.c)), was("cancelled")),
+        _Guard("engagement_reopened", engagement(~lifecycle.ended_clause(_eng.c)), was("reopened")),
         _Guard(
             "engagement_unknown",
             and_(needs_end, not_(exists().where(_eng.c.key == o.c.engagement_key))),

@@ -36,6 +36,7 @@ from auxeng.messaging import tokens
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue, samples
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import SendWindow, person_timezone
+from auxeng.registry.lifecycle import ended_and_live_clause
 from auxeng.settings import Settings
 from auxeng.store.models import (
     EngagementRow,
@@ -289,9 +290,7 @@ def plan_invitations(
         session.scalars(
             select(EngagementRow)
             .where(
-                EngagementRow.ended_at.is_not(None),
-                EngagementRow.status != "cancelled",
-                EngagementRow.removed_at.is_(None),
+                ended_and_live_clause(),
                 EngagementRow.end_date < as_of,
             )
             .order_by(EngagementRow.end_date, EngagementRow.key)
@@ -421,9 +420,7 @@ def plan_reminders(
                 SurveyInvitationRow.reminders_queued < len(settings.reminder_days),
                 SurveyInvitationRow.invited_on <= first_due,
                 SurveyInvitationRow.closes_at > now,
-                EngagementRow.ended_at.is_not(None),
-                EngagementRow.status != "cancelled",
-                EngagementRow.removed_at.is_(None),
+                ended_and_live_clause(),
             )
             .order_by(SurveyInvitationRow.id)
         )
