@@ -16,12 +16,12 @@ Rules (thresholds in :class:`auxeng.settings.Settings`):
 - Opted-out people are recorded as ``skipped`` and never messaged.
 - Reminders ``reminder_days`` after the invitation, until the person answers.
 - Every message to a person goes out 09:00-17:00 on a weekday, their time.
-- A detractor answer (0-6) alerts the engagement's AuxEng lead, once per response.
+- A detractor answer (0-6) alerts the engagement's AuxEng lead, once per response
+  (:mod:`auxeng.surveys.detractors`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.dev.demo_history import SOURCE as DEMO_HISTORY
 from auxeng.messaging import tokens
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue, samples
 from auxeng.messaging.rendering import render
@@ -42,15 +41,11 @@ from auxeng.store.models import (
     EngagementRow,
     MemberRow,
     OptOutRow,
-    OutboxRow,
     PersonRow,
     ProgramRow,
     SurveyInvitationRow,
-    SurveyResponseRow,
     TeamRow,
 )
-
-log = logging.getLogger(__name__)
 
 POST_ENGAGEMENT, RETRO = "post_engagement", "retro"
 SURVEY_BY_SIDE = {"host": POST_ENGAGEMENT, "auxeng": RETRO}
@@ -459,74 +454,4 @@ def plan_reminders(
         )
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
-    return report
-
-
-def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings, key: bytes) -> PlanReport:
-    """Alert each engagement's AuxEng lead about every detractor answer, once per response
-    (not about the synthetic history ``make demo`` seeds: it is not news)."""
-    report = PlanReport()
-    query = (
-        select(SurveyResponseRow, EngagementRow)
-        .join(EngagementRow, EngagementRow.key == SurveyResponseRow.engagement_key)
-        .where(SurveyResponseRow.survey == POST_ENGAGEMENT, SurveyResponseRow.nps <= DETRACTOR_MAX)
-        .where(SurveyResponseRow.source != DEMO_HISTORY)
-        .order_by(SurveyResponseRow.id)
-    )
-    rows = list(session.execute(query))
-    if not rows:
-        return report
-    alerted = {
-        key.split(":")[1]
-        for key in session.scalars(select(OutboxRow.dedupe_key).where(OutboxRow.kind == DETRACTOR_ALERT))
-    }
-    rows = [(r, e) for r, e in rows if r.response_ref[:24] not in alerted]
-    if not rows:
-        return report
-    keys = {engagement.key for _, engagement in rows}
-    platform_side: dict[str, list[MemberRow]] = defaultdict(list)
-    for member in session.scalars(
-        select(MemberRow)
-        .where(MemberRow.engagement_key.in_(keys), MemberRow.side == "auxeng")
-        .order_by(MemberRow.id)
-    ):
-        platform_side[member.engagement_key].append(member)
-    planner = MessagePlanner(session, settings, now=now, key=key)
-    program = session.get(ProgramRow, 1)
-    managers = [(m["email"], m.get("name"), m.get("slack_id")) for m in (program.managers if program else [])]
-    messages: list[OutboundMessage] = []
-    for response, engagement in rows:
-        side = platform_side[engagement.key]
-        team_leads = [m for m in side if m.lead] or [m for m in side if m.role == "engineer"][:1]
-        targets = [planner.recipient(m.email) for m in team_leads] or [
-            planner.recipient(email, name, slack_id) for email, name, slack_id in managers
-        ]
-        if not targets:
-            log.warning("Detractor on %s: no AuxEng lead and no program manager to alert", engagement.key)
-            continue
-        respondent = "A respondent (anonymous engagement)"
-        if not engagement.anonymous and response.respondent_email:
-            respondent = planner.recipient(response.respondent_email).name
-        answers = response.answers or {}
-        for target in targets:
-            batch = planner.person_messages(
-                dedupe_prefix=f"{DETRACTOR_ALERT}:{response.response_ref[:24]}:{target.email}",
-                template=DETRACTOR_ALERT,
-                recipient=target,
-                context={
-                    "engagement": planner.engagement_view(engagement),
-                    "lead_name": target.name,
-                    "respondent": respondent,
-                    "score": response.nps,
-                    "went_well": answers.get("went_well"),
-                    "to_change": answers.get("to_change"),
-                    "business_goals": answers.get("business_goals"),
-                    "technical_goals": answers.get("technical_goals"),
-                },
-                earliest=now,
-                engagement_key=engagement.key,
-            )
-            messages += batch
-            report.alerts += 1
-    report.messages = enqueue(session, messages, now=now)
     return report

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from auxeng.messaging import tokens
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
-from auxeng.surveys import invitations
+from auxeng.surveys import detractors, invitations
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def queue_reminders(
 
 
 def queue_detractor_alerts(now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
-    return run_planning_step(invitations.plan_detractor_alerts, dry_run=dry_run, now=now)
+    """Alert the AuxEng leads about new detractor answers (see :mod:`auxeng.surveys.detractors`)."""
+    return run_planning_step(detractors.plan_detractor_alerts, dry_run=dry_run, now=now)
 
 
 MAX_DRAINERS = 16
