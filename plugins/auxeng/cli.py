@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from auxeng.dagkit.context import utcnow
 from auxeng.ops.reporting import checkin_lines, state_lines, survey_lines
-from auxeng.registry.lifecycle import has_ended
+from auxeng.registry.lifecycle import is_cancelled, is_due_to_end, is_ended, is_ended_and_live, is_live
 from auxeng.registry.sync import sync_registry_file
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store, resolve_database_url, session_scope
@@ -81,7 +81,7 @@ def _report(args: argparse.Namespace) -> int:
     print(f"AuxEng as of {as_of.isoformat()} ({as_of:%A})")
     if load is not None:
         print(f"  registry load #{load.id}: {len(rows)} engagements, {len(load.problems)} problem(s)")
-    ended = [r for r in rows if r.ended_at is not None and r.status == "active"]
+    ended = [r for r in rows if is_ended_and_live(r)]
     recent = [r for r in ended if r.end_date >= week_start - timedelta(days=7)]
     print(
         f"\nEngagements detected as ended: {len(ended)} ({len(ended) - len(recent)} earlier ones caught up)"
@@ -89,23 +89,17 @@ def _report(args: argparse.Namespace) -> int:
     for row in recent:
         print(_engagement_line(row))
     upcoming = [
-        r
-        for r in rows
-        if r.ended_at is None and r.status == "active" and as_of <= r.end_date < as_of + timedelta(days=7)
+        r for r in rows if is_live(r) and not is_ended(r) and as_of <= r.end_date < as_of + timedelta(days=7)
     ]
     print(f"\nEnding in the next 7 days: {len(upcoming)}")
     for row in upcoming:
         print(_engagement_line(row))
-    pending = [
-        r
-        for r in rows
-        if r.ended_at is None and r.removed_at is None and has_ended(r.end_date, r.status, as_of)
-    ]
+    pending = [r for r in rows if is_due_to_end(r, as_of)]
     if pending:
         print(
             f"\nPast their last day but not marked ended yet (auxeng_detect_ended has not run for {as_of}): {len(pending)}"
         )
-    cancelled = [r for r in rows if r.status == "cancelled"]
+    cancelled = [r for r in rows if is_cancelled(r)]
     print(f"\nCancelled (never counted as ended): {', '.join(r.key for r in cancelled) or 'none'}")
     with session_scope(open_store()) as session:
         print("\n".join(checkin_lines(session, as_of)))

@@ -98,3 +98,10 @@ ENGAGEMENT_GONE = frozenset(
     }
 )
 """Skip causes meaning the engagement is no longer ended and live: its invitations become void."""
+
+
+class EngagementStatus(StrEnum):
+    """An engagement's ``status`` in the registry (and ``auxeng_engagements.status``)."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"

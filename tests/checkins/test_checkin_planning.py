@@ -582,6 +582,21 @@ def test_host_team_without_a_manager_warns_and_invites_the_lead_and_tech_lead(st
     assert str(event["ORGANIZER"]) == "mailto:lead.one@example.com"
 
 
+def test_an_advisor_alone_is_not_the_auxeng_lead_the_program_manager_organizes(store):
+    advisor_only = edit_engagement(
+        SMALL_REGISTRY,
+        "ENG-B",
+        "{email: lead.one@example.com, role: engineer, lead: true}",
+        "{email: adviser.one@example.com, role: advisor}",
+    )
+    load(store, advisor_only, FIRST_RUN)
+    report = run(store, planning.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)
+    assert "ENG-B has no AuxEng lead: program manager dana.ruiz@example.com organizes" in report.warnings
+    _cal, event = vevent(calendar(store, "ENG-B")[0])
+    assert str(event["ORGANIZER"]) == "mailto:dana.ruiz@example.com"
+    assert "adviser.one@example.com" not in attendee_emails(event)
+
+
 def test_meeting_time_zone_is_the_managers_else_the_tech_leads_else_the_programs(store):
     load(store, SMALL_REGISTRY, FIRST_RUN)
     run(store, planning.schedule_checkins, FIRST_RUN, settings=PARIS_SETTINGS)

@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Engine, column, create_engine, event, inspect, select, table
 
 from auxeng.registry.sync import sync_registry_file
+from auxeng.settings import load_settings
 from auxeng.store.db import (
     VERSION_TABLE,
     _alembic_config,
@@ -26,7 +27,8 @@ from auxeng.store.db import (
     open_store,
     session_scope,
 )
-from auxeng.store.models import Base, UTCDateTime, maintainability_of
+from auxeng.store.models import Base, SurveyResponseRow, UTCDateTime, maintainability_of
+from auxeng.surveys.detractors import plan_detractor_alerts
 from tests.conftest import DEMO_REGISTRY
 
 
@@ -307,3 +309,79 @@ def test_a_schema_changed_behind_the_process_is_checked_again_once_forgotten(sto
 
     forget_schema_checks()
     assert current_revision(open_store(store_url)) == head_revision()
+
+
+def test_0007_ties_queued_detractor_alerts_to_their_response_so_they_are_not_sent_again(store_url):
+    engine = open_store(store_url)
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    assert not sync_registry_file(engine, DEMO_REGISTRY, now=now - timedelta(days=30)).problems
+    refs = {"alerted": "a1" * 32, "new": "b2" * 32}
+    with session_scope(engine) as session:
+        session.add_all(
+            SurveyResponseRow(
+                response_ref=ref,
+                survey="post_engagement",
+                engagement_key="ENG-2026-031",
+                nps=2,
+                answers={},
+                source="web",
+                submitted_at=now,
+                updated_at=now,
+            )
+            for ref in refs.values()
+        )
+    _migrate(engine, "0006", down=True)
+    queued_before = (
+        {  # as the code before 0007 queued them: the response only in the dedupe key
+            f"detractor_alert:{refs['alerted'][:24]}:heidi.sauer@example.com:{channel}": "detractor_alert"
+            for channel in ("email", "slack")
+        }
+        | {f"survey_invite:1:2026-11-20:{channel}": "survey_invite" for channel in ("email", "slack")}
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            OLD_OUTBOX.insert(),
+            [
+                {
+                    "dedupe_key": key,
+                    "channel": key.rsplit(":", 1)[1],
+                    "kind": kind,
+                    "recipient": "heidi.sauer@example.com",
+                    "body_text": "…",
+                    "payload": {},
+                    "stop_if_answered": False,
+                    "requires_ended": False,
+                    "status": "sent",
+                    "reason": None,
+                    "attempts": 1,
+                    "not_before": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key, kind in queued_before.items()
+            ],
+        )
+    outbox = table("auxeng_outbox", column("dedupe_key"), column("response_id"))
+    responses = table("auxeng_survey_responses", column("id"), column("response_ref"))
+    for _round in range(2):  # upgrade, and again after a downgrade
+        _migrate(engine, "head")
+        assert _schema_diff(engine) == []
+        with engine.connect() as conn:
+            ids = dict(conn.execute(select(responses.c.response_ref, responses.c.id)).all())
+            got = dict(conn.execute(select(outbox.c.dedupe_key, outbox.c.response_id)).all())
+        assert got == {
+            key: ids[refs["alerted"]] if kind == "detractor_alert" else None
+            for key, kind in queued_before.items()
+        }
+        _migrate(engine, "0006", down=True)
+        assert "response_id" not in {c["name"] for c in inspect(engine).get_columns("auxeng_outbox")}
+    _migrate(engine, "head")
+    with session_scope(engine) as session:
+        settings = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
+        report = plan_detractor_alerts(session, now=now, settings=settings, key=b"k" * 32)
+    assert report.alerts == 1  # the new answer only: the one alerted before the upgrade stays alerted
+    with engine.connect() as conn:
+        alerted = conn.execute(
+            select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.startswith("detractor_alert:"))
+        ).scalars()
+        assert {key.split(":")[1] for key in alerted} == {refs["alerted"][:24], refs["new"][:24]}

@@ -23,7 +23,7 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
-from auxeng.surveys import invitations
+from auxeng.surveys import detractors, invitations
 from tests.conftest import DEMO_REGISTRY
 from tests.support.registry_edits import edit_engagement
 
@@ -222,7 +222,7 @@ def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
                 )
             )
         session.commit()
-    report = plan(demo, invitations.plan_detractor_alerts, now=moment(date(2026, 11, 28)))
+    report = plan(demo, detractors.plan_detractor_alerts, now=moment(date(2026, 11, 28)))
     assert report.alerts == 1
     alerts = outbox(demo, kind="detractor_alert")
     assert [(m.channel, m.recipient_email) for m in alerts] == [
@@ -233,7 +233,7 @@ def test_detractor_alert_goes_to_the_auxeng_lead_once_per_response(demo):
     assert "3/10" in email.subject and "Bea" in email.body_text
     assert "&lt;script&gt;" in email.body_html and "<script>" not in email.body_html
     assert "&lt;script&gt;" in alerts[1].body_text
-    assert plan(demo, invitations.plan_detractor_alerts, now=moment(date(2026, 11, 29))).messages == 0
+    assert plan(demo, detractors.plan_detractor_alerts, now=moment(date(2026, 11, 29))).messages == 0
     with Session(demo) as session:
         assert (
             session.scalar(

@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.checkins.planning import CheckinContext, CheckinReport, auxeng_lead, host_manager_email
+from auxeng.checkins.planning import CheckinContext, CheckinReport
 from auxeng.checkins.schedule import add_months
 from auxeng.messaging import outbox
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import end_of_day
+from auxeng.registry.lifecycle import ended_and_live_clause, is_ended, is_live
+from auxeng.registry.roles import auxeng_lead, host_manager_email
 from auxeng.settings import Settings
 from auxeng.store.models import (
     EngagementRow,
@@ -75,9 +77,7 @@ def plan_follow_ups(
                 | (
                     FollowUpRow.id.is_(None)
                     & (EngagementRow.follow_up == "monthly")
-                    & EngagementRow.ended_at.is_not(None)
-                    & (EngagementRow.status != "cancelled")
-                    & EngagementRow.removed_at.is_(None)
+                    & ended_and_live_clause()
                 )
             )
             .order_by(EngagementRow.end_date, EngagementRow.key)
@@ -135,11 +135,7 @@ def plan_follow_ups(
             )
             report.follow_ups_finished += 1
             continue
-        if (
-            engagement.removed_at is not None
-            or engagement.status == "cancelled"
-            or engagement.follow_up != "monthly"
-        ):
+        if not is_live(engagement) or engagement.follow_up != "monthly":
             stop_follow_up(
                 session,
                 follow_up,
@@ -149,7 +145,7 @@ def plan_follow_ups(
                 why="engagement cancelled, removed or no longer followed up",
             )
             continue
-        if engagement.ended_at is None:
+        if not is_ended(engagement):
             continue
         due_round = latest_round_due(engagement.end_date, follow_up.months, as_of)
         if due_round > follow_up.last_round:

@@ -25,6 +25,7 @@ from auxeng.checkins.planning import (
     record_event,
 )
 from auxeng.checkins.schedule import invitation_date, is_stale
+from auxeng.registry.lifecycle import is_ended, is_live
 from auxeng.settings import Settings
 from auxeng.store.models import CheckinRow, EngagementRow, FollowUpRow
 
@@ -103,9 +104,9 @@ def apply_override(
 
     checkin = session.scalar(select(CheckinRow).where(CheckinRow.engagement_key == key))
     if checkin is None:
-        if engagement.status == "cancelled" or engagement.removed_at is not None:
+        if not is_live(engagement):
             raise OverrideError(f"{key} is cancelled or removed: it has no check-in to change")
-        if engagement.ended_at is None:
+        if not is_ended(engagement):
             raise OverrideError(
                 f"{key} has no check-in yet (it ends on {engagement.end_date}); it gets one when it ends"
             )
@@ -130,7 +131,7 @@ def apply_override(
             raise OverrideError(f"{key}: reschedule needs new_due_date (YYYY-MM-DD)")
         if due < as_of:
             raise OverrideError(f"{key}: new_due_date {due} is in the past (today is {as_of})")
-        if engagement.status == "cancelled" or engagement.removed_at is not None:
+        if not is_live(engagement):
             raise OverrideError(f"{key} is cancelled or removed: its check-in cannot be rescheduled")
         previous = checkin.due_on
         checkin.due_override = due

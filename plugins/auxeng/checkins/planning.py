@@ -44,6 +44,8 @@ from auxeng.messaging.outbox import EMAIL, OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import EngagementView, MessagePlanner, Recipient
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import person_timezone
+from auxeng.registry.lifecycle import ended_and_live_clause, is_live, is_removed
+from auxeng.registry.roles import auxeng_lead, host_manager_email
 from auxeng.settings import Settings
 from auxeng.store.models import (
     CheckinEventRow,
@@ -127,21 +129,6 @@ class CheckinPeople:
 def checkin_uid(engagement_key: str) -> str:
     """The calendar UID of an engagement's check-in: stable across moves and re-sends."""
     return f"checkin-{engagement_key.lower()}@auxeng-followups"
-
-
-def auxeng_lead(members: list[MemberRow]) -> MemberRow | None:
-    """The engagement's AuxEng lead: the member marked lead, else its first engineer, else anyone."""
-    platform = [m for m in members if m.side == "auxeng"]
-    return next(
-        (m for m in platform if m.lead), next((m for m in platform if m.role == "engineer"), None)
-    ) or (platform[0] if platform else None)
-
-
-def host_manager_email(team: TeamRow | None, host: list[MemberRow]) -> str | None:
-    """The host team's manager: the team's ``manager``, else the engagement's host member with role manager."""
-    if team is not None and team.manager_email:
-        return team.manager_email
-    return next((m.email for m in host if m.role == "manager"), None)
 
 
 def checkin_people(
@@ -444,13 +431,7 @@ def schedule_checkins(
             .outerjoin(CheckinRow, CheckinRow.engagement_key == EngagementRow.key)
             .where(
                 or_(
-                    and_(
-                        CheckinRow.id.is_(None),
-                        EngagementRow.ended_at.is_not(None),
-                        EngagementRow.status != "cancelled",
-                        EngagementRow.removed_at.is_(None),
-                        EngagementRow.end_date < as_of,
-                    ),
+                    and_(CheckinRow.id.is_(None), ended_and_live_clause(), EngagementRow.end_date < as_of),
                     CheckinRow.status.in_((SCHEDULED, SKIPPED, CANCELLED)),
                 )
             )
@@ -497,9 +478,9 @@ def _reconcile(
 ) -> list[OutboundMessage]:
     settings = ctx.settings
     session = ctx.session
-    gone = engagement.removed_at is not None or engagement.status == "cancelled"
+    gone = not is_live(engagement)
     if gone and checkin.status != CANCELLED:
-        what = "removed from the registry" if engagement.removed_at is not None else "cancelled"
+        what = "removed from the registry" if is_removed(engagement) else "cancelled"
         checkin.note = f"engagement {engagement.key} was {what}"
         if checkin.status != SKIPPED:
             checkin.status = CANCELLED
@@ -594,9 +575,7 @@ def send_checkin_surveys(
             .where(
                 CheckinRow.status == SCHEDULED,
                 CheckinRow.due_on <= as_of,
-                EngagementRow.ended_at.is_not(None),
-                EngagementRow.status != "cancelled",
-                EngagementRow.removed_at.is_(None),
+                ended_and_live_clause(),
             )
             .order_by(CheckinRow.due_on, CheckinRow.id)
         )

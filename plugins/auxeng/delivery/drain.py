@@ -71,6 +71,7 @@ from auxeng.delivery.base import (
 from auxeng.delivery.report import MAX_SAMPLES, DeliveryReport
 from auxeng.messaging import outbox
 from auxeng.messaging.outbox import CHANNELS
+from auxeng.registry import lifecycle
 from auxeng.settings import Settings, load_settings
 from auxeng.store.models import EngagementRow, OptOutRow, OutboxRow, SurveyInvitationRow
 from auxeng.surveys.invitations import void_withdrawn
@@ -169,9 +170,12 @@ def _guards(dialect: str) -> list[_Guard]:
             ),
             literal(ANSWERED, String),
         ),
-        _Guard(SkipCause.ENGAGEMENT_REMOVED, engagement(_eng.c.removed_at.is_not(None)), was("removed")),
-        _Guard(SkipCause.ENGAGEMENT_CANCELLED, engagement(_eng.c.status == "cancelled"), was("cancelled")),
-        _Guard(SkipCause.ENGAGEMENT_REOPENED, engagement(_eng.c.ended_at.is_(None)), was("reopened")),
+        # removed, cancelled, not (or no longer) ended: together, not lifecycle.is_ended_and_live
+        _Guard(SkipCause.ENGAGEMENT_REMOVED, engagement(lifecycle.removed_clause(_eng.c)), was("removed")),
+        _Guard(
+            SkipCause.ENGAGEMENT_CANCELLED, engagement(lifecycle.cancelled_clause(_eng.c)), was("cancelled")
+        ),
+        _Guard(SkipCause.ENGAGEMENT_REOPENED, engagement(~lifecycle.ended_clause(_eng.c)), was("reopened")),
         _Guard(
             SkipCause.ENGAGEMENT_UNKNOWN,
             and_(needs_end, not_(exists().where(_eng.c.key == o.c.engagement_key))),

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng.nps.maths import category
+from auxeng.registry.lifecycle import live_clause
 from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow
 from auxeng.vocabulary import ResponseSource, SurveyKind
 
@@ -75,7 +76,7 @@ def seed_history(
     history_end = datetime.combine(until, time(0), UTC)  # every seeded survey is closed by then
     engagements = session.execute(
         select(EngagementRow.key, EngagementRow.end_date, EngagementRow.anonymous)
-        .where(EngagementRow.removed_at.is_(None), EngagementRow.status != "cancelled")
+        .where(live_clause())
         .where(EngagementRow.end_date < first_day)
         .order_by(EngagementRow.key)
     ).all()

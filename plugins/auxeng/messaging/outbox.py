@@ -56,6 +56,7 @@ class OutboundMessage:
     payload: dict[str, Any] = field(default_factory=dict)
     engagement_key: str | None = None
     invitation_id: int | None = None
+    response_id: int | None = None
     stop_if_answered: bool = False
     requires_ended: bool = False
 
@@ -97,6 +98,7 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
             "payload": m.payload,
             "engagement_key": m.engagement_key,
             "invitation_id": m.invitation_id,
+            "response_id": m.response_id,
             "stop_if_answered": m.stop_if_answered,
             "requires_ended": m.requires_ended,
             "status": OutboxStatus.PENDING,

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from auxeng.checkins.follow_ups import ACTIVE as FOLLOW_UP_ACTIVE
+from auxeng.registry.lifecycle import is_cancelled, is_ended, removed_clause
 from auxeng.settings import load_settings
 from auxeng.store.models import CheckinRow, FollowUpRow, OutboxRow, SurveyInvitationRow, SurveyResponseRow
 from auxeng.vocabulary import SurveyKind
@@ -72,7 +74,7 @@ def checkin_lines(session: Session, as_of: date) -> list[str]:
                 else "first reminder not due yet"
             )
             for row in follow_ups
-            if row.status == "active"
+            if row.status == FOLLOW_UP_ACTIVE
         ]
     return lines
 
@@ -143,9 +145,9 @@ def state_lines(session: Session, as_of: date) -> list[str]:
     from auxeng.store.models import EngagementRow, FlagRow, NpsSnapshotRow, NpsWeekRow
 
     engagements = Counter(
-        "cancelled" if status == "cancelled" else "ended" if ended_at else "running or planned"
-        for status, ended_at in session.execute(
-            select(EngagementRow.status, EngagementRow.ended_at).where(EngagementRow.removed_at.is_(None))
+        "cancelled" if is_cancelled(row) else "ended" if is_ended(row) else "running or planned"
+        for row in session.execute(
+            select(EngagementRow.status, EngagementRow.ended_at).where(~removed_clause())
         )
     )
     invited = session.scalar(select(func.count()).where(SurveyInvitationRow.status == "invited")) or 0

@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session
 
 from auxeng.delivery.base import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from auxeng.delivery.slack_api import RetryPolicy, SlackApi, SlackRefused
+from auxeng.registry.lifecycle import live_clause
 from auxeng.settings import Settings
 from auxeng.store.db import insert_skipping_duplicates, session_scope
 from auxeng.store.models import (
@@ -271,11 +272,7 @@ def _passes(session: Session, settings: Settings, now: datetime, report: HelpCha
     ended = dict(
         session.execute(
             select(EngagementRow.host_team_key, func.max(EngagementRow.end_date))
-            .where(
-                EngagementRow.end_date < today,
-                EngagementRow.status != "cancelled",
-                EngagementRow.removed_at.is_(None),
-            )
+            .where(EngagementRow.end_date < today, live_clause())
             .group_by(EngagementRow.host_team_key)
         ).all()
     )

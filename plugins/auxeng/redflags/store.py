@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from auxeng.redflags import rules
 from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
+from auxeng.registry.lifecycle import is_cancelled, removed_clause
 from auxeng.settings import Settings
 from auxeng.store.models import (
     CheckinRow,
@@ -56,7 +57,7 @@ def _local_day(moment: datetime, settings: Settings) -> date:
 def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
     """What the rules need, as of the end of ``as_of`` (program time zone); later rows are left out."""
     until = day_start(as_of + timedelta(days=1), settings)
-    engagements = list(session.scalars(select(EngagementRow).where(EngagementRow.removed_at.is_(None))))
+    engagements = list(session.scalars(select(EngagementRow).where(~removed_clause())))
     team_of = {e.key: e.host_team_key for e in engagements}
     platform: dict[str, list[str]] = defaultdict(list)
     for key, email in session.execute(
@@ -72,7 +73,7 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
             title=e.title,
             start=e.start_date,
             end=e.end_date,
-            cancelled=e.status == "cancelled",
+            cancelled=is_cancelled(e),
             platform_people=tuple(platform[e.key]),
         )
         for e in sorted(engagements, key=lambda e: (e.start_date, e.key))

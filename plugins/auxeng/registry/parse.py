@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from auxeng.registry.gcpause import gc_paused
+from auxeng.vocabulary import EngagementStatus
 
 AUXENG_ROLES = frozenset({"engineer", "advisor"})
 HOST_ROLES = frozenset({"manager", "tech_lead", "engineer", "product_manager", "designer"})
-STATUSES = frozenset({"active", "cancelled"})
+STATUSES = frozenset(EngagementStatus)
 FOLLOW_UPS = frozenset({"none", "monthly"})
 
 _EMAIL = re.compile(
@@ -118,7 +119,7 @@ class Engagement:
     host_team: str
     start: date
     end: date
-    status: str = "active"
+    status: str = EngagementStatus.ACTIVE.value  # a plain str: the fingerprint hashes its repr
     members: tuple[Member, ...] = ()
     goals_business: str | None = None
     goals_technical: str | None = None
@@ -543,7 +544,7 @@ class _Validator:
             self.problem(*where, "end", f"{end.isoformat()} is before start {start.isoformat()}")
             ok = False
         ok &= start is not None and end is not None
-        status = item.get("status", "active")
+        status = item.get("status", EngagementStatus.ACTIVE.value)
         ok &= self._choice(where, status, "status", "status", STATUSES)
         follow_up = item.get("follow_up", "none")
         ok &= self._choice(where, follow_up, "follow_up", "follow-up", FOLLOW_UPS)

@@ -200,6 +200,7 @@ class OutboxRow(Base):
     ``skip_cause`` the code (:class:`~auxeng.vocabulary.SkipCause`) and ``reason`` the text.
     Only :mod:`auxeng.messaging.outbox` changes these rows.
     ``claimed_until`` is a drainer's lease: rows another drainer holds are left alone.
+    ``response_id`` is the survey response a detractor alert is about.
     """
 
     __tablename__ = "auxeng_outbox"
@@ -216,6 +217,7 @@ class OutboxRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     engagement_key: Mapped[str | None] = mapped_column(String(64), index=True)
     invitation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    response_id: Mapped[int | None] = mapped_column(Integer, index=True)
     stop_if_answered: Mapped[bool] = mapped_column(Boolean, default=False)
     requires_ended: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)

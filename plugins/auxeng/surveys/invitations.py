@@ -16,12 +16,12 @@ Rules (thresholds in :class:`auxeng.settings.Settings`):
 - Opted-out people are recorded as ``skipped`` and never messaged.
 - Reminders ``reminder_days`` after the invitation, until the person answers.
 - Every message to a person goes out 09:00-17:00 on a weekday, their time.
-- A detractor answer (0-6) alerts the engagement's AuxEng lead, once per response.
+- A detractor answer (0-6) alerts the engagement's AuxEng lead, once per response
+  (:mod:`auxeng.surveys.detractors`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,27 +33,22 @@ from sqlalchemy.orm import Session
 
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import EngagementView, MessagePlanner, end_of_day
+from auxeng.registry.lifecycle import ended_and_live_clause
 from auxeng.settings import Settings
 from auxeng.store.models import (
     EngagementRow,
     MemberRow,
     OutboxRow,
-    ProgramRow,
     SurveyInvitationRow,
-    SurveyResponseRow,
 )
 from auxeng.vocabulary import (
-    DETRACTOR_MAX,
     END_OF_ENGAGEMENT_SURVEYS,
     ENGAGEMENT_GONE,
     InvitationStatus,
     MessageKind,
     OutboxStatus,
-    ResponseSource,
     SurveyKind,
 )
-
-log = logging.getLogger(__name__)
 
 SURVEY_BY_SIDE = {"host": SurveyKind.POST_ENGAGEMENT, "auxeng": SurveyKind.RETRO}
 SURVEY_KINDS = (MessageKind.SURVEY_INVITE, MessageKind.SURVEY_REMINDER, MessageKind.DETRACTOR_ALERT)
@@ -248,9 +243,7 @@ def plan_invitations(
         session.scalars(
             select(EngagementRow)
             .where(
-                EngagementRow.ended_at.is_not(None),
-                EngagementRow.status != "cancelled",
-                EngagementRow.removed_at.is_(None),
+                ended_and_live_clause(),
                 EngagementRow.end_date < as_of,
             )
             .order_by(EngagementRow.end_date, EngagementRow.key)
@@ -376,9 +369,7 @@ def plan_reminders(
                 SurveyInvitationRow.reminders_queued < len(settings.reminder_days),
                 SurveyInvitationRow.invited_on <= first_due,
                 SurveyInvitationRow.closes_at > now,
-                EngagementRow.ended_at.is_not(None),
-                EngagementRow.status != "cancelled",
-                EngagementRow.removed_at.is_(None),
+                ended_and_live_clause(),
             )
             .order_by(SurveyInvitationRow.id)
         )
@@ -417,78 +408,6 @@ def plan_reminders(
         )
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
-    return report
-
-
-def plan_detractor_alerts(session: Session, *, now: datetime, settings: Settings, key: bytes) -> PlanReport:
-    """Alert each engagement's AuxEng lead about every detractor answer, once per response
-    (not about the synthetic history ``make demo`` seeds: it is not news)."""
-    report = PlanReport()
-    query = (
-        select(SurveyResponseRow, EngagementRow)
-        .join(EngagementRow, EngagementRow.key == SurveyResponseRow.engagement_key)
-        .where(SurveyResponseRow.survey == SurveyKind.POST_ENGAGEMENT, SurveyResponseRow.nps <= DETRACTOR_MAX)
-        .where(SurveyResponseRow.source != ResponseSource.DEMO)
-        .order_by(SurveyResponseRow.id)
-    )
-    rows = list(session.execute(query))
-    if not rows:
-        return report
-    alerted = {
-        key.split(":")[1]
-        for key in session.scalars(
-            select(OutboxRow.dedupe_key).where(OutboxRow.kind == MessageKind.DETRACTOR_ALERT)
-        )
-    }
-    rows = [(r, e) for r, e in rows if r.response_ref[:24] not in alerted]
-    if not rows:
-        return report
-    keys = {engagement.key for _, engagement in rows}
-    platform_side: dict[str, list[MemberRow]] = defaultdict(list)
-    for member in session.scalars(
-        select(MemberRow)
-        .where(MemberRow.engagement_key.in_(keys), MemberRow.side == "auxeng")
-        .order_by(MemberRow.id)
-    ):
-        platform_side[member.engagement_key].append(member)
-    planner = MessagePlanner(session, settings, now=now, key=key)
-    program = session.get(ProgramRow, 1)
-    managers = [(m["email"], m.get("name"), m.get("slack_id")) for m in (program.managers if program else [])]
-    messages: list[OutboundMessage] = []
-    for response, engagement in rows:
-        side = platform_side[engagement.key]
-        team_leads = [m for m in side if m.lead] or [m for m in side if m.role == "engineer"][:1]
-        targets = [planner.recipient(m.email) for m in team_leads] or [
-            planner.recipient(email, name, slack_id) for email, name, slack_id in managers
-        ]
-        if not targets:
-            log.warning("Detractor on %s: no AuxEng lead and no program manager to alert", engagement.key)
-            continue
-        respondent = "A respondent (anonymous engagement)"
-        if not engagement.anonymous and response.respondent_email:
-            respondent = planner.recipient(response.respondent_email).name
-        answers = response.answers or {}
-        for target in targets:
-            batch = planner.person_messages(
-                dedupe_prefix=f"{MessageKind.DETRACTOR_ALERT}:{response.response_ref[:24]}:{target.email}",
-                template=MessageKind.DETRACTOR_ALERT,
-                recipient=target,
-                context={
-                    "engagement": planner.engagement_view(engagement),
-                    "lead_name": target.name,
-                    "respondent": respondent,
-                    "score": response.nps,
-                    "went_well": answers.get("went_well"),
-                    "to_change": answers.get("to_change"),
-                    "business_goals": answers.get("business_goals"),
-                    "technical_goals": answers.get("technical_goals"),
-                },
-                earliest=now,
-                engagement_key=engagement.key,
-            )
-            messages += batch
-            report.alerts += 1
-    report.messages = enqueue(session, messages, now=now)
     return report
 
 

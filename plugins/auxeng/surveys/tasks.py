@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from auxeng.messaging.planner import run_planning_step
-from auxeng.surveys import invitations
+from auxeng.surveys import detractors, invitations
 from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS
 
 log = logging.getLogger(__name__)
@@ -41,4 +41,5 @@ def queue_reminders(
 
 
 def queue_detractor_alerts(now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
-    return run_planning_step(invitations.plan_detractor_alerts, dry_run=dry_run, now=now)
+    """Alert the AuxEng leads about new detractor answers (see :mod:`auxeng.surveys.detractors`)."""
+    return run_planning_step(detractors.plan_detractor_alerts, dry_run=dry_run, now=now)

@@ -119,9 +119,10 @@ def engagement_lines(session: Session, page: int) -> tuple[list[EngagementLine],
     from sqlalchemy import func, select
 
     from auxeng.redflags.store import LIVE
+    from auxeng.registry.lifecycle import ended_and_live_clause
     from auxeng.store.models import CheckinRow, EngagementRow, FlagRow, SurveyInvitationRow, TeamRow
 
-    ended = (EngagementRow.ended_at.is_not(None), EngagementRow.removed_at.is_(None))
+    ended = (ended_and_live_clause(),)
     total = session.scalar(select(func.count()).select_from(EngagementRow).where(*ended)) or 0
     pages = Pages(_page_number(page, total), total)
     invitation = SurveyInvitationRow
