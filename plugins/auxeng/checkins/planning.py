@@ -41,7 +41,7 @@ from auxeng.checkins.calendar import CANCEL, REQUEST, Attendee, build_invitation
 from auxeng.checkins.schedule import due_date, invitation_date, is_stale, meeting_slot
 from auxeng.messaging import outbox
 from auxeng.messaging.outbox import EMAIL, OutboundMessage, enqueue, samples
-from auxeng.messaging.planner import EngagementView, MessagePlanner, Recipient
+from auxeng.messaging.planner import EngagementView, MessagePlanner
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import person_timezone
 from auxeng.registry.lifecycle import ended_and_live_clause, is_live, is_removed
@@ -57,7 +57,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.invitations import closing_moment, invite, skip_category
+from auxeng.surveys.invitations import closing_moment, invitation_messages, invite, skip_category
 from auxeng.surveys.questions import HELP_CHOICES
 from auxeng.vocabulary import InvitationStatus, MessageKind, SurveyKind
 
@@ -595,7 +595,7 @@ def send_checkin_surveys(
     }
     closes_at = closing_moment(as_of, settings, settings.checkin_window_days)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
-    to_invite: list[tuple[SurveyInvitationRow, EngagementView, Recipient]] = []
+    to_invite: list[tuple[SurveyInvitationRow, EngagementView]] = []
     for checkin, engagement in rows:
         people = ctx.people(engagement)
         view = ctx.planner.engagement_view(engagement)
@@ -620,7 +620,7 @@ def send_checkin_surveys(
                 report.skipped_people[skip_category(invitation.skip_reason)] += 1
                 continue
             invited += 1
-            to_invite.append((invitation, view, ctx.planner.recipient(email)))
+            to_invite.append((invitation, view))
         if not people.surveyed:
             report.warnings.append(f"{engagement.key}: nobody on the host side to survey")
         checkin.status = SURVEYING
@@ -634,27 +634,20 @@ def send_checkin_surveys(
         )
     session.flush()
     report.people_invited = len(to_invite)
-    messages: list[OutboundMessage] = []
-    for invitation, view, recipient in to_invite:
-        link, scores = ctx.planner.survey_links(invitation)
-        messages += ctx.planner.person_messages(
-            dedupe_prefix=f"{MessageKind.SURVEY_INVITE}:{invitation.id}:{as_of.isoformat()}",
+    messages = [
+        message
+        for invitation, view in to_invite
+        for message in invitation_messages(
+            ctx.planner,
+            invitation,
+            view,
             template="checkin_survey",
-            kind=MessageKind.SURVEY_INVITE,
-            recipient=recipient,
-            context={
-                "survey": SurveyKind.CHECKIN,
-                "engagement": view,
-                "survey_link": link,
-                "score_links": scores,
-                "reminder_number": 0,
-                "closes_on": f"{closes_at.astimezone(settings.timezone):%A %d %B %Y}",
-            },
+            as_of=as_of,
+            closes_at=closes_at,
             earliest=earliest,
-            engagement_key=view.key,
-            invitation_id=invitation.id,
-            requires_ended=True,
+            reminder_number=0,
         )
+    ]
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
     return report

@@ -232,6 +232,40 @@ def mark_answered(
     )
 
 
+def invitation_messages(
+    planner: MessagePlanner,
+    invitation: SurveyInvitationRow,
+    view: EngagementView,
+    *,
+    template: str,
+    as_of: date,
+    closes_at: datetime,
+    earliest: datetime,
+    **context: Any,
+) -> list[OutboundMessage]:
+    """The email and Slack message inviting the person of a fresh ``invitation`` (its links signed,
+    kind ``survey_invite``, withdrawn if the engagement stops being ended and live before it goes out)."""
+    link, scores = planner.survey_links(invitation)
+    return planner.person_messages(
+        dedupe_prefix=f"{MessageKind.SURVEY_INVITE}:{invitation.id}:{as_of.isoformat()}",
+        template=template,
+        kind=MessageKind.SURVEY_INVITE,
+        recipient=planner.recipient(invitation.email),
+        context={
+            "survey": invitation.survey,
+            "engagement": view,
+            "survey_link": link,
+            "score_links": scores,
+            "closes_on": f"{closes_at.astimezone(planner.settings.timezone):%A %d %B %Y}",
+            **context,
+        },
+        earliest=earliest,
+        engagement_key=view.key,
+        invitation_id=invitation.id,
+        requires_ended=True,
+    )
+
+
 def plan_invitations(
     session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
 ) -> PlanReport:
@@ -320,25 +354,19 @@ def plan_invitations(
             report.engagements.append(engagement.key)
     session.flush()  # one round of INSERTs gives every new invitation its id, for its links
     report.invited = len(to_invite)
-    messages: list[OutboundMessage] = []
-    for invitation, view in to_invite:
-        link, scores = planner.survey_links(invitation)
-        messages += planner.person_messages(
-            dedupe_prefix=f"{MessageKind.SURVEY_INVITE}:{invitation.id}:{as_of.isoformat()}",
+    messages = [
+        message
+        for invitation, view in to_invite
+        for message in invitation_messages(
+            planner,
+            invitation,
+            view,
             template=MessageKind.SURVEY_INVITE,
-            recipient=planner.recipient(invitation.email),
-            context={
-                "survey": invitation.survey,
-                "engagement": view,
-                "survey_link": link,
-                "score_links": scores,
-                "closes_on": f"{closes_at.astimezone(settings.timezone):%A %d %B %Y}",
-            },
+            as_of=as_of,
+            closes_at=closes_at,
             earliest=earliest,
-            engagement_key=view.key,
-            invitation_id=invitation.id,
-            requires_ended=True,
         )
+    ]
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
     return report
