@@ -39,13 +39,13 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --isolated --index-url https://pypi.org/simple uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python --index-url https://pypi.org/simple requirements.txt
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --isolated uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 lock: install
-	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes --index-url https://pypi.org/simple requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.txt
 
 run: install
 	@bash scripts/run-local.sh
