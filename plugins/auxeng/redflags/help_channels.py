@@ -63,13 +63,13 @@ from sqlalchemy.orm import Session
 
 from auxeng.delivery.base import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from auxeng.delivery.slack_api import RetryPolicy, SlackApi, SlackRefused
+from auxeng.redflags import help_requests
 from auxeng.registry.lifecycle import live_clause
 from auxeng.settings import Settings
-from auxeng.store.db import insert_skipping_duplicates, session_scope
+from auxeng.store.db import session_scope
 from auxeng.store.models import (
     EngagementRow,
     HelpChannelReadRow,
-    HelpRequestRow,
     MemberRow,
     PersonRow,
     ProgramRow,
@@ -405,7 +405,7 @@ def _read_channel(
                 continue
             rows.append(_request(plan, message, authors, now))
         with session_scope(engine) as session:
-            stored = _store(session, rows)
+            stored = help_requests.add_new(session, rows)
             _advance(session, plan, next_cursor, stored, now)
         read.pages += 1
         read.messages += len(messages)
@@ -438,14 +438,6 @@ def _request(plan: _Pass, message: Mapping[str, Any], authors: _Authors, now: da
         "imported_at": now,
         "updated_at": now,
     }
-
-
-def _store(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert the requests not stored yet; how many were new."""
-    if not rows:
-        return 0
-    statement = insert_skipping_duplicates(session, HelpRequestRow, ["source", "source_ref"])
-    return len(session.execute(statement.returning(HelpRequestRow.id), rows).all())
 
 
 def _read_row(session: Session, plan: _Pass, now: datetime) -> HelpChannelReadRow:

@@ -44,7 +44,7 @@ import csv
 import hashlib
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auxeng.redflags import help_requests
 from auxeng.settings import Settings
-from auxeng.store.models import HelpRequestRow, TeamRow
+from auxeng.store.models import TeamRow
 
 log = logging.getLogger(__name__)
 
@@ -318,45 +319,11 @@ def _parse_when(raw: str, settings: Settings, now: datetime) -> tuple[datetime, 
 
 
 def _store(session: Session, requests: list[_Request], report: CsvImportReport, *, now: datetime) -> None:
-    """Add the new requests and update the changed ones (stored ones found in one query per 500)."""
-    stored: dict[str, HelpRequestRow] = {}
-    refs = [request.source_ref for request in requests]
-    for start in range(0, len(refs), 500):
-        stored.update(
-            (row.source_ref, row)
-            for row in session.scalars(
-                select(HelpRequestRow).where(
-                    HelpRequestRow.source == SOURCE, HelpRequestRow.source_ref.in_(refs[start : start + 500])
-                )
-            )
-        )
-    for request in requests:
-        values = {
-            "team_key": request.team_key,
-            "requested_at": request.requested_at,
-            "summary": request.summary,
-            "link": request.link,
-            "author": request.author,
-        }
-        row = stored.get(request.source_ref)
-        if row is None:
-            session.add(
-                HelpRequestRow(
-                    source=SOURCE, source_ref=request.source_ref, imported_at=now, updated_at=now, **values
-                )
-            )
-            report.imported += 1
-            continue
-        changed = False
-        for name, value in values.items():
-            if getattr(row, name) != value:
-                setattr(row, name, value)
-                changed = True
-        if changed:
-            row.updated_at = now
-            report.updated += 1
-        else:
-            report.unchanged += 1
+    """Add the new requests and update the changed ones."""
+    done = help_requests.upsert(session, SOURCE, [asdict(request) for request in requests], now=now)
+    report.imported += done.imported
+    report.updated += done.updated
+    report.unchanged += done.unchanged
 
 
 def _sha256(*parts: str) -> str:
