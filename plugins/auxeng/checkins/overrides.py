@@ -21,10 +21,10 @@ from auxeng.checkins.planning import (
     SCHEDULED,
     SKIPPED,
     SURVEYING,
-    new_checkin,
-    record_event,
+    add_checkin,
+    override_checkin,
 )
-from auxeng.checkins.schedule import invitation_date, is_stale
+from auxeng.checkins.schedule import is_stale
 from auxeng.registry.lifecycle import is_ended, is_live
 from auxeng.settings import Settings
 from auxeng.store.models import CheckinRow, EngagementRow, FollowUpRow
@@ -110,14 +110,7 @@ def apply_override(
             raise OverrideError(
                 f"{key} has no check-in yet (it ends on {engagement.end_date}); it gets one when it ends"
             )
-        checkin = new_checkin(engagement, settings, as_of, now)
-        checkin.status = SCHEDULED
-        checkin.note = None
-        session.add(checkin)
-        session.flush()
-        record_event(
-            session, checkin, "created", as_of, now, due_on=checkin.due_on.isoformat(), by="override"
-        )
+        checkin = add_checkin(session, engagement, settings, as_of=as_of, now=now, by="override")
     if checkin.status not in (SCHEDULED, SKIPPED, MISSED, CANCELLED):
         raise OverrideError(
             f"{key}: the check-in is {checkin.status}"
@@ -133,19 +126,12 @@ def apply_override(
             raise OverrideError(f"{key}: new_due_date {due} is in the past (today is {as_of})")
         if not is_live(engagement):
             raise OverrideError(f"{key} is cancelled or removed: its check-in cannot be rescheduled")
-        previous = checkin.due_on
-        checkin.due_override = due
-        checkin.due_on = due
-        checkin.invite_on = invitation_date(due, settings.checkin_invite_days_before)
-        checkin.status = SCHEDULED
-        checkin.note = f"rescheduled by {who}: {why}"
-        detail = {"due_on": {"from": previous.isoformat(), "to": due.isoformat()}}
+        detail = {"due_on": {"from": checkin.due_on.isoformat(), "to": due.isoformat()}}
+        status, note = SCHEDULED, f"rescheduled by {who}: {why}"
     elif action == SKIP:
         if checkin.status == SKIPPED:
             raise OverrideError(f"{key}: the check-in is already skipped ({checkin.override_reason})")
-        checkin.status = SKIPPED
-        checkin.note = f"skipped by {who}: {why}"
-        detail = {}
+        status, note, detail = SKIPPED, f"skipped by {who}: {why}", {}
     else:
         if checkin.status not in (SKIPPED, MISSED):
             raise OverrideError(
@@ -157,16 +143,20 @@ def apply_override(
             raise OverrideError(
                 f"{key}: the check-in was due on {checkin.due_on}; resume it with a new_due_date"
             )
-        if due is not None:
-            checkin.due_override = due
-            checkin.due_on = due
-            checkin.invite_on = invitation_date(due, settings.checkin_invite_days_before)
-        checkin.status = SCHEDULED
-        checkin.note = f"resumed by {who}: {why}"
-        detail = {"due_on": checkin.due_on.isoformat()}
-    checkin.override_reason = why
-    checkin.override_by = who
-    checkin.override_at = now
-    checkin.updated_at = now
-    record_event(session, checkin, f"override_{action}", as_of, now, by=who, reason=why, **detail)
+        detail = {"due_on": (due or checkin.due_on).isoformat()}
+        status, note = SCHEDULED, f"resumed by {who}: {why}"
+    override_checkin(
+        session,
+        checkin,
+        f"override_{action}",
+        status=status,
+        note=note,
+        due=due if action != SKIP else None,
+        by=who,
+        why=why,
+        settings=settings,
+        as_of=as_of,
+        now=now,
+        **detail,
+    )
     return OverrideResult(key, action, checkin.status, checkin.due_on, why, who)

@@ -420,6 +420,48 @@ def new_checkin(engagement: EngagementRow, settings: Settings, as_of: date, now:
     return checkin
 
 
+def add_checkin(
+    session: Session, engagement: EngagementRow, settings: Settings, *, as_of: date, now: datetime, by: str
+) -> CheckinRow:
+    """A scheduled check-in for an ended engagement that has none, created on request (``by``)."""
+    checkin = new_checkin(engagement, settings, as_of, now)
+    checkin.status = SCHEDULED
+    checkin.note = None
+    session.add(checkin)
+    session.flush()
+    record_event(session, checkin, "created", as_of, now, due_on=checkin.due_on.isoformat(), by=by)
+    return checkin
+
+
+def override_checkin(
+    session: Session,
+    checkin: CheckinRow,
+    event: str,
+    *,
+    status: str,
+    note: str,
+    due: date | None,
+    by: str,
+    why: str,
+    settings: Settings,
+    as_of: date,
+    now: datetime,
+    **detail: Any,
+) -> None:
+    """A manual change of one check-in: its new status (and due date), who made it and why, recorded."""
+    if due is not None:
+        checkin.due_override = due
+        checkin.due_on = due
+        checkin.invite_on = invitation_date(due, settings.checkin_invite_days_before)
+    checkin.status = status
+    checkin.note = note
+    checkin.override_reason = why
+    checkin.override_by = by
+    checkin.override_at = now
+    checkin.updated_at = now
+    record_event(session, checkin, event, as_of, now, by=by, reason=why, **detail)
+
+
 def schedule_checkins(
     session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
 ) -> CheckinReport:
