@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auxeng.dev.demo_history import seed_history
+from auxeng.messaging.optouts import record_opt_out
 from auxeng.nps.weekly import compute_week
 from auxeng.store.models import (
     DigestOptOutRow,
@@ -23,7 +24,6 @@ from auxeng.store.models import (
     OutboxRow,
     SurveyResponseRow,
 )
-from auxeng.surveys.responses import record_opt_out
 from tests.support.dagruns import run
 from tests.web.conftest import KEY_TEXT, registry_store  # noqa: F401
 
@@ -186,7 +186,7 @@ def test_an_opted_out_stakeholder_gets_no_digest(
     dags, history, smtp_server, smtp_connection, slack_standin, slack_api_connection
 ):
     now = datetime(2026, 11, 20, tzinfo=UTC)
-    from auxeng.surveys.responses import record_digest_opt_out
+    from auxeng.messaging.optouts import record_digest_opt_out
 
     record_digest_opt_out(history, "VP-Eng@example.com", now=now, source="web")
     record_opt_out(history, "sam.okoro@example.com", now=now, source="web")

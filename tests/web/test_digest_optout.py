@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from auxeng.messaging import tokens
+from auxeng.messaging import optouts, tokens
 from auxeng.store.db import session_scope
 from auxeng.store.models import DigestOptOutRow, OptOutRow
-from auxeng.surveys import responses
 from tests.web.conftest import HOST_PERSON, KEY, NOW, count, invite
 
 STAKEHOLDER = "Dana.Ruiz@Example.com"
@@ -182,23 +181,23 @@ def test_an_expired_digest_link_says_so(live):
 
 def test_digest_opted_out_returns_the_lower_cased_addresses(registry_store):
     engine = registry_store
-    first = responses.record_opt_out(engine, STAKEHOLDER, now=NOW, source="web", digest=True)
+    first = optouts.record_opt_out(engine, STAKEHOLDER, now=NOW, source="web", digest=True)
     assert first.created and first.opted_out_at == NOW
-    again = responses.record_digest_opt_out(engine, ADDRESS, now=NOW + timedelta(days=2), source="one_click")
+    again = optouts.record_digest_opt_out(engine, ADDRESS, now=NOW + timedelta(days=2), source="one_click")
     assert not again.created and again.opted_out_at == NOW
-    responses.record_opt_out(engine, HOST_PERSON, now=NOW, source="web")  # all messages: not a digest one
+    optouts.record_opt_out(engine, HOST_PERSON, now=NOW, source="web")  # all messages: not a digest one
 
     with session_scope(engine) as session:
-        assert responses.digest_opted_out(session) == {ADDRESS}
-        assert responses.opted_out_at(session, STAKEHOLDER, digest=True) == NOW
-        assert responses.opted_out_at(session, STAKEHOLDER) is None
-        assert responses.opted_out_at(session, HOST_PERSON) == NOW
-        assert responses.opted_out_at(session, HOST_PERSON, digest=True) is None
+        assert optouts.digest_opted_out(session) == {ADDRESS}
+        assert optouts.opted_out_at(session, STAKEHOLDER, digest=True) == NOW
+        assert optouts.opted_out_at(session, STAKEHOLDER) is None
+        assert optouts.opted_out_at(session, HOST_PERSON) == NOW
+        assert optouts.opted_out_at(session, HOST_PERSON, digest=True) is None
     assert count(engine, DigestOptOutRow) == 1
     assert count(engine, OptOutRow) == 1
 
 
 def test_digest_opted_out_is_empty_without_digest_opt_outs(registry_store):
-    responses.record_opt_out(registry_store, HOST_PERSON, now=NOW, source="web")
+    optouts.record_opt_out(registry_store, HOST_PERSON, now=NOW, source="web")
     with session_scope(registry_store) as session:
-        assert responses.digest_opted_out(session) == set()
+        assert optouts.digest_opted_out(session) == set()

@@ -28,6 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from auxeng.messaging import tokens
+from auxeng.messaging.optouts import digest_opted_out
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue
 from auxeng.messaging.rendering import render, slack_escape
 from auxeng.nps.chart import WeekPoint, trend_chart
@@ -49,7 +50,6 @@ from auxeng.store.models import (
     TeamRow,
 )
 from auxeng.surveys.questions import TEXT, get_survey
-from auxeng.surveys.responses import digest_opted_out
 from auxeng.vocabulary import NPS_SURVEYS, MessageKind, SurveyKind
 
 log = logging.getLogger(__name__)

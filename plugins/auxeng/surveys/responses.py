@@ -1,4 +1,5 @@
-"""Survey responses and opt-outs: recording them from the web page and importing them from CSV.
+"""Survey responses: recording them from the web page and importing them from CSV (opt-outs:
+:mod:`auxeng.messaging.optouts`).
 
 One response per invitation, stored under ``response_ref`` (an HMAC of the invitation
 id, see :func:`auxeng.messaging.tokens.response_ref`): submitting again updates it. For
@@ -26,10 +27,8 @@ from auxeng.messaging.tokens import response_ref
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
-    DigestOptOutRow,
     EngagementRow,
     MemberRow,
-    OptOutRow,
     PersonRow,
     SurveyInvitationRow,
     SurveyResponseRow,
@@ -124,12 +123,6 @@ class RecordOutcome:
     changed: bool = True
 
 
-@dataclass(frozen=True)
-class OptOutOutcome:
-    created: bool
-    opted_out_at: datetime
-
-
 @dataclass
 class ImportReport:
     """What a CSV import did; ``errors`` has one line per rejected row (valid rows were saved)."""
@@ -196,25 +189,6 @@ def load_answers(session: Session, invitation_id: int, *, key: bytes) -> dict[st
     if nps_field and response.nps is not None:
         answers[nps_field] = response.nps
     return answers
-
-
-def _opt_out_model(digest: bool) -> type[OptOutRow] | type[DigestOptOutRow]:
-    """Where opt-outs are kept: from everything (:class:`OptOutRow`) or from the weekly digest only."""
-    return DigestOptOutRow if digest else OptOutRow
-
-
-def opted_out_at(session: Session, email: str, *, digest: bool = False) -> datetime | None:
-    """When ``email`` opted out of all messages (``digest``: of the weekly NPS digest only), or ``None``."""
-    row = session.get(_opt_out_model(digest), email.strip().lower())
-    return row.opted_out_at if row is not None else None
-
-
-def digest_opted_out(session: Session) -> set[str]:
-    """Every (lower-cased) address that opted out of the weekly NPS digest.
-
-    Only the digest opt-outs: the digest planner also leaves out those who opted out of everything.
-    """
-    return {email.strip().lower() for email in session.scalars(select(DigestOptOutRow.email))}
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -327,37 +301,6 @@ def _record(
     session.flush()  # a concurrent first answer fails here, on the unique response_ref
     invitations.mark_answered(session, invitation, response.submitted_at, touch=None if anonymous else now)
     return RecordOutcome(created=created, response_id=response.id)
-
-
-def record_opt_out(
-    engine: Engine, email: str, *, now: datetime, source: str, digest: bool = False
-) -> OptOutOutcome:
-    """Record that ``email`` wants no more messages; the first opt-out's time is kept.
-
-    With ``digest`` it records only that ``email`` wants no more weekly NPS digests
-    (other messages are unaffected). The two opt-outs are kept apart: neither writes the other.
-    Two concurrent first opt-outs meet on the primary key: the loser reads the winner's.
-    """
-    model = _opt_out_model(digest)
-    address = email.strip().lower()
-    for attempt in (1, 2):
-        try:
-            with session_scope(engine) as session:
-                row = session.get(model, address)
-                if row is not None:
-                    return OptOutOutcome(created=False, opted_out_at=row.opted_out_at)
-                session.add(model(email=address, opted_out_at=now, source=source[:16]))
-                session.flush()
-                return OptOutOutcome(created=True, opted_out_at=now)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def record_digest_opt_out(engine: Engine, email: str, *, now: datetime, source: str) -> OptOutOutcome:
-    """:func:`record_opt_out` for the weekly NPS digest only."""
-    return record_opt_out(engine, email, now=now, source=source, digest=True)
 
 
 # --- CSV import ------------------------------------------------------------------------

@@ -45,8 +45,8 @@ def _optout_email(token: str, now: datetime, *, digest: bool) -> str | HTMLRespo
 
 
 def _optout_form(token: str, now: datetime, *, digest: bool = False) -> Response:
+    from auxeng.messaging.optouts import opted_out_at
     from auxeng.store.db import open_store, session_scope
-    from auxeng.surveys.responses import opted_out_at
 
     email = _optout_email(token, now, digest=digest)
     if isinstance(email, Response):
@@ -75,8 +75,8 @@ async def _optout_source(request: Request) -> str | HTMLResponse:
 
 
 def _optout(token: str, now: datetime, source: str, *, digest: bool = False) -> Response:
+    from auxeng.messaging.optouts import record_opt_out
     from auxeng.store.db import open_store
-    from auxeng.surveys.responses import record_opt_out
 
     email = _optout_email(token, now, digest=digest)
     if isinstance(email, Response):
