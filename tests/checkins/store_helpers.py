@@ -66,13 +66,13 @@ def calendar(store, engagement: str, status: str | None = None) -> list[OutboxRo
     return outbox(store, **where)
 
 
-def mark_sent(store) -> None:
-    """What a drainer does: every pending message was delivered."""
+def mark_sent(store, at: datetime | None = None) -> None:
+    """What a drainer does: every pending message was delivered (at ``at``, default the first run's noon)."""
     with Session(store) as session:
         session.execute(
             update(OutboxRow)
             .where(OutboxRow.status == "pending")
-            .values(status="sent", sent_at=moment(FIRST_RUN, 12))
+            .values(status="sent", sent_at=at or moment(FIRST_RUN, 12))
         )
         session.commit()
 

@@ -496,6 +496,7 @@ def test_checkin_survey_also_asks_a_team_manager_who_is_not_on_the_engagement(st
 
 def test_checkin_reminders_go_to_those_who_have_not_answered(store):
     surveyed(store, date(2026, 11, 27))
+    mark_sent(store, moment(date(2026, 11, 27), 10))  # the invitations reached everyone that morning
     rows = invitation_rows(store, "ENG-2026-028")
     record_response(
         store, rows["pavel.evans@example.com"].id, CHECKIN_ANSWER, now=moment(date(2026, 11, 28)), key=KEY
@@ -658,3 +659,18 @@ def test_a_skipped_checkin_invitation_stays_skipped_and_a_void_one_is_invited_ag
     assert sent_to["pavel.evans@example.com"] == 2  # email and Slack, once
     assert sent_to["rosa.garcia@example.com"] == 4  # the void invitation's pair, and the new one
     assert sent_to["quinn.fischer@example.com"] == 0
+
+
+def test_a_checkin_whose_invitations_arrived_late_closes_that_much_later(store):
+    """Held two days (an outage, a weekend), the invitations' 14-day window counts from when they
+    arrived: the check-in closes on the 13th, not the 11th."""
+    surveyed(store, date(2026, 11, 27))  # ENG-2026-028, closes 2026-12-11 if they arrive that day
+    mark_sent(store, moment(date(2026, 11, 29), 10))
+    assert run(store, planning.close_checkins, date(2026, 12, 12)).closed == {}
+    row = checkin(store, "ENG-2026-028")
+    assert row.status == "surveying"
+    assert row.closes_at == datetime(2026, 12, 13, 23, 59, 59, tzinfo=UTC)
+    assert {
+        r.closes_at for r in invitation_rows(store, "ENG-2026-028").values() if r.status == "invited"
+    } == {row.closes_at}
+    assert dict(run(store, planning.close_checkins, date(2026, 12, 14)).closed) == {"unanswered": 1}

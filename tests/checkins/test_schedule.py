@@ -33,8 +33,24 @@ def test_offsets_and_invitation_day():
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2026, 1, 31), 12) == date(2027, 1, 31)
     assert due_date(date(2026, 11, 20), 6) == date(2027, 5, 20)
-    assert invitation_date(date(2027, 2, 20)) == date(2027, 2, 13)
+    assert invitation_date(date(2027, 2, 24)) == date(2027, 2, 17)  # Wednesday: a week before
     assert invitation_date(date(2027, 2, 20), 10) == date(2027, 2, 10)
+
+
+@pytest.mark.parametrize(
+    ("due", "queued"),
+    [
+        (date(2027, 2, 20), date(2027, 2, 12)),  # a week before is a Saturday: the Friday before
+        (date(2027, 2, 21), date(2027, 2, 12)),  # a Sunday: the Friday too
+        (date(2027, 2, 22), date(2027, 2, 15)),  # a Monday: as is
+    ],
+)
+def test_the_calendar_invitation_reaches_people_at_least_a_week_ahead(due, queued):
+    """People get messages on working days: an invitation queued on a weekend would arrive on the
+    Monday, five or six days ahead; it is queued on the Friday before instead."""
+    assert invitation_date(due) == queued
+    assert queued.weekday() < 5
+    assert (due - queued).days >= 7
 
 
 def test_stale_check_ins_are_not_scheduled_on_catch_up():

@@ -103,16 +103,19 @@ def test_a_resolved_flag_makes_room_for_a_new_one_when_the_condition_returns(sto
     assert second.open_key == "help_requests:team:fulfillment"
 
 
-def test_announcement_is_due_when_new_escalated_or_a_week_old():
+def test_announcement_is_due_when_new_escalated_or_a_week_after_the_last_one_went_out():
+    def reason(flag, now, went_out=None):
+        return announcement_reason(flag, now=now, reannounce_days=7, last_went_out=went_out)
+
     flag = FlagRow(status="open", severity="warning", announced_at=None, announced_severity=None)
-    assert announcement_reason(flag, now=NOW, reannounce_days=7) == "new"
+    assert reason(flag, NOW) == "new"
     flag.announced_at, flag.announced_severity = NOW, "warning"
-    assert (
-        announcement_reason(flag, now=NOW + timedelta(days=7) - timedelta(seconds=1), reannounce_days=7)
-        is None
-    )
-    assert announcement_reason(flag, now=NOW + timedelta(days=7), reannounce_days=7) == "still open"
+    assert reason(flag, NOW + timedelta(days=30)) is None  # queued but not gone out yet
+    went_out = NOW + timedelta(days=2)  # held by working hours (or an outage) for two days
+    assert reason(flag, went_out + timedelta(days=7) - timedelta(seconds=1), went_out) is None
+    assert reason(flag, NOW + timedelta(days=7), went_out) is None  # a week after queuing is too soon
+    assert reason(flag, went_out + timedelta(days=7), went_out) == "still open"
     flag.severity = "critical"
-    assert announcement_reason(flag, now=NOW + timedelta(hours=1), reannounce_days=7) == "escalated"
+    assert reason(flag, NOW + timedelta(hours=1)) == "escalated"
     flag.status = "acknowledged"
-    assert announcement_reason(flag, now=NOW + timedelta(days=30), reannounce_days=7) is None
+    assert reason(flag, NOW + timedelta(days=30), went_out) is None

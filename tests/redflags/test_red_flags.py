@@ -258,6 +258,23 @@ def test_checkin_not_closed_ignored():
     assert checkin_flags(chk(closed=None, maintainability_min=1)) == []
 
 
+def test_an_open_checkin_is_flagged_by_its_first_worrying_answer():
+    """The host team said it: no need to wait for the close (the evidence grows with more answers)."""
+    (flag,) = checkin_flags(chk(status="surveying", closed=None, responses=1, maintainability_min=2))
+    assert (flag.severity, flag.evidence["closed_on"], flag.evidence["responses"]) == (CRITICAL, None, 1)
+    (flag,) = checkin_flags(chk(status="surveying", closed=None, responses=1, help_needed="regularly"))
+    assert flag.evidence["reasons"] == ["needs the platform team's help regularly"]
+    (grown,) = checkin_flags(
+        chk(status="surveying", closed=None, responses=3, maintainability_min=1, help_needed="regularly")
+    )
+    assert grown.evidence["reasons"] == ["comfort 1/5", "needs the platform team's help regularly"]
+
+
+def test_an_open_checkin_without_worrying_answers_waits_for_its_close():
+    assert checkin_flags(chk(status="surveying", closed=None, responses=0, invited=4)) == []  # "nobody" waits
+    assert checkin_flags(chk(status="surveying", closed=None, responses=2, maintainability_min=4)) == []
+
+
 def test_checkin_memory_edge():
     c = chk(closed=day(-89), maintainability_min=1)
     assert len(checkin_flags(c)) == 1

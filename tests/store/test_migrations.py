@@ -385,3 +385,91 @@ def test_0007_ties_queued_detractor_alerts_to_their_response_so_they_are_not_sen
             select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.startswith("detractor_alert:"))
         ).scalars()
         assert {key.split(":")[1] for key in alerted} == {refs["alerted"][:24], refs["new"][:24]}
+
+
+def test_0008_records_when_invitations_already_sent_reached_their_person(store_url):
+    engine = open_store(store_url)
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    assert not sync_registry_file(engine, DEMO_REGISTRY, now=now - timedelta(days=30)).problems
+    _migrate(engine, "0007", down=True)
+    invitations = table(
+        "auxeng_survey_invitations",
+        column("id"),
+        column("survey"),
+        column("engagement_key"),
+        column("email"),
+        column("round"),
+        column("side"),
+        column("role"),
+        column("status"),
+        column("invited_on"),
+        column("closes_at", UTCDateTime),
+        column("reminders_queued"),
+        column("created_at", UTCDateTime),
+        column("updated_at", UTCDateTime),
+    )
+    with engine.begin() as conn:
+        for n, email in enumerate(("sent@example.com", "queued@example.com"), start=1):
+            conn.execute(
+                invitations.insert(),
+                {
+                    "id": n,
+                    "survey": "post_engagement",
+                    "engagement_key": "ENG-2026-031",
+                    "email": email,
+                    "round": 0,
+                    "side": "host",
+                    "role": "engineer",
+                    "status": "invited",
+                    "invited_on": now.date(),
+                    "closes_at": now + timedelta(days=21),
+                    "reminders_queued": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+        rows = [  # invitation 1: Slack went out first, then email; invitation 2: still pending
+            (1, "slack", "sent", now + timedelta(hours=2)),
+            (1, "email", "sent", now + timedelta(hours=5)),
+            (2, "email", "pending", None),
+        ]
+        conn.execute(
+            OLD_OUTBOX.insert(),
+            [
+                {
+                    "dedupe_key": f"survey_invite:{invitation}:{channel}",
+                    "channel": channel,
+                    "kind": "survey_invite",
+                    "recipient": "x@example.com",
+                    "body_text": "hi",
+                    "payload": {},
+                    "stop_if_answered": False,
+                    "requires_ended": True,
+                    "status": status,
+                    "reason": None,
+                    "attempts": 0,
+                    "not_before": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for invitation, channel, status, _sent in rows
+            ],
+        )
+        sent_at = table(
+            "auxeng_outbox", column("dedupe_key"), column("sent_at", UTCDateTime), column("invitation_id")
+        )
+        for invitation, channel, _status, sent in rows:
+            conn.execute(
+                sent_at.update()
+                .where(sent_at.c.dedupe_key == f"survey_invite:{invitation}:{channel}")
+                .values(sent_at=sent, invitation_id=invitation)
+            )
+    _migrate(engine, "head")
+    assert _schema_diff(engine) == []
+    check = table("auxeng_survey_invitations", column("id"), column("sent_at", UTCDateTime))
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(check.c.id, check.c.sent_at)).all())
+    assert got == {1: now + timedelta(hours=2), 2: None}  # the earliest channel; nothing for a pending one
+    _migrate(engine, "0007", down=True)
+    assert "sent_at" not in {c["name"] for c in inspect(engine).get_columns("auxeng_survey_invitations")}
+    _migrate(engine, "head")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from auxeng.messaging import tokens
@@ -75,11 +75,16 @@ def demo(store):
 
 
 def test_reminder_due_and_fatigue_rules_are_plain_functions():
-    invited = date(2026, 11, 26)
-    assert invitations.reminder_due(invited, 0, SETTINGS, date(2026, 11, 28)) == 0
-    assert invitations.reminder_due(invited, 0, SETTINGS, date(2026, 11, 29)) == 1
-    assert invitations.reminder_due(invited, 0, SETTINGS, date(2026, 12, 3)) == 2
-    assert invitations.reminder_due(invited, 2, SETTINGS, date(2026, 11, 27)) == 2
+    sent = datetime(2026, 11, 26, 9, 15, tzinfo=UTC)  # when the invitation reached the person
+    assert invitations.reminder_due(sent, 0, SETTINGS, sent + timedelta(days=3, seconds=-1)) == 0
+    assert invitations.reminder_due(sent, 0, SETTINGS, sent + timedelta(days=3)) == 1
+    assert invitations.reminder_due(sent, 0, SETTINGS, sent + timedelta(days=7)) == 2
+    assert invitations.reminder_due(sent, 2, SETTINGS, sent) == 2
+    assert invitations.reminder_due(None, 0, SETTINGS, sent + timedelta(days=30)) == 0  # not sent yet
+    assert invitations.reminder_moments(sent, SETTINGS) == [
+        sent + timedelta(days=3),
+        sent + timedelta(days=7),
+    ]
     earlier = [(date(2026, 10, 28), "ENG-1", "retro")]
     assert invitations.fatigue_blocker(earlier, date(2026, 11, 26), 30) == earlier[0]  # 29 days later
     assert invitations.fatigue_blocker(earlier, date(2026, 11, 27), 30) is None  # 30 days later
@@ -180,6 +185,14 @@ def test_reminders_on_days_3_and_7_stop_once_answered(demo):
     plan(demo, invitations.plan_invitations, invited_on)
     rows = invitation_rows(demo, "ENG-2026-031")
     invited = len([r for r in rows.values() if r.status == "invited"])
+    assert plan(demo, invitations.plan_reminders, invited_on + timedelta(days=5)).reminders == 0  # not sent
+    with Session(demo) as session:  # what a drainer does: the invitations went out that morning
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.kind == "survey_invite")
+            .values(status="sent", sent_at=moment(invited_on, 9))
+        )
+        session.commit()
     assert plan(demo, invitations.plan_reminders, invited_on + timedelta(days=2)).reminders == 0
     first = plan(demo, invitations.plan_reminders, invited_on + timedelta(days=3))
     assert first.reminders >= invited

@@ -34,7 +34,7 @@ from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.calendar import CANCEL, REQUEST, Attendee, build_invitation
@@ -57,7 +57,13 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.surveys.invitations import closing_moment, invitation_messages, invite, skip_category
+from auxeng.surveys.invitations import (
+    closing_moment,
+    invitation_messages,
+    invite,
+    note_deliveries,
+    skip_category,
+)
 from auxeng.surveys.questions import HELP_CHOICES
 from auxeng.vocabulary import InvitationStatus, MessageKind, SurveyKind
 
@@ -716,8 +722,13 @@ def outcome(answers: list[tuple[int | None, dict[str, Any]]]) -> dict[str, Any]:
 def close_checkins(
     session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
 ) -> CheckinReport:
-    """Close every check-in whose response window ended: ``answered`` with its scores, or ``unanswered``."""
+    """Close every check-in whose response window ended: ``answered`` with its scores, or ``unanswered``.
+
+    The window is its invitations': one that reached its person late (held by a send window or an
+    outage) moves its closing date, and the check-in closes when the last of them does.
+    """
     report = CheckinReport()
+    note_deliveries(session, settings=settings, now=now)
     due = list(
         session.scalars(
             select(CheckinRow)
@@ -725,6 +736,25 @@ def close_checkins(
             .order_by(CheckinRow.id)
         )
     )
+    if not due:
+        return report
+    latest = dict(
+        session.execute(
+            select(SurveyInvitationRow.engagement_key, func.max(SurveyInvitationRow.closes_at))
+            .where(
+                SurveyInvitationRow.survey == SurveyKind.CHECKIN,
+                SurveyInvitationRow.status == InvitationStatus.INVITED,
+                SurveyInvitationRow.engagement_key.in_([c.engagement_key for c in due]),
+            )
+            .group_by(SurveyInvitationRow.engagement_key)
+        ).all()
+    )
+    for checkin in due:
+        closes_at = latest.get(checkin.engagement_key)
+        if closes_at is not None and closes_at > checkin.closes_at:
+            checkin.closes_at = closes_at
+            checkin.updated_at = now
+    due = [c for c in due if c.closes_at <= now]
     if not due:
         return report
     answers: dict[str, list[tuple[int | None, dict[str, Any]]]] = defaultdict(list)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+SATURDAY = 5
+
 
 def add_months(day: date, months: int) -> date:
     """``day`` plus whole calendar months, clamped to the last day of a shorter month.
@@ -27,8 +29,13 @@ def due_date(end: date, offset_months: int = 3) -> date:
 
 
 def invitation_date(due: date, lead_days: int = 7) -> date:
-    """The day the calendar invitation goes out: ``lead_days`` before the due date."""
-    return due - timedelta(days=lead_days)
+    """The day the calendar invitation is queued: ``lead_days`` before the due date, moved back to
+    the Friday when that is a weekend. People get messages on working days only, so an invitation
+    queued on a Saturday would reach them on the Monday, two days' notice short."""
+    day = due - timedelta(days=lead_days)
+    while day.weekday() >= SATURDAY:
+        day -= timedelta(days=1)
+    return day
 
 
 def is_stale(due: date, as_of: date, cutoff_days: int) -> bool:

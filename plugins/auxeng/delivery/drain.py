@@ -396,6 +396,7 @@ class _ChannelRun:
             self._mark(
                 outbox.mark_sent,
                 message.id,
+                sent_at=self.now,
                 at=utcnow(),
                 via=transport.name[:16],
                 external_id=None if external_id is None else str(external_id)[:200],
@@ -544,8 +545,9 @@ def deliver(
     """Send every due outbox message (``not_before <= now``) of ``channels`` and ``kinds``.
 
     ``now`` is the business clock (the run's moment): it decides what is due and
-    whether a recipient's send window is open. Leases and bookkeeping timestamps
-    (``sent_at``, ``updated_at``) use the wall clock.
+    whether a recipient's send window is open, and ``sent_at`` records it (reminders and
+    closing dates count from it, so a replay of a past day behaves as that day did). Leases
+    and the ``updated_at`` bookkeeping use the wall clock.
 
     ``transports`` (channel → transport) replaces the configured transport of
     those channels; the others come from :func:`~auxeng.delivery.resolve_transports`.

@@ -171,6 +171,27 @@ def went_out(session: Session, *, kind: str, dedupe_prefix: str, now: datetime) 
     return found is not None
 
 
+def first_sent(session: Session, *, kind: str, dedupe_prefixes: Iterable[str]) -> dict[str, datetime]:
+    """For each prefix, when the first of its messages of ``kind`` went out (prefixes none of whose
+    messages went out yet are left out). One query."""
+    prefixes = list(dict.fromkeys(dedupe_prefixes))
+    if not prefixes:
+        return {}
+    rows = session.execute(
+        select(OutboxRow.dedupe_key, OutboxRow.sent_at).where(
+            OutboxRow.kind == kind,
+            OutboxRow.status == OutboxStatus.SENT,
+            or_(*(OutboxRow.dedupe_key.startswith(p, autoescape=True) for p in prefixes)),
+        )
+    )
+    found: dict[str, datetime] = {}
+    for key, sent_at in rows:
+        for prefix in prefixes:
+            if key.startswith(prefix) and (prefix not in found or sent_at < found[prefix]):
+                found[prefix] = sent_at
+    return found
+
+
 def retry(session: Session, message_id: int, *, now: datetime) -> bool:
     """A failed message becomes pending again (no attempts, no reason, due ``now``); False if it
     is not failed (any more)."""
@@ -206,7 +227,7 @@ _MARK_SENT = (
     .where(_o.c.id == bindparam("row_id"))
     .values(
         status=OutboxStatus.SENT,
-        sent_at=_at("at"),
+        sent_at=_at("sent_at"),
         updated_at=_at("at"),
         transport=bindparam("via"),
         external_id=bindparam("ext"),
@@ -238,9 +259,12 @@ _RESCHEDULE = (
 )
 
 
-def mark_sent(conn: Connection, row_id: int, *, at: datetime, via: str, external_id: str | None) -> None:
-    """The transport confirmed: ``sent``, with the transport's name and its id for the message."""
-    conn.execute(_MARK_SENT, {"row_id": row_id, "at": at, "via": via, "ext": external_id})
+def mark_sent(
+    conn: Connection, row_id: int, *, sent_at: datetime, at: datetime, via: str, external_id: str | None
+) -> None:
+    """The transport confirmed: ``sent`` at ``sent_at`` (the run's moment: rules that count days from
+    when a person got a message read it), with the transport's name and its id for the message."""
+    conn.execute(_MARK_SENT, {"row_id": row_id, "sent_at": sent_at, "at": at, "via": via, "ext": external_id})
 
 
 def mark_failed(conn: Connection, row_id: int, *, why: str, at: datetime) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.messaging import tokens
+from auxeng.messaging import outbox, tokens
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import MessagePlanner, Recipient
 from auxeng.redflags import rules
@@ -125,15 +125,27 @@ def flag_views(session: Session, flags: list[FlagRow]) -> list[FlagView]:
     ]
 
 
-def announcement_reason(flag: FlagRow, *, now: datetime, reannounce_days: int) -> str | None:
-    """Why ``flag`` should be announced now (new, escalated, still open), or None."""
+def announcement_prefix(flag: FlagRow, number: int) -> str:
+    """The dedupe-key prefix of the messages of the flag's announcement ``number``."""
+    return f"{MessageKind.FLAG_ALERT}:{flag.id}:{number}:"
+
+
+def announcement_reason(
+    flag: FlagRow, *, now: datetime, reannounce_days: int, last_went_out: datetime | None
+) -> str | None:
+    """Why ``flag`` should be announced now (new, escalated, still open), or None.
+
+    "Still open" counts ``reannounce_days`` from when the last announcement reached the managers
+    (``last_went_out``), not from when it was queued: one held by working hours or an outage is
+    not followed by the next a few days after it arrived.
+    """
     if flag.status != OPEN:
         return None
     if flag.announced_at is None:
         return NEW
     if rules.severity_rose(flag.announced_severity, flag.severity):
         return ESCALATED
-    if now - flag.announced_at >= timedelta(days=reannounce_days):
+    if last_went_out is not None and now - last_went_out >= timedelta(days=reannounce_days):
         return STILL_OPEN
     return None
 
@@ -168,10 +180,23 @@ def _recipients(
 def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: datetime) -> AlertReport:
     """Queue the alerts due now (see the module docstring); record each announcement on its flag."""
     report = AlertReport()
+    flags = list(session.scalars(select(FlagRow).where(FlagRow.status == OPEN).order_by(FlagRow.id)))
+    went_out = outbox.first_sent(
+        session,
+        kind=MessageKind.FLAG_ALERT,
+        dedupe_prefixes=[announcement_prefix(f, f.announcements) for f in flags if f.announcements],
+    )
     due = [
         (flag, reason)
-        for flag in session.scalars(select(FlagRow).where(FlagRow.status == OPEN).order_by(FlagRow.id))
-        if (reason := announcement_reason(flag, now=now, reannounce_days=settings.flag_reannounce_days))
+        for flag in flags
+        if (
+            reason := announcement_reason(
+                flag,
+                now=now,
+                reannounce_days=settings.flag_reannounce_days,
+                last_went_out=went_out.get(announcement_prefix(flag, flag.announcements)),
+            )
+        )
     ]
     if not due:
         return report
@@ -194,7 +219,7 @@ def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: d
         number = flag.announcements + 1
         for target, copied in targets:
             messages += planner.person_messages(
-                dedupe_prefix=f"{MessageKind.FLAG_ALERT}:{flag.id}:{number}:{target.email}",
+                dedupe_prefix=f"{announcement_prefix(flag, number)}{target.email}",
                 template=MessageKind.FLAG_ALERT,
                 recipient=target,
                 context={

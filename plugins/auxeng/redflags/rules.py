@@ -14,9 +14,10 @@ Rules and their thresholds (settings in brackets; defaults in docs/operations.md
     ``help_requests_critical`` [AUXENG_HELP_REQUESTS_CRITICAL=5]. Once open it stays open
     while any counted request is in the window, so it resolves after that many quiet days.
 ``checkin`` (subject: engagement)
-    A closed three-month check-in with comfort at most ``comfort_max``
-    [AUXENG_FLAG_COMFORT_MAX=2] (critical), help needed "regularly" (critical), or no
-    answer at all (warning). Resolves ``memory_days`` [AUXENG_FLAG_MEMORY_DAYS=90] after
+    A three-month check-in with an answer of comfort at most ``comfort_max``
+    [AUXENG_FLAG_COMFORT_MAX=2] (critical) or help needed "regularly" (critical), from the
+    day the first such answer arrives, while the check-in is still open; or a closed one
+    nobody answered (warning). Resolves ``memory_days`` [AUXENG_FLAG_MEMORY_DAYS=90] after
     the check-in closed.
 ``repeat_dependency`` (subject: host team)
     The team starts an engagement within ``repeat_months`` [AUXENG_REPEAT_MONTHS=6]
@@ -318,15 +319,18 @@ def _checkin_reasons(checkin: Checkin, thresholds: Thresholds) -> list[tuple[str
 
 
 def checkin_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
-    """Closed check-ins with low comfort, regular help, or no answer, for ``memory_days``."""
+    """Check-ins with low comfort or regular help, from the first such answer (the check-in may
+    still be open: the host team said so, nothing more is needed), and closed ones nobody
+    answered; each kept ``memory_days`` after its close."""
     as_of = facts.as_of
     titles = {e.key: e.title for e in facts.engagements}
     best: dict[str, tuple[tuple[int, date, date], Flag]] = {}
     for checkin in facts.checkins:
         closed = checkin.closed_on
-        if checkin.status not in ("answered", "unanswered") or closed is None:
-            continue
-        if not closed <= as_of < closed + timedelta(days=thresholds.memory_days):
+        if checkin.status in ("answered", "unanswered") and closed is not None:
+            if not closed <= as_of < closed + timedelta(days=thresholds.memory_days):
+                continue
+        elif checkin.status != "surveying" or not checkin.responses:
             continue
         reasons = _checkin_reasons(checkin, thresholds)
         if not reasons:
@@ -347,7 +351,7 @@ def checkin_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
             evidence={
                 "reasons": [text for _, text in reasons],
                 "due_on": checkin.due_on.isoformat(),
-                "closed_on": closed.isoformat(),
+                "closed_on": closed.isoformat() if closed else None,
                 "responses": checkin.responses,
                 "invited": checkin.invited,
                 "maintainability_min": checkin.maintainability_min,
@@ -356,7 +360,7 @@ def checkin_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
             team_key=checkin.team_key,
             engagement_key=key,
         )
-        rank = (SEVERITY_ORDER[severity], closed, checkin.due_on)
+        rank = (SEVERITY_ORDER[severity], closed or as_of, checkin.due_on)
         if key not in best or rank > best[key][0]:
             best[key] = (rank, flag)
     return _sorted_flags(flag for _, flag in best.values())

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auxeng.checkins.planning import SURVEYING, outcome
 from auxeng.redflags import rules
 from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
 from auxeng.registry.lifecycle import is_cancelled, removed_clause
@@ -33,7 +34,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
-from auxeng.vocabulary import DETRACTOR_MAX, ResponseSource
+from auxeng.vocabulary import DETRACTOR_MAX, ResponseSource, SurveyKind
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
     )
 
     memory_since = as_of - timedelta(days=settings.flag_memory_days + 1)
-    checkins = tuple(
+    closed = tuple(
         Checkin(
             engagement_key=c.engagement_key,
             team_key=team_of.get(c.engagement_key, ""),
@@ -120,6 +121,7 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
         )
         if c.engagement_key in team_of
     )
+    checkins = closed + _open_checkins(session, until=until, team_of=team_of)
 
     answers = _answers(session, settings=settings, since=day_start(memory_since, settings), until=until)
     people = dict(session.execute(select(PersonRow.email, PersonRow.name)).all())
@@ -147,6 +149,47 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
             session.execute(select(FlagRow.rule, FlagRow.subject_key).where(FlagRow.status.in_(LIVE))).all()
         ),
     )
+
+
+def _open_checkins(session: Session, *, until: datetime, team_of: dict[str, str]) -> tuple[Checkin, ...]:
+    """Check-ins still collecting answers, scored on the answers given so far (before ``until``),
+    the same way the close scores them."""
+    rows = list(
+        session.scalars(
+            select(CheckinRow).where(CheckinRow.status == SURVEYING).order_by(CheckinRow.engagement_key)
+        )
+    )
+    keys = [c.engagement_key for c in rows if c.engagement_key in team_of]
+    if not keys:
+        return ()
+    answers: dict[str, list[tuple[int | None, dict[str, Any]]]] = defaultdict(list)
+    for engagement_key, nps, given in session.execute(
+        select(SurveyResponseRow.engagement_key, SurveyResponseRow.nps, SurveyResponseRow.answers).where(
+            SurveyResponseRow.survey == SurveyKind.CHECKIN,
+            SurveyResponseRow.engagement_key.in_(keys),
+            SurveyResponseRow.submitted_at < until,
+        )
+    ):
+        answers[engagement_key].append((nps, given or {}))
+    found = []
+    for c in rows:
+        if c.engagement_key not in team_of:
+            continue
+        result = outcome(answers[c.engagement_key])
+        found.append(
+            Checkin(
+                engagement_key=c.engagement_key,
+                team_key=team_of[c.engagement_key],
+                status=c.status,
+                due_on=c.due_override or c.due_on,
+                closed_on=None,
+                invited=c.invited,
+                responses=result["responses"],
+                maintainability_min=result["maintainability_min"],
+                help_needed=result["help_needed"],
+            )
+        )
+    return tuple(found)
 
 
 def _answers(

@@ -231,6 +231,7 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When it went out, on the business clock (the delivery run's moment)."""
 
     __table_args__ = (Index("ix_auxeng_outbox_due", "status", "channel", "not_before"),)
 
@@ -244,6 +245,10 @@ class SurveyInvitationRow(Base):
     ``status`` is ``invited`` or ``skipped`` (with ``skip_reason``: fatigue, opted
     out, no contact) or ``void`` (its messages were withdrawn before any went out,
     e.g. the engagement was reopened or cancelled).
+
+    ``invited_on`` is the day it was queued; ``sent_at`` when it reached the person (the
+    first of its email and Slack messages to go out), from which its reminders and its
+    closing date count.
     """
 
     __tablename__ = "auxeng_survey_invitations"
@@ -259,6 +264,7 @@ class SurveyInvitationRow(Base):
     skip_reason: Mapped[str | None] = mapped_column(Text)
     invited_on: Mapped[date] = mapped_column(Date)
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminders_queued: Mapped[int] = mapped_column(Integer, default=0)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

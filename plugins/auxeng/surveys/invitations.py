@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, not_, select, true, update
+from sqlalchemy import ColumnElement, Connection, exists, func, not_, select, true, update
 from sqlalchemy.orm import Session
 
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
@@ -87,9 +87,18 @@ def closing_moment(invited_on: date, settings: Settings, window_days: int | None
     return end_of_day(invited_on + timedelta(days=days), settings)
 
 
-def reminder_due(invited_on: date, reminders_queued: int, settings: Settings, as_of: date) -> int:
-    """How many reminders are due by ``as_of`` for an invitation already reminded ``reminders_queued`` times."""
-    due = sum(1 for days in settings.reminder_days if invited_on + timedelta(days=days) <= as_of)
+def reminder_moments(sent_at: datetime | None, settings: Settings) -> list[datetime]:
+    """When each reminder falls due: ``reminder_days`` after the invitation reached the person
+    (none while it has not gone out). The send window then holds each one as any message."""
+    if sent_at is None:
+        return []
+    return [sent_at + timedelta(days=days) for days in settings.reminder_days]
+
+
+def reminder_due(sent_at: datetime | None, reminders_queued: int, settings: Settings, by: datetime) -> int:
+    """How many reminders are due by ``by`` for an invitation that reached its person at ``sent_at``
+    and was already reminded ``reminders_queued`` times."""
+    due = sum(1 for moment in reminder_moments(sent_at, settings) if moment <= by)
     return max(due, reminders_queued)
 
 
@@ -105,12 +114,15 @@ def fatigue_blocker(
 
 
 def _recent_invitations(
-    session: Session, emails: set[str], since: date
+    session: Session, emails: set[str], since: date, settings: Settings
 ) -> dict[str, list[tuple[date, str, str]]]:
+    """Each person's recent end-of-engagement invitations: (the day it reached them, or was queued
+    if it has not gone out yet; engagement; survey)."""
     rows = session.execute(
         select(
             SurveyInvitationRow.email,
             SurveyInvitationRow.invited_on,
+            SurveyInvitationRow.sent_at,
             SurveyInvitationRow.engagement_key,
             SurveyInvitationRow.survey,
         ).where(
@@ -120,9 +132,10 @@ def _recent_invitations(
         )
     )
     recent: dict[str, list[tuple[date, str, str]]] = defaultdict(list)
-    for email, invited_on, engagement_key, survey in rows:
+    for email, invited_on, sent_at, engagement_key, survey in rows:
         if email in emails:
-            recent[email].append((invited_on, engagement_key, survey))
+            day = sent_at.astimezone(settings.timezone).date() if sent_at else invited_on
+            recent[email].append((day, engagement_key, survey))
     return recent
 
 
@@ -309,7 +322,9 @@ def plan_invitations(
     ):
         members[member.engagement_key].append(member)
     emails = {m.email for ms in members.values() for m in ms}
-    recent = _recent_invitations(session, emails, as_of - timedelta(days=max(settings.fatigue_days, 1)))
+    recent = _recent_invitations(
+        session, emails, as_of - timedelta(days=max(settings.fatigue_days, 1) + 7), settings
+    )
     closes_at = closing_moment(as_of, settings)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
     to_invite: list[tuple[SurveyInvitationRow, EngagementView]] = []
@@ -372,6 +387,40 @@ def plan_invitations(
     return report
 
 
+def note_deliveries(session: Session, *, settings: Settings, now: datetime) -> int:
+    """Record when each invitation reached its person (the first of its invitation messages to
+    go out) and move its closing date by as many days as that was after the day it was queued:
+    everyone gets the whole window to answer, however long the send window or an outage held
+    the invitation. Idempotent: an invitation is noted once. Returns how many were noted."""
+    o = OutboxRow
+    first_sent = (
+        select(o.invitation_id, func.min(o.sent_at))
+        .where(
+            o.kind == MessageKind.SURVEY_INVITE,
+            o.status == OutboxStatus.SENT,
+            o.invitation_id.in_(
+                select(SurveyInvitationRow.id).where(
+                    SurveyInvitationRow.status == InvitationStatus.INVITED,
+                    SurveyInvitationRow.sent_at.is_(None),
+                )
+            ),
+        )
+        .group_by(o.invitation_id)
+    )
+    sent = dict(session.execute(first_sent).all())
+    if not sent:
+        return 0
+    for invitation in session.scalars(select(SurveyInvitationRow).where(SurveyInvitationRow.id.in_(sent))):
+        invitation.sent_at = sent[invitation.id]
+        held = (invitation.sent_at.astimezone(settings.timezone).date() - invitation.invited_on).days
+        if held > 0:
+            closes_on = invitation.closes_at.astimezone(settings.timezone).date()
+            invitation.closes_at = end_of_day(closes_on + timedelta(days=held), settings)
+        invitation.updated_at = now
+    session.flush()
+    return len(sent)
+
+
 def plan_reminders(
     session: Session,
     *,
@@ -381,11 +430,14 @@ def plan_reminders(
     key: bytes,
     surveys: tuple[str, ...] = END_OF_ENGAGEMENT_SURVEYS,
 ) -> PlanReport:
-    """Queue the reminders due by ``as_of`` to people who have not answered ``surveys`` (idempotent)."""
+    """Queue the reminders falling due by the end of ``as_of`` to people who have not answered
+    ``surveys`` (idempotent): reminder N ``reminder_days[N]`` days after the invitation reached the
+    person, then held by their send window like any message."""
     report = PlanReport()
     if not settings.reminder_days:
         return report
-    first_due = as_of - timedelta(days=settings.reminder_days[0])
+    note_deliveries(session, settings=settings, now=now)
+    by = end_of_day(as_of, settings)
     candidates = list(
         session.execute(
             select(SurveyInvitationRow, EngagementRow)
@@ -395,7 +447,7 @@ def plan_reminders(
                 SurveyInvitationRow.status == InvitationStatus.INVITED,
                 SurveyInvitationRow.answered_at.is_(None),
                 SurveyInvitationRow.reminders_queued < len(settings.reminder_days),
-                SurveyInvitationRow.invited_on <= first_due,
+                SurveyInvitationRow.sent_at <= by - timedelta(days=min(settings.reminder_days)),
                 SurveyInvitationRow.closes_at > now,
                 ended_and_live_clause(),
             )
@@ -407,13 +459,13 @@ def plan_reminders(
     planner = MessagePlanner(session, settings, now=now, key=key)
     messages: list[OutboundMessage] = []
     for invitation, engagement in candidates:
-        due = reminder_due(invitation.invited_on, invitation.reminders_queued, settings, as_of)
+        due = reminder_due(invitation.sent_at, invitation.reminders_queued, settings, by)
         if due <= invitation.reminders_queued or invitation.email in planner.opted_out:
             continue
         invitation.reminders_queued = due
         invitation.updated_at = now
         report.reminders += 1
-        due_day = invitation.invited_on + timedelta(days=settings.reminder_days[due - 1])
+        due_at = reminder_moments(invitation.sent_at, settings)[due - 1]
         link, scores = planner.survey_links(invitation)
         messages += planner.person_messages(
             dedupe_prefix=f"{MessageKind.SURVEY_REMINDER}:{invitation.id}:{due}",
@@ -428,7 +480,7 @@ def plan_reminders(
                 "reminder_number": due,
                 "closes_on": f"{invitation.closes_at.astimezone(settings.timezone):%A %d %B %Y}",
             },
-            earliest=max(now, datetime.combine(due_day, time(0), settings.timezone)),
+            earliest=max(now, due_at),
             engagement_key=engagement.key,
             invitation_id=invitation.id,
             stop_if_answered=True,
