@@ -311,3 +311,61 @@ def test_an_inline_image_that_cannot_be_decoded_fails_naming_its_cid(store, smtp
     assert all(state[f"test:{n}:email"].status == "failed" for n in range(1, 5))
     assert report.failed == {"email": 4} and report.sent == {"email": 1}
     assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["person5@example.com"]
+
+
+def test_list_unsubscribe_arrives_unencoded_on_one_line(store, smtp_connection, smtp_server):
+    from auxeng.messaging import tokens
+    from auxeng.messaging.outbox import unsubscribe_headers
+
+    link = tokens.optout_url(
+        "person1@example.com", public_url="https://auxeng.example.com/auxeng", key=b"k" * 32, now=NOW
+    )
+    assert len(link) > 78  # longer than a default-folded header line
+    queue(store, email_message(1, payload={"headers": unsubscribe_headers(link)}))
+
+    send_email(store)
+
+    raw = smtp_server.messages[0].data
+    assert f"\r\nList-Unsubscribe: <{link}>\r\n".encode() in raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+    assert b"=?" not in raw.split(b"\r\n\r\n", 1)[0]  # no RFC 2047 word in the headers
+    assert smtp_server.messages[0].message["List-Unsubscribe"] == f"<{link}>"
+
+
+def test_a_non_ascii_attendee_round_trips_through_the_attached_invite(store, smtp_connection, smtp_server):
+    from datetime import UTC, datetime
+
+    from icalendar import Calendar
+
+    from auxeng.checkins.calendar import REQUEST, Attendee, build_invitation
+
+    ics = build_invitation(
+        uid="checkin-ENG-2@auxeng",
+        sequence=0,
+        method=REQUEST,
+        organizer=Attendee("auxeng@example.com", "AuxEng"),
+        attendees=[Attendee("person1@example.com", "José Müller")],
+        start=datetime(2027, 2, 22, 9, tzinfo=UTC),
+        end=datetime(2027, 2, 22, 9, 30, tzinfo=UTC),
+        summary="Check-in: Über-Migration",
+        description="Wie läuft es?",
+        stamp=datetime(2027, 2, 15, tzinfo=UTC),
+    ).decode()
+    queue(
+        store,
+        email_message(1, payload={"to_name": "José Müller", "calendar": {"method": REQUEST, "ics": ics}}),
+    )
+
+    send_email(store)
+
+    msg = smtp_server.messages[0].message
+    assert msg["To"] == "José Müller <person1@example.com>"
+    inline, attached = (p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert attached.get_filename() == "invite.ics" and attached.get_content_charset() == "utf-8"
+    for part in (inline, attached):
+        event = Calendar.from_ical(part.get_content()).walk("VEVENT")[0]
+        assert str(event["ATTENDEE"].params["CN"]) == "José Müller"
+        assert (str(event["SUMMARY"]), str(event["DESCRIPTION"])) == (
+            "Check-in: Über-Migration",
+            "Wie läuft es?",
+        )

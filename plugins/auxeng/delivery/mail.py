@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.policy
 import logging
 import mimetypes
 import smtplib
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 RESERVED_HEADERS = frozenset(
     {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type"}
 )
+
+# Serialise headers folded only past RFC 5322's 998 characters: at the default 78, a long word with
+# no space to fold at (the List-Unsubscribe URL) is RFC 2047-encoded, and mail clients then offer no
+# one-click unsubscribe. Set once the parts are built, so body encodings keep their 76-column lines.
+HEADER_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 def address_domain(address: str) -> str:
@@ -95,6 +101,7 @@ def build_email(message: QueuedMessage, *, email_from: str, date: datetime | Non
     for part in msg.walk():
         if part is not msg:
             del part["MIME-Version"]  # the email package repeats it on parts it creates
+    msg.policy = HEADER_POLICY
     return msg
 
 
@@ -106,8 +113,12 @@ def _add_calendar(msg: EmailMessage, calendar: dict[str, Any]) -> None:
             f"payload calendar needs method REQUEST or CANCEL and an iCalendar text, got {method!r}"
         )
     msg.add_alternative(ics, subtype="calendar", params={"method": method})
-    msg.add_attachment(
-        ics.encode(), maintype="text", subtype="calendar", filename="invite.ics", params={"method": method}
+    msg.add_attachment(  # charset: RFC 5545 text is UTF-8, and without it clients read it as ASCII
+        ics.encode(),
+        maintype="text",
+        subtype="calendar",
+        filename="invite.ics",
+        params={"method": method, "charset": "utf-8"},
     )
 
 

@@ -75,6 +75,11 @@ def message_id(dedupe_key: str, domain: str) -> str:
     return f"<auxeng.{digest}@{domain}>"
 
 
+def unsubscribe_headers(link: str) -> dict[str, str]:
+    """The headers of a bulk email with which clients offer one-click unsubscribe (RFC 2369, RFC 8058)."""
+    return {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 def samples(messages: Sequence[OutboundMessage], limit: int = 6) -> list[str]:
     """A few queued messages as log lines: channel, recipient, subject (or the start of the text)."""
     return [f"{m.channel} → {m.recipient}: {m.subject or m.body_text[:80]}" for m in messages[:limit]]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng.messaging import tokens
-from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage
+from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, unsubscribe_headers
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import SendWindow, person_timezone
 from auxeng.settings import Settings
@@ -150,10 +150,7 @@ class MessagePlanner:
             payload={
                 "to_name": recipient.name,
                 **window,
-                "headers": {
-                    "List-Unsubscribe": f"<{optout}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
+                "headers": unsubscribe_headers(optout),
             },
             **common,
         )

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from auxeng.messaging import tokens
 from auxeng.messaging.optouts import digest_opted_out
-from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue
+from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue, unsubscribe_headers
 from auxeng.messaging.rendering import render, slack_escape
 from auxeng.nps.chart import WeekPoint, trend_chart
 from auxeng.nps.maths import NpsResult, category, change_is_real, nps
@@ -452,10 +452,7 @@ def plan_digest(
                 payload={
                     "to_name": names.get(email) or "",
                     "inline_images": [{"cid": CHART_CID, "filename": CHART_FILENAME, "data": chart}],
-                    "headers": {
-                        "List-Unsubscribe": f"<{unsubscribe}>",
-                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                    },
+                    "headers": unsubscribe_headers(unsubscribe),
                 },
             )
         )
