@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.messaging import tokens
+from auxeng.messaging import blocks, tokens
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, unsubscribe_headers
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import SendWindow, person_timezone
@@ -161,7 +161,7 @@ class MessagePlanner:
             body_text=rendered.slack,
             payload={
                 **window,
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": rendered.slack}}],
+                "blocks": blocks.message(blocks.sections(rendered.slack)),
             },
             **common,
         )

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from auxeng.messaging import tokens
+from auxeng.messaging import blocks, tokens
 from auxeng.messaging.optouts import digest_opted_out
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue, unsubscribe_headers
 from auxeng.messaging.rendering import render, slack_escape
@@ -320,30 +320,22 @@ def chart_png(digest: Digest) -> bytes:
 
 def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]:
     """Block Kit of the Slack digest: the headline numbers, the changes, the top comments."""
-
-    def text(value: str) -> dict[str, str]:
-        return {"type": "mrkdwn", "text": value}
-
     changes = "\n".join(
         f"{':small_red_triangle:' if c.real and (c.points or 0) > 0 else ':small_red_triangle_down:' if c.real else '•'} "
         f"{slack_escape(c.label)}: {slack_escape(c.text)}"
         for c in digest.changes
     )
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": f"{digest.program} weekly NPS, {digest.period}"},
-        },
-        {
-            "type": "section",
-            "fields": [
-                text(f"*This week*\n{slack_escape(digest.headline_week.text)}"),
-                text(f"*Last 13 weeks*\n{slack_escape(digest.headline_quarter.text)}"),
-                text(f"*Response rate (13 weeks)*\n{slack_escape(digest.response_rate_quarter)}"),
-                text(f"*Check-in comfort (13 weeks)*\n{slack_escape(digest.maintainability)}"),
-            ],
-        },
-        {"type": "section", "text": text(f"*Change*\n{changes}")},
+    out: list[dict[str, Any]] = [
+        blocks.header(f"{digest.program} weekly NPS, {digest.period}"),
+        blocks.fields(
+            [
+                f"*This week*\n{slack_escape(digest.headline_week.text)}",
+                f"*Last 13 weeks*\n{slack_escape(digest.headline_quarter.text)}",
+                f"*Response rate (13 weeks)*\n{slack_escape(digest.response_rate_quarter)}",
+                f"*Check-in comfort (13 weeks)*\n{slack_escape(digest.maintainability)}",
+            ]
+        ),
+        *blocks.sections(f"*Change*\n{changes}"),
     ]
     if digest.comments:
         lines = [
@@ -354,13 +346,13 @@ def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]
         more = len(digest.comments) - 5 + digest.more_comments
         if more > 0:
             lines.append(f"…and {more} more in the email digest")
-        blocks.append({"type": "section", "text": text("*New comments*\n" + "\n".join(lines))})
+        out += blocks.sections("*New comments*\n" + "\n".join(lines))
     if digest.checkins_due:
         lines = [
             f"• {c.due_on:%a %d %b}: {slack_escape(c.engagement_key)} ({slack_escape(c.team)})"
             for c in digest.checkins_due
         ]
-        blocks.append({"type": "section", "text": text("*Check-ins due next week*\n" + "\n".join(lines))})
+        out += blocks.sections("*Check-ins due next week*\n" + "\n".join(lines))
     if digest.open_flags:
         lines = [
             f"• {':rotating_light:' if f.severity == 'critical' else ':warning:'} *{slack_escape(f.title)}: "
@@ -369,18 +361,13 @@ def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]
         ]
         if len(digest.open_flags) > 10:
             lines.append(f"…and {len(digest.open_flags) - 10} more in the email digest")
-        blocks.append(
-            {
-                "type": "section",
-                "text": text(f"*Open red flags ({len(digest.open_flags)})*\n" + "\n".join(lines)),
-            }
-        )
+        out += blocks.sections(f"*Open red flags ({len(digest.open_flags)})*\n" + "\n".join(lines))
     note = "NPS = % promoters (9-10) − % detractors (0-6), 95% adjusted-Wald interval; "
     note += f"fewer than {digest.min_responses} answers show as too few responses."
     if chart_follows:
         note += " Trend chart below."
-    blocks.append({"type": "context", "elements": [text(note)]})
-    return blocks
+    out.append(blocks.context(note))
+    return blocks.message(out)
 
 
 @dataclass
