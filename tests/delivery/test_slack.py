@@ -393,3 +393,19 @@ def test_the_stand_in_can_fail_a_seeded_fraction_of_calls(slack_standin: SlackSt
     assert set(outcomes) == {200, 429}
     assert 8 <= outcomes.count(429) <= 32
     assert len(slack_standin.posts) == outcomes.count(200)
+
+
+@pytest.mark.parametrize("connection", ["slack_api_connection", "slack_webhook_connection"])
+def test_blocks_slack_refuses_fail_the_message_with_invalid_blocks(store, slack_standin, connection, request):
+    request.getfixturevalue(connection)
+    too_long = {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]}
+    queue(store, slack_message(1, "C0DIGEST", payload=too_long), slack_message(2, "C0DIGEST"))
+
+    report = send_slack(store)
+
+    state = rows(store)
+    assert state["test:1:slack"].status == "failed" and "invalid_blocks" in state["test:1:slack"].reason
+    assert state["test:2:slack"].status == "sent"
+    assert report.failed == {"slack": 1} and [p.text for p in slack_standin.posts] == [
+        state["test:2:slack"].body_text
+    ]

@@ -12,7 +12,8 @@
 
 Web API methods (``POST /api/<method>``, parameters from the query string, a
 form or a JSON body; token in ``Authorization: Bearer``): ``auth.test``,
-``chat.postMessage`` (a user id posts to the DM channel ``D<user id>``),
+``chat.postMessage`` (a user id posts to the DM channel ``D<user id>``; blocks
+that slack_sdk's models refuse, or more than 50, answer ``invalid_blocks`` as Slack does),
 ``users.lookupByEmail`` (known users only, else ``users_not_found``),
 ``conversations.history`` (the channel's seeded and posted messages, newest
 first, with cursor pagination; ``oldest``/``latest``/``inclusive`` honoured as Slack
@@ -39,6 +40,29 @@ from urllib.parse import parse_qs, urlsplit
 
 TOKEN = "xoxb-test"
 WEBHOOK_TOKEN = "T0TEST/B0TEST/XTESTTESTTEST"
+
+
+def block_problems(blocks: Any) -> list[str]:
+    """Why Slack would refuse ``blocks`` (none given: no problem), checked with slack_sdk's own models."""
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.blocks import Block
+
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return ["blocks must be a list of at most 50 blocks"]
+    problems = []
+    for n, block in enumerate(blocks):
+        try:
+            parsed = Block.parse(block) if isinstance(block, dict) else None
+            if parsed is None:
+                raise SlackObjectFormationError(f"unknown block {block!r:.60}")
+            parsed.validate_json()
+            if any(len(f.get("text", "")) > 2000 for f in block.get("fields") or []):
+                raise SlackObjectFormationError("fields text cannot exceed 2000 characters")
+        except (SlackObjectFormationError, KeyError, TypeError, ValueError) as exc:
+            problems.append(f"[{n}] {exc}")
+    return problems
 
 
 @dataclass
@@ -397,6 +421,9 @@ class _Handler(BaseHTTPRequestHandler):
             return {"ok": False, "error": error}
         if not params.get("text") and not params.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        problems = block_problems(params.get("blocks"))
+        if problems:
+            return {"ok": False, "error": "invalid_blocks", "errors": problems}
         with owner._lock:
             ts = owner._next_ts()
             message = {
@@ -543,6 +570,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(params, dict) or not (params.get("text") or params.get("blocks")):
             self._record("webhook", 400, "invalid_payload", params or {})
             self._send(400, b"invalid_payload", "text/plain")
+            return
+        if block_problems(params.get("blocks")):
+            self._record("webhook", 400, "invalid_blocks", params)
+            self._send(400, b"invalid_blocks", "text/plain")
             return
         with owner._lock:
             ts = owner._next_ts()
