@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "auxeng"
 
 LAYERS: list[set[str]] = [
-    {"auxeng", "settings", "vocabulary", "dagkit"},
+    {"auxeng", "settings", "vocabulary", "text", "csvinput", "dagkit"},
     {"store"},
     {"messaging", "registry"},
     {"surveys"},

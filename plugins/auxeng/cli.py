@@ -57,6 +57,8 @@ def _import_responses(args: argparse.Namespace) -> int:
         return 1
     report = import_responses_csv(open_store(), path, now=utcnow(), key=key)
     print(f"{path}: {report.summary()}.")
+    for skipped in report.skipped:
+        print(f"  - {skipped}", file=sys.stderr)
     return _problems(report.errors)
 
 

@@ -277,3 +277,51 @@ def test_a_missing_path_is_one_error(demo, tmp_path):
     assert report.files == []
     assert len(report.errors) == 1
     assert "nowhere.csv: no such file or directory" in report.errors[0]
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile" / "csv"
+
+
+@pytest.mark.parametrize(
+    ("name", "errors", "summaries"),
+    [
+        (
+            "help_year_one.csv",
+            ["help_year_one.csv:2: date '0001-01-01T00:30:00+01:00' is out of range (2000-2099)"],
+            ["After the bad date"],
+        ),
+        (
+            "help_unbalanced_quote.csv",
+            [
+                "help_unbalanced_quote.csv:2: a quoted field holds what looks like another row (line 3): "
+                "an unbalanced quote?; lines 2-3 skipped"
+            ],
+            ["After the quote"],
+        ),
+        (
+            "help_quote_to_eof.csv",
+            [
+                "help_quote_to_eof.csv:2: a quote opened in this row is never closed; "
+                "lines 2-3 (the end of the file) skipped"
+            ],
+            [],
+        ),
+        ("help_nul.csv", [], ["Nul and bell in the summary"]),
+    ],
+)
+def test_hostile_files_are_reported_row_by_row(demo, tmp_path, name, errors, summaries):
+    drop = tmp_path / name
+    drop.write_bytes((HOSTILE / name).read_bytes())
+    report = run_import(demo, drop)
+    assert report.errors == errors
+    assert sorted(by_summary(demo)) == summaries
+
+
+def test_a_bad_date_in_one_file_does_not_stop_the_other_files(demo, tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes((HOSTILE / "help_year_one.csv").read_bytes())
+    write(folder / "b.csv", HEADER + "checkout,2026-11-21,From b,\n")
+    report = run_import(demo, folder)
+    assert len(report.errors) == 1
+    assert sorted(by_summary(demo)) == ["After the bad date", "From b"]

@@ -276,3 +276,83 @@ def test_check_in_answers_are_not_importable_from_the_end_of_engagement_csv_form
         f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'checkin' is not one of post_engagement, retro "
         "(the surveys whose answers this CSV format carries)"
     ]
+
+
+HOSTILE = REPO / "tests" / "data" / "hostile" / "csv"
+
+
+def test_an_out_of_range_submitted_at_skips_only_its_row(registry_store):
+    report = import_responses_csv(registry_store, HOSTILE / "responses_year_one.csv", now=NOW, key=KEY)
+    assert report.errors == [
+        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): submitted_at: '0001-01-01T00:30:00+01:00' is out of range "
+        "(2000-2099)"
+    ]
+    assert report.created == 1
+
+
+def test_an_unbalanced_quote_is_reported_not_merged(registry_store):
+    report = import_responses_csv(
+        registry_store, HOSTILE / "responses_unbalanced_quote.csv", now=NOW, key=KEY
+    )
+    assert report.errors == [
+        "row 2: a quoted field holds what looks like another row (line 3): an unbalanced quote?; lines 2-3 skipped"
+    ]
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 0)
+
+
+def test_files_that_are_not_utf8_are_one_clear_error(registry_store, tmp_path):
+    latin = import_responses_csv(registry_store, HOSTILE / "responses_latin1.csv", now=NOW, key=KEY)
+    assert latin.errors == ["the file is not UTF-8 text at line 2, byte 111 (0xe9); save it as UTF-8 CSV"]
+    utf16 = import_responses_csv(registry_store, HOSTILE / "responses_utf16.csv", now=NOW, key=KEY)
+    assert utf16.errors == [
+        "the file is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8 CSV"
+    ]
+
+
+def test_a_huge_field_is_a_problem_not_a_traceback(registry_store):
+    report = _import(
+        registry_store, _csv(f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,{'x' * 140_000},,yes,yes,")
+    )
+    assert report.errors == [
+        "row 2: a field longer than 131,072 characters (an unbalanced quote?); the rest of the file is skipped"
+    ]
+
+
+def test_a_csv_row_never_overwrites_an_answer_from_the_survey_page(registry_store):
+    from auxeng.surveys.responses import record_response
+
+    invitation_id = invite(registry_store)
+    record_response(
+        registry_store,
+        invitation_id,
+        {"nps": "4", "business_goals": "no", "technical_goals": "no"},
+        now=NOW - timedelta(days=1),
+        key=KEY,
+    )
+    report = _import(registry_store, _csv(GOOD_ROWS[0]))
+    assert report.errors == []
+    assert report.skipped == [
+        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): skipped: answered on the survey page (web) on 2026-11-26; "
+        "a CSV row never overwrites that answer"
+    ]
+    (row,) = _responses(registry_store)
+    assert (row.source, row.nps) == ("web", 4)
+
+
+def test_submitted_at_before_the_invitation_is_refused(registry_store):
+    invite(registry_store)
+    report = _import(
+        registry_store, _csv(f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,,,yes,yes,2026-01-05")
+    )
+    assert len(report.errors) == 1
+    assert "is before the invitation was queued" in report.errors[0]
+    assert _responses(registry_store) == []
+
+
+def test_nul_in_a_comment_and_key_is_dropped(registry_store):
+    report = _import(
+        registry_store, _csv(f"{ENGAGEMENT}\x00,{HOST_PERSON},post_engagement,9,Nul\x00here,,yes,yes,")
+    )
+    assert report.errors == []
+    (row,) = _responses(registry_store)
+    assert row.answers["went_well"] == "Nulhere"

@@ -75,6 +75,7 @@ from auxeng.store.models import (
     ProgramRow,
     TeamRow,
 )
+from auxeng.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def day_start_ts(day: date, timezone: ZoneInfo) -> str:
 
 def summarize(text: str | None) -> str:
     """The stored summary of a message: its text, whitespace collapsed, at most 500 characters."""
-    flat = " ".join((text or "").split())
+    flat = " ".join(clean_text(text or "").split())
     if not flat:
         return "(message without text)"
     return flat if len(flat) <= SUMMARY_LIMIT else flat[: SUMMARY_LIMIT - 1] + "…"

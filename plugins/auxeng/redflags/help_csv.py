@@ -40,12 +40,10 @@ drop is imported once and counted as a duplicate.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,9 +51,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auxeng import csvinput
 from auxeng.redflags import help_requests
 from auxeng.settings import Settings
 from auxeng.store.models import TeamRow
+from auxeng.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -162,36 +162,33 @@ def _import_file(
 ) -> None:
     name = path.name
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        _error(report, f"{name}: not UTF-8 text (byte {exc.start}); file skipped")
+        text = csvinput.decode(path.read_bytes())
+    except csvinput.NotText as exc:
+        _error(report, f"{name}: {exc}; file skipped")
         return
     except OSError as exc:
         _error(report, f"{name}: cannot be read ({exc.strerror or exc}); file skipped")
         return
 
-    reader = csv.reader(io.StringIO(text, newline=""))
+    found = csvinput.records(text)
     try:
-        header = next(reader, None)
-        if header is None:
+        head = next(found, None)
+        if head is None:
             raise ValueError("empty file: a header row team,date,summary,link is required")
+        if isinstance(head, csvinput.Problem):
+            raise ValueError(head.message)
+        header = head.values
         columns = _columns(header)
-    except (csv.Error, ValueError) as exc:
+    except ValueError as exc:
         _error(report, f"{name}:1: {exc}; file skipped")
         return
 
-    line = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            _error(report, f"{name}:{line}: not valid CSV ({exc}); rest of the file skipped")
-            return
-        where, line = f"{name}:{line}", reader.line_num + 1
-        if not any(value.strip() for value in values):
-            continue  # blank line
+    for record in found:
+        where = f"{name}:{record.line}"
+        if isinstance(record, csvinput.Problem):
+            _error(report, f"{where}: {record.message}")
+            continue
+        values = record.values
         request, problems = _parse_row(
             values, header_size=len(header), columns=columns, teams=teams, settings=settings, now=now
         )
@@ -243,7 +240,7 @@ def _parse_row(
         return None, [f"{len(values)} field(s), the header has {header_size}"]
 
     def cell(name: str) -> str:
-        return values[columns[name]].strip() if name in columns else ""
+        return clean_text(values[columns[name]]) if name in columns else ""
 
     problems: list[str] = []
     team_raw = cell("team")
@@ -257,6 +254,8 @@ def _parse_row(
     requested_at, day_token, future = None, "", False
     try:
         requested_at, day_token, future = _parse_when(date_raw, settings, now)
+    except csvinput.OutOfRange as exc:
+        problems.append(f"date {exc}")
     except ValueError:
         problems.append(
             f"bad date {date_raw!r} (expected YYYY-MM-DD or an ISO date-time such as 2026-11-20T14:03:00+01:00)"
@@ -298,23 +297,17 @@ def _parse_row(
 
 def _parse_when(raw: str, settings: Settings, now: datetime) -> tuple[datetime, str, bool]:
     """The aware UTC moment, the token that stands for the date in the row's hash, and
-    whether it is in the future; raises ValueError when ``raw`` is not an ISO date or date-time.
+    whether it is in the future; raises ValueError when ``raw`` is not an ISO date or date-time
+    (:class:`~auxeng.csvinput.OutOfRange` when it is one out of range).
 
     A bare date is noon in ``settings.timezone`` (token: the date) and is in the future
     only from the next day on (today's rows are accepted in the morning too); a
     date-time keeps its offset, or is in ``settings.timezone`` without one (token: the
     UTC moment), and is in the future when after ``now``.
     """
-    if len(raw) == 10:
-        day = date.fromisoformat(raw)
-        moment = datetime.combine(day, time(BARE_DATE_HOUR), tzinfo=settings.timezone).astimezone(UTC)
+    moment, day = csvinput.parse_moment(raw, settings.timezone, bare_date_at=time(BARE_DATE_HOUR))
+    if day is not None:
         return moment, day.isoformat(), day > now.astimezone(settings.timezone).date()
-    if len(raw) < 16:  # at least YYYY-MM-DDTHH:MM; rejects 20261120 and the like
-        raise ValueError(raw)
-    moment = datetime.fromisoformat(raw)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=settings.timezone)
-    moment = moment.astimezone(UTC)
     return moment, moment.isoformat(), moment > now
 
 

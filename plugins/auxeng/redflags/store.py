@@ -34,6 +34,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
     TeamRow,
 )
+from auxeng.text import clean_text
 from auxeng.vocabulary import DETRACTOR_MAX, ResponseSource, SurveyKind
 
 log = logging.getLogger(__name__)
@@ -351,7 +352,7 @@ def acknowledge(session: Session, flag_id: int, *, by: str, note: str, now: date
     A resolved flag cannot be acknowledged; acknowledging twice keeps the first record.
     ValueError for an empty or over-long note; :class:`FlagNotFound` for an unknown id.
     """
-    note = note.strip()
+    note = clean_text(note)
     if not note:
         raise ValueError("say why (what you will do about it) before acknowledging")
     if len(note) > NOTE_LIMIT:

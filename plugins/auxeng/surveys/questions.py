@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from auxeng.text import clean_text
 from auxeng.vocabulary import SurveyKind
 
 MAX_COMMENT_LENGTH = 5000
@@ -24,10 +25,6 @@ MAX_COMMENT_LENGTH = 5000
 SCALE = "scale"
 CHOICE = "choice"
 TEXT = "text"
-
-# Control characters other than tab and newline are dropped from text answers
-# (PostgreSQL cannot store NUL; none of them belongs in a comment).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -246,11 +243,6 @@ def get_survey(kind: str) -> Survey:
         raise UnknownSurvey(kind) from None
 
 
-def clean_text(raw: str) -> str:
-    """A comment as stored: line endings normalised, control characters dropped, ends stripped."""
-    return _CONTROL.sub("", raw.replace("\r\n", "\n").replace("\r", "\n")).strip()
-
-
 def _check(item: Field, raw: str) -> tuple[Any, str | None]:
     """(value, error message) for one non-empty answer."""
     if item.kind == SCALE:
@@ -310,7 +302,6 @@ __all__ = [
     "FieldError",
     "Survey",
     "UnknownSurvey",
-    "clean_text",
     "get_survey",
     "validate_answers",
 ]

@@ -10,8 +10,6 @@ so the two cannot be joined on the moment of answering.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from auxeng import csvinput
 from auxeng.messaging.tokens import response_ref
 from auxeng.settings import Settings, load_settings
 from auxeng.store.db import session_scope
@@ -36,6 +35,7 @@ from auxeng.store.models import (
 )
 from auxeng.surveys import invitations
 from auxeng.surveys.questions import FieldError, UnknownSurvey, get_survey, validate_answers
+from auxeng.text import clean_text
 from auxeng.vocabulary import END_OF_ENGAGEMENT_SURVEYS, InvitationStatus, ResponseSource
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,27 @@ class InvalidAnswers(ValueError):
     def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
         super().__init__("; ".join(str(error) for error in errors))
+
+
+class AnsweredElsewhere(Exception):
+    """The response was given through a channel an import must not overwrite (the survey page)."""
+
+    def __init__(self, source: str, submitted_at: datetime) -> None:
+        self.source = source
+        super().__init__(
+            f"answered on the survey page ({source}) on {submitted_at:%Y-%m-%d}; "
+            "a CSV row never overwrites that answer"
+        )
+
+
+class SubmittedTooEarly(Exception):
+    """``submitted_at`` lies before the invitation was queued."""
+
+    def __init__(self, submitted_at: datetime, invited_on: date) -> None:
+        super().__init__(
+            f"submitted_at: {submitted_at:%Y-%m-%d %H:%M} UTC is before the invitation was queued "
+            f"({invited_on.isoformat()})"
+        )
 
 
 class SurveyNotOpen(Exception):
@@ -131,6 +152,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # rows left out on purpose (answered on the page)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +162,7 @@ class ImportReport:
         return (
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.errors)} row(s) rejected"
+            + (f", {len(self.skipped)} skipped (answered on the survey page)" if self.skipped else "")
         )
 
 
@@ -209,6 +232,7 @@ def record_response(
     source: str = "web",
     submitted_at: datetime | None = None,
     accept_statuses: Collection[str] = OPEN_STATUSES,
+    keep_sources: Collection[str] = (),
 ) -> RecordOutcome:
     """Store ``answers`` (as returned by :func:`auxeng.surveys.questions.validate_answers`) for one invitation.
 
@@ -217,7 +241,8 @@ def record_response(
     later ones update it (the same answers again write nothing). ``submitted_at``
     (default ``now``) must be before the invitation's ``closes_at``, else
     :class:`SurveyClosed`. Two concurrent first submissions meet on the unique
-    ``response_ref``: the loser retries as an update.
+    ``response_ref``: the loser retries as an update. A stored response whose ``source`` is
+    in ``keep_sources`` is never changed: :class:`AnsweredElsewhere`.
     """
     for attempt in (1, 2):
         try:
@@ -231,6 +256,7 @@ def record_response(
                     source=source,
                     submitted_at=submitted_at or now,
                     accept_statuses=accept_statuses,
+                    keep_sources=keep_sources,
                 )
         except IntegrityError:
             if attempt == 2:
@@ -249,6 +275,7 @@ def _record(
     source: str,
     submitted_at: datetime,
     accept_statuses: Collection[str],
+    keep_sources: Collection[str] = (),
 ) -> RecordOutcome:
     invitation = session.get(SurveyInvitationRow, invitation_id)
     if invitation is None:
@@ -267,6 +294,8 @@ def _record(
     ref = response_ref(invitation_id, key=key)
     existing = _find_response(session, ref)
 
+    if existing is not None and existing.source in keep_sources:
+        raise AnsweredElsewhere(existing.source, existing.submitted_at)
     if existing is not None and existing.nps == nps and (existing.answers or {}) == rest:
         invitations.mark_answered(session, invitation, existing.submitted_at)
         return RecordOutcome(created=False, response_id=existing.id, changed=False)
@@ -308,21 +337,21 @@ def _record(
 
 def _read_csv_text(source: Path | str) -> str:
     if isinstance(source, Path):
-        return source.read_text(encoding="utf-8-sig")
-    return source.removeprefix("\ufeff")
+        return csvinput.decode(source.read_bytes())
+    return source
 
 
 def _parse_submitted_at(raw: str, settings: Settings) -> datetime:
     text = raw.strip()
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=settings.timezone)
-        moment = datetime.fromisoformat(text)
+        moment, _day = csvinput.parse_moment(text, settings.timezone, bare_date_at=time())
+    except csvinput.OutOfRange:
+        raise
     except ValueError:
         raise ValueError(
             f"{text!r} is not an ISO date (2026-11-30) or date-time (2026-11-30T14:05)"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=settings.timezone)
+    return moment
 
 
 def import_responses_csv(
@@ -345,11 +374,19 @@ def import_responses_csv(
     """
     settings = settings or load_settings()
     report = ImportReport()
-    reader = csv.reader(io.StringIO(_read_csv_text(source), newline=""))
-    header = next(reader, None)
-    if header is None:
+    try:
+        found = csvinput.records(_read_csv_text(source))
+        head = next(found, None)
+    except csvinput.NotText as exc:
+        report.errors.append(f"the file is {exc}")
+        return report
+    if head is None:
         report.errors.append(f"the file is empty: expected a header row {','.join(CSV_COLUMNS)}")
         return report
+    if isinstance(head, csvinput.Problem):
+        report.errors.append(f"header (row 1): {head.message}")
+        return report
+    header = head.values
     columns = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED_CSV_COLUMNS if name not in columns]
     unknown = [name for name in columns if name not in CSV_COLUMNS]
@@ -369,17 +406,20 @@ def import_responses_csv(
         return report
 
     seen: dict[tuple[str, str, str], int] = {}
-    for number, values in enumerate(reader, start=2):
-        if not any(value.strip() for value in values):
+    for record in found:
+        number = record.number
+        if isinstance(record, csvinput.Problem):
+            report.errors.append(f"row {number}: {record.message}")
             continue
+        values = record.values
         if len(values) != len(columns):
             report.errors.append(
                 f"row {number}: has {len(values)} values but the header has {len(columns)} columns"
             )
             continue
         row = dict(zip(columns, values, strict=True))
-        engagement_key = row["engagement"].strip()
-        email = row["email"].strip().lower()
+        engagement_key = clean_text(row["engagement"])
+        email = clean_text(row["email"]).lower()
         prefix = f"row {number} ({engagement_key or '?'}, {email or '?'})"
         problems, plan = _check_row(engine, row, engagement_key, email, now=now, settings=settings)
         if problems:
@@ -395,6 +435,7 @@ def import_responses_csv(
             invitation_id = _ensure_invitation(
                 engine, plan, engagement_key, email, now=now, settings=settings
             )
+            _check_window(engine, invitation_id, plan.submitted_at, settings=settings)
             outcome = record_response(
                 engine,
                 invitation_id,
@@ -404,8 +445,12 @@ def import_responses_csv(
                 source=ResponseSource.CSV,
                 submitted_at=plan.submitted_at,
                 accept_statuses=(InvitationStatus.INVITED, InvitationStatus.SKIPPED),
+                keep_sources=(ResponseSource.WEB,),
             )
-        except (SurveyClosed, SurveyNotOpen) as exc:
+        except AnsweredElsewhere as exc:
+            report.skipped.append(f"{prefix}: skipped: {exc}")
+            continue
+        except (SurveyClosed, SurveyNotOpen, SubmittedTooEarly) as exc:
             report.errors.append(f"{prefix}: {exc}")
             continue
         if outcome.created:
@@ -449,6 +494,8 @@ def _check_row(
     if (row.get("submitted_at") or "").strip():
         try:
             submitted_at = _parse_submitted_at(row["submitted_at"], settings)
+        except csvinput.OutOfRange as exc:
+            problems.append(f"submitted_at: {exc}")
         except ValueError as exc:
             problems.append(f"submitted_at: {exc}")
         else:
@@ -485,6 +532,17 @@ def _check_row(
         side=member.side,
         role=member.role,
     )
+
+
+def _check_window(engine: Engine, invitation_id: int, submitted_at: datetime, *, settings: Settings) -> None:
+    """:class:`SubmittedTooEarly` when ``submitted_at`` lies before the start of the day the
+    invitation was queued (``invited_on`` in ``settings.timezone``); the future is refused earlier."""
+    with session_scope(engine) as session:
+        invitation = session.get(SurveyInvitationRow, invitation_id)
+        assert invitation is not None
+        queued = datetime.combine(invitation.invited_on, time(), tzinfo=settings.timezone)
+        if submitted_at < queued:
+            raise SubmittedTooEarly(submitted_at, invitation.invited_on)
 
 
 def _ensure_invitation(
