@@ -56,8 +56,8 @@ DASHBOARD_HEADERS = {
 
 
 def clock() -> datetime:
-    """Now, for every page (public and dashboard): the wall clock. Tests set the time once,
-    with ``app.dependency_overrides[clock]`` on :data:`auxeng.web.app`."""
+    """Now, for every page (public and dashboard): the wall clock. Tests set the time with
+    ``dependency_overrides[clock]`` on the app they serve (``public_app()`` / ``airflow_app()``)."""
     return datetime.now(tz=UTC)
 
 
