@@ -187,13 +187,19 @@ def _submit(token: str, form: dict[str, str], now: datetime) -> Response:
 
 @router.get("/survey/{token}/thanks", response_class=HTMLResponse)
 def survey_thanks(token: str, now: Now) -> Response:
+    """After the POST: confirms the answers only if the store holds some for this invitation;
+    otherwise says plainly that nothing was saved and links to the form (while it is open)."""
     opened = _open_survey(token, now, require_open=False)
     if isinstance(opened, Response):
         return opened
+    view = opened.view
+    saved = opened.stored is not None
     return page(
         "thanks.html",
-        title="Thank you",
-        view=opened.view,
+        title="Thank you" if saved else "No answers saved",
+        view=view,
         token=token,
-        closes_text=long_time(opened.view.closes_at, program_zone()),
+        saved=saved,
+        answerable=view.open and not view.closed(now),
+        closes_text=long_time(view.closes_at, program_zone()),
     )
