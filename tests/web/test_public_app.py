@@ -40,3 +40,21 @@ def test_the_stand_alone_public_app_answers_404_for_the_dashboard_whatever_the_c
         )
         assert response.status_code == 404, (method, path, response.text)
     assert live.client.get("/auxeng/health").status_code == 200
+
+
+def test_signed_links_naming_ids_no_row_can_have_get_404_not_a_database_error(live):
+    from datetime import timedelta
+
+    from auxeng.messaging import tokens
+    from tests.web.conftest import KEY, NOW
+
+    for huge in (2**31, 99999999999999999999):
+        survey = tokens.survey_url(huge, NOW + timedelta(days=44), public_url=live.public_url, key=KEY)
+        for response in (live.client.get(survey), live.client.get(f"{survey}/thanks")):
+            assert response.status_code == 404 and "Survey not found" in response.text
+        assert live.client.post(survey, data={"nps": "9"}).status_code == 404
+        flag = tokens.flag_ack_url(
+            huge, "dana.ruiz@example.com", public_url=live.public_url, key=KEY, now=NOW
+        )
+        for response in (live.client.get(flag), live.client.post(flag, data={"note": "on it"})):
+            assert response.status_code == 404 and "No such red flag" in response.text

@@ -54,6 +54,7 @@ from auxeng.web.common import (
     program_zone,
     read_body,
     render,
+    row_id,
     short_time,
 )
 from auxeng.web.dashboard.queries import Flash, acknowledge_flag, load_dashboard, retry_message, trend_chart
@@ -65,7 +66,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/dashboard"
 MAX_PAGE = 1_000_000
-MAX_ID = 2**31 - 1  # the store's ids are SQL INTEGERs (32 bits on PostgreSQL): no row has a larger one
 CSRF_PURPOSE = "dashboard_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HOURS = 12
@@ -178,14 +178,6 @@ async def validation_error_page(request: Request, exc: RequestValidationError) -
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
     text = "The address has a value the dashboard cannot use (" + "; ".join(problems)[:500] + ")."
     return _error_page(request, 422, text)
-
-
-def _row_id(text: str) -> int | None:
-    """A row id from the URL, or None when no row can have it (not a number, < 1, > :data:`MAX_ID`)."""
-    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ID)):
-        return None
-    number = int(text)
-    return number if 1 <= number <= MAX_ID else None
 
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(airflow_user)], include_in_schema=False)
@@ -370,7 +362,7 @@ def _no_such(request: Request, what: str) -> HTMLResponse:
 @router.post("/flags/{flag_id}/ack")
 async def ack_flag(request: Request, flag_id: str, user: AirflowUser, now: Now) -> Response:
     """Acknowledge a live red flag: who (the Airflow user) and why (the note)."""
-    number = _row_id(flag_id)
+    number = row_id(flag_id)
     if number is None:
         return _no_such(request, "red flag")
     return await _act(
@@ -386,7 +378,7 @@ async def ack_flag(request: Request, flag_id: str, user: AirflowUser, now: Now) 
 @router.post("/outbox/{message_id}/retry")
 async def retry_outbox_message(request: Request, message_id: str, user: AirflowUser, now: Now) -> Response:
     """Queue a failed outbox message again."""
-    number = _row_id(message_id)
+    number = row_id(message_id)
     if number is None:
         return _no_such(request, "message")
     return await _act(
