@@ -1,6 +1,7 @@
 """Fixtures for the public pages: the demo registry in the store, invitations, and the web
 app served by a real uvicorn server on a free loopback port (mounted under /auxeng,
-as the Airflow api-server mounts it)."""
+as the Airflow api-server mounts it). Here that app is the public one (``auxeng.web:app``);
+the dashboard's tests serve the plugin's app instead (their ``web_app`` fixture)."""
 
 from __future__ import annotations
 
@@ -99,15 +100,27 @@ class Clock:
 
 @contextlib.contextmanager
 def web_clock(clock: Clock) -> Iterator[None]:
-    """Every page of the pack's web app (public and dashboard) tells time by ``clock`` inside the block."""
-    from auxeng.web import app
+    """Every page of the pack's web apps (the public one and the plugin's) tells time by ``clock``
+    inside the block."""
+    from auxeng.web import airflow_app, public_app
     from auxeng.web.common import clock as web_app_clock
 
-    app.dependency_overrides[web_app_clock] = clock
+    apps = (public_app(), airflow_app())
+    for app in apps:
+        app.dependency_overrides[web_app_clock] = clock
     try:
         yield
     finally:
-        app.dependency_overrides.pop(web_app_clock, None)
+        for app in apps:
+            app.dependency_overrides.pop(web_app_clock, None)
+
+
+@pytest.fixture
+def web_app():
+    """The app ``live`` serves: the public one, as ``uvicorn auxeng.web:app`` serves it."""
+    from auxeng.web import app
+
+    return app
 
 
 @dataclass
@@ -131,15 +144,13 @@ class Live:
 
 
 @pytest.fixture
-def live(registry_store, store_url, monkeypatch):
-    """The web app under a real uvicorn server (in a thread), pointed at the test store."""
-    from auxeng.web import app
-
+def live(registry_store, store_url, monkeypatch, web_app):
+    """``web_app`` under a real uvicorn server (in a thread), pointed at the test store."""
     monkeypatch.setenv("AIRFLOW_CONN_AUXENG_DB", _airflow_conn_uri(store_url))
     monkeypatch.setenv("AUXENG_SECRET_KEY", KEY_TEXT)
     clock = Clock(NOW)
     root = FastAPI()
-    root.mount("/auxeng", app)
+    root.mount("/auxeng", web_app)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -540,3 +540,35 @@ def test_without_a_secret_key_the_page_says_it_is_unavailable(live, monkeypatch)
     assert page.status_code == 503
     assert "Not available right now" in page.text
     _assert_nothing_stored(live.engine, invitation_id)
+
+
+# --- the thank-you page confirms only what was saved ---------------------------------------
+
+
+def test_the_thanks_page_of_an_unanswered_invitation_says_nothing_was_saved_and_links_to_the_form(live):
+    url = live.survey_url(invite(live.engine))
+    page = live.client.get(f"{url}/thanks")
+
+    assert page.status_code == 200
+    assert "were saved" not in page.text and "Thank you" not in page.text
+    assert "No answers saved" in page.text and "nothing was saved" in page.text
+    token = url.rsplit("/", 1)[1]
+    assert f'<a href="../{token}">Answer the survey</a>' in page.text
+    assert live.client.get(page.url.join(f"../{token}")).status_code == 200
+    assert count(live.engine, SurveyResponseRow) == 0  # a GET never writes
+
+    live.client.post(url, data=GOOD_FORM)
+    saved = live.client.get(f"{url}/thanks")
+    assert saved.status_code == 200
+    assert "Your answers about “Move Customer Care Tools to Kubernetes” were saved." in saved.text
+    assert "go back to your answers" in saved.text
+
+
+def test_the_thanks_page_of_a_closed_unanswered_survey_does_not_offer_the_form(live):
+    closes_at = NOW + timedelta(days=1)
+    url = live.survey_url(invite(live.engine, closes_at=closes_at))
+    live.clock.now = closes_at + timedelta(hours=1)
+    page = live.client.get(f"{url}/thanks")
+    assert page.status_code == 200
+    assert "nothing was saved" in page.text and "no longer collecting answers" in page.text
+    assert "Answer the survey" not in page.text and "were saved" not in page.text

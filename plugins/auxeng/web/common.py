@@ -56,12 +56,27 @@ DASHBOARD_HEADERS = {
 
 
 def clock() -> datetime:
-    """Now, for every page (public and dashboard): the wall clock. Tests set the time once,
-    with ``app.dependency_overrides[clock]`` on :data:`auxeng.web.app`."""
+    """Now, for every page (public and dashboard): the wall clock. Tests set the time with
+    ``dependency_overrides[clock]`` on the app they serve (``public_app()`` / ``airflow_app()``)."""
     return datetime.now(tz=UTC)
 
 
 Now = Annotated[datetime, Depends(clock)]
+
+
+# --- ids from the outside -------------------------------------------------------------------
+
+MAX_ROW_ID = 2**31 - 1
+"""The largest id a row of the store can have: ids are SQL INTEGERs (32 bits on PostgreSQL)."""
+
+
+def row_id(text: str) -> int | None:
+    """The row id ``text`` spells (ASCII digits, 1 to :data:`MAX_ROW_ID`), or None when no row can
+    have it: checked before the store is asked (a larger number is an error in the database)."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ROW_ID)):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ROW_ID else None
 
 
 # --- request bodies -------------------------------------------------------------------------

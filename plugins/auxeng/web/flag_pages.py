@@ -23,6 +23,7 @@ from auxeng.web.common import (
     parse_form,
     program_zone,
     read_body,
+    row_id,
     token_problem,
     too_large,
 )
@@ -38,9 +39,12 @@ def _flag_claims(token: str, now: datetime) -> tuple[int, str] | HTMLResponse:
         return opened
     _key, claims = opened
     try:
-        return flag_ack_claims(claims.subject)
+        flag_id, email = flag_ack_claims(claims.subject)
     except TokenError as exc:
         return token_problem(exc)
+    if row_id(str(flag_id)) is None:  # signed, but no flag can have that id
+        return _no_such_flag()
+    return flag_id, email
 
 
 def _no_such_flag() -> HTMLResponse:

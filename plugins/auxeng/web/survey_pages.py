@@ -30,6 +30,7 @@ from auxeng.web.common import (
     parse_form,
     program_zone,
     read_body,
+    row_id,
     token_problem,
     too_large,
 )
@@ -67,9 +68,12 @@ def _open_survey(token: str, now: datetime, *, require_open: bool = True) -> _Su
     key, claims = opened
     if not claims.subject.isdigit():
         return token_problem(TokenError("malformed"))
+    invitation_id = row_id(claims.subject)
+    if invitation_id is None:  # signed, but no invitation can have that id
+        return message(404, "Survey not found", "We could not find this survey. It may have been withdrawn.")
     engine = open_store()
     with session_scope(engine) as session:
-        view = load_invitation(session, int(claims.subject))
+        view = load_invitation(session, invitation_id)
         stored = load_answers(session, view.id, key=key) if view is not None else None
     if view is None:
         return message(404, "Survey not found", "We could not find this survey. It may have been withdrawn.")
@@ -187,13 +191,19 @@ def _submit(token: str, form: dict[str, str], now: datetime) -> Response:
 
 @router.get("/survey/{token}/thanks", response_class=HTMLResponse)
 def survey_thanks(token: str, now: Now) -> Response:
+    """After the POST: confirms the answers only if the store holds some for this invitation;
+    otherwise says plainly that nothing was saved and links to the form (while it is open)."""
     opened = _open_survey(token, now, require_open=False)
     if isinstance(opened, Response):
         return opened
+    view = opened.view
+    saved = opened.stored is not None
     return page(
         "thanks.html",
-        title="Thank you",
-        view=opened.view,
+        title="Thank you" if saved else "No answers saved",
+        view=view,
         token=token,
-        closes_text=long_time(opened.view.closes_at, program_zone()),
+        saved=saved,
+        answerable=view.open and not view.closed(now),
+        closes_text=long_time(view.closes_at, program_zone()),
     )

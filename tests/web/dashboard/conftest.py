@@ -263,6 +263,15 @@ class Dash:
 
 
 @pytest.fixture
+def web_app():
+    """The app the Airflow plugin mounts (public pages and the dashboard), for ``live`` to serve."""
+    from auxeng_plugin import AuxEngPlugin
+
+    [mounted] = AuxEngPlugin.fastapi_apps
+    return mounted["app"]
+
+
+@pytest.fixture
 def dash(live, airflow_auth):  # noqa: F811
     """The pack's app (dashboard included) served by ``live``, with the demo data and Airflow's auth."""
     demo = seed_demo(live.engine)

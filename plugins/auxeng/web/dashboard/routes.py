@@ -37,9 +37,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auxeng.messaging.tokens import MissingSecretKey, TokenError, secret_key, sign, verify
 from auxeng.web.common import (
@@ -51,6 +54,7 @@ from auxeng.web.common import (
     program_zone,
     read_body,
     render,
+    row_id,
     short_time,
 )
 from auxeng.web.dashboard.queries import Flash, acknowledge_flag, load_dashboard, retry_message, trend_chart
@@ -119,6 +123,61 @@ async def login_page(request: Request, exc: NotSignedIn) -> Response:
         back=None,
         login_url=login_url,
     )
+
+
+# --- the dashboard's answers to a bad request (every 4xx as a page, never FastAPI's JSON) ----------
+
+_TITLES = {
+    400: "This request could not be read",
+    404: "Not found",
+    405: "This page does not take that request",
+    422: "This address is not valid",
+}
+
+
+def _is_dashboard(request: Request) -> bool:
+    """Whether ``request`` is for the dashboard (``…/dashboard`` or below, wherever the app is mounted)."""
+    path = request.scope.get("path", "")
+    root = request.scope.get("root_path", "").rstrip("/")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _error_page(
+    request: Request, status: int, text: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    response = _refuse(
+        status, _TITLES.get(status, "This request could not be answered"), text, _base(request)
+    )
+    for name, value in (headers or {}).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def http_error_page(request: Request, exc: StarletteHTTPException) -> Response:
+    """The dashboard's page for an HTTP error (unknown page: 404, wrong method: 405, …); FastAPI's
+    own answer elsewhere in the app."""
+    if not _is_dashboard(request):
+        return await http_exception_handler(request, exc)
+    text = {
+        404: "There is no such page or item on the AuxEng dashboard.",
+        405: "Open the dashboard and use its buttons.",
+    }.get(exc.status_code, "Go back to the dashboard and try again.")
+    return _error_page(request, exc.status_code, text, dict(exc.headers or {}))
+
+
+async def validation_error_page(request: Request, exc: RequestValidationError) -> Response:
+    """The dashboard's page for a bad query parameter (``?page=-1``, ``?week=2026-02-30``): 422 with
+    what was wrong, in words; FastAPI's own answer elsewhere in the app."""
+    if not _is_dashboard(request):
+        return await request_validation_exception_handler(request, exc)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    text = "The address has a value the dashboard cannot use (" + "; ".join(problems)[:500] + ")."
+    return _error_page(request, 422, text)
 
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(airflow_user)], include_in_schema=False)
@@ -296,25 +355,35 @@ async def _act(
     return _back(request, form, await run_in_threadpool(run))
 
 
+def _no_such(request: Request, what: str) -> HTMLResponse:
+    return _error_page(request, 404, f"There is no {what} with that number.")
+
+
 @router.post("/flags/{flag_id}/ack")
-async def ack_flag(request: Request, flag_id: int, user: AirflowUser, now: Now) -> Response:
+async def ack_flag(request: Request, flag_id: str, user: AirflowUser, now: Now) -> Response:
     """Acknowledge a live red flag: who (the Airflow user) and why (the note)."""
+    number = row_id(flag_id)
+    if number is None:
+        return _no_such(request, "red flag")
     return await _act(
         request,
         user,
         now,
         lambda session, form: acknowledge_flag(
-            session, flag_id, by=user.get_name(), note=form.get("note", ""), now=now
+            session, number, by=user.get_name(), note=form.get("note", ""), now=now
         ),
     )
 
 
 @router.post("/outbox/{message_id}/retry")
-async def retry_outbox_message(request: Request, message_id: int, user: AirflowUser, now: Now) -> Response:
+async def retry_outbox_message(request: Request, message_id: str, user: AirflowUser, now: Now) -> Response:
     """Queue a failed outbox message again."""
+    number = row_id(message_id)
+    if number is None:
+        return _no_such(request, "message")
     return await _act(
         request,
         user,
         now,
-        lambda session, _form: retry_message(session, message_id, by=user.get_name(), now=now),
+        lambda session, _form: retry_message(session, number, by=user.get_name(), now=now),
     )
