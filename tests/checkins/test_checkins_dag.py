@@ -24,7 +24,7 @@ from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import CheckinEventRow, CheckinRow
 from tests.support.dagruns import at, run
 from tests.support.registry_edits import edit_engagement
-from tests.web.conftest import KEY_TEXT, live, registry_store  # noqa: F401
+from tests.web.conftest import KEY_TEXT, live, registry_store, web_app  # noqa: F401
 
 pytestmark = pytest.mark.airflow
 

@@ -20,7 +20,7 @@ from auxeng.messaging.sendwindow import window_from_payload
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import OutboxRow, SurveyInvitationRow
 from tests.support.dagruns import at, run
-from tests.web.conftest import KEY_TEXT, live, registry_store  # noqa: F401
+from tests.web.conftest import KEY_TEXT, live, registry_store, web_app  # noqa: F401
 
 pytestmark = pytest.mark.airflow
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import CheckinRow, FlagRow, SurveyInvitationRow
 from tests.support.dagruns import at
-from tests.web.conftest import KEY_TEXT, live, registry_store  # noqa: F401
+from tests.web.conftest import KEY_TEXT, live, registry_store, web_app  # noqa: F401
 
 pytestmark = pytest.mark.airflow
 
