@@ -90,7 +90,8 @@ def test_a_person_signs_in_opens_auxeng_acknowledges_and_retries(chromium, airfl
 
     # In Airflow's UI: the "AuxEng" entry of the navigation opens the dashboard in a frame.
     page.goto(f"{base_url}/")
-    page.get_by_role("link", name="AuxEng").click()
+    # other tests' DAG runs put "auxeng_…" links on Airflow's home page: click the nav entry itself
+    page.get_by_test_id("nav-sidebar").get_by_role("link", name="AuxEng", exact=True).click()
     page.wait_for_url("**/plugin/auxeng")
     frame = page.frame_locator("iframe")
     # Playwright's expect() retries until the (incrementally parsed) page shows what is expected.
