@@ -7,13 +7,16 @@ where that makes sense); the table below pins the exact report for each.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from auxeng.dev.synthetic import synthetic_registry_yaml
 from auxeng.registry.parse import Engagement, RegistryError, load_registry_file, parse_registry
+from auxeng.store.models import EngagementRow
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "registry"
 DEMO = Path(__file__).resolve().parents[2] / "include" / "registry" / "engagements.yaml"
@@ -447,3 +450,52 @@ def test_10k_engagements_with_three_defects(synthetic_10k, tmp_path):
     assert len(registry.engagements) == 10_000 - 4
     assert {"SYN-000100", "SYN-005000", "SYN-000007", "SYN-009999"}.isdisjoint(registry.engagements)
     assert {"SYN-000000", "SYN-000099", "SYN-000101", "SYN-009998"} <= set(registry.engagements)
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile" / "registry"
+
+
+@pytest.mark.timeout(10)
+def test_an_alias_bomb_is_refused_before_anything_is_built():
+    """Nine lines that would expand to 10^9 items: refused at once, one problem per repeated node."""
+    registry = load_registry_file(HOSTILE / "alias_bomb.yaml")
+    assert [str(p) for p in registry.problems] == [
+        f"file: line {line}: a YAML alias (*name) repeats the node defined here" for line in range(2, 11)
+    ]
+    assert not registry.engagements and not registry.teams
+
+
+@pytest.mark.parametrize(
+    ("name", "problems"),
+    [
+        (
+            "second_engagements_block.yaml",
+            ["file: line 7: duplicate key 'engagements' (first at line 5)"],
+        ),
+        (
+            "duplicate_fields.yaml",
+            [
+                "file: line 6: duplicate key 'key' (first at line 4)",
+                "file: line 11: duplicate key 'title' (first at line 9)",
+            ],
+        ),
+    ],
+)
+def test_every_duplicate_key_is_a_problem_naming_its_line_and_nothing_loads(name, problems):
+    registry = load_registry_file(HOSTILE / name)
+    assert [str(p) for p in registry.problems] == problems
+    assert not registry.engagements
+
+
+def test_a_duplicated_engagements_block_removes_nothing(store):
+    from auxeng.registry.sync import sync_registry_file
+
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    first = sync_registry_file(store, DEMO, now=now)
+    assert not first.problems and first.created
+    result = sync_registry_file(
+        store, HOSTILE / "second_engagements_block.yaml", now=now + timedelta(hours=1)
+    )
+    assert result.problems and result.removed == []
+    with Session(store) as session:
+        assert session.scalar(select(func.count()).where(EngagementRow.removed_at.is_not(None))) == 0

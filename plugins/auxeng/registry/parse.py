@@ -164,7 +164,55 @@ class RegistryError(ValueError):
 
 
 class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML loader that keeps dates as strings, so that one bad date is one problem."""
+    """Safe YAML loader that keeps dates as strings, so that one bad date is one problem.
+
+    It refuses what a registry never needs and an attacker or a slip can abuse, before building
+    anything: a node used twice (an ``*alias``: a few lines can expand to billions of items) and a
+    key given twice in one mapping (YAML keeps the last silently: a second ``engagements:``
+    block would drop the first). Each is reported with its line in :attr:`refused`.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self.refused = _refused(node)
+        if self.refused:
+            return None
+        return super().construct_document(node)
+
+
+def _refused(root: yaml.Node) -> list[str]:
+    """Aliases and duplicate keys under ``root``, one message each, in file order (one pass over
+    the distinct nodes: an alias is not followed)."""
+    found: list[tuple[int, str]] = []
+    seen: set[int] = set()
+    repeated: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            if id(node) not in repeated:
+                repeated.add(id(node))
+                line = node.start_mark.line + 1
+                found.append((line, f"line {line}: a YAML alias (*name) repeats the node defined here"))
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in keys:
+                        found.append(
+                            (
+                                line,
+                                f"line {line}: duplicate key {key.value[:80]!r} (first at line {keys[key.value]})",
+                            )
+                        )
+                    else:
+                        keys[key.value] = line
+                stack.extend((value, key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return [message for _, message in sorted(found)]
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -196,8 +244,13 @@ def parse_registry(data: bytes | str) -> Registry:
 def _parse_registry(data: bytes | str) -> Registry:
     raw = data.encode() if isinstance(data, str) else data
     registry = Registry(sha256=hashlib.sha256(raw).hexdigest())
+    loader = None
     try:
-        document = yaml.load(raw, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        loader = _Loader(raw)
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -216,6 +269,9 @@ def _parse_registry(data: bytes | str) -> Registry:
         return registry
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. ``!!float abc``, absurd nesting
         registry.problems.append(Problem("file", None, None, None, f"not valid YAML: {exc}"))
+        return registry
+    if loader is not None and getattr(loader, "refused", None):
+        registry.problems.extend(Problem("file", None, None, None, message) for message in loader.refused)
         return registry
     if document is None:
         registry.problems.append(Problem("file", None, None, None, "the registry is empty"))
