@@ -719,6 +719,22 @@ def outcome(answers: list[tuple[int | None, dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
+def checkin_answers(
+    session: Session, keys: list[str], *, until: datetime | None = None
+) -> dict[str, list[tuple[int | None, dict[str, Any]]]]:
+    """The check-in answers (nps, answers) of each engagement in ``keys``, submitted before ``until``
+    if given: what :func:`outcome` scores, at the close and for the red flags while it is open."""
+    query = select(SurveyResponseRow.engagement_key, SurveyResponseRow.nps, SurveyResponseRow.answers).where(
+        SurveyResponseRow.survey == SurveyKind.CHECKIN, SurveyResponseRow.engagement_key.in_(keys)
+    )
+    if until is not None:
+        query = query.where(SurveyResponseRow.submitted_at < until)
+    answers: dict[str, list[tuple[int | None, dict[str, Any]]]] = defaultdict(list)
+    for engagement_key, nps, given in session.execute(query):
+        answers[engagement_key].append((nps, given or {}))
+    return answers
+
+
 def close_checkins(
     session: Session, *, as_of: date, now: datetime, settings: Settings, key: bytes
 ) -> CheckinReport:
@@ -757,14 +773,7 @@ def close_checkins(
     due = [c for c in due if c.closes_at <= now]
     if not due:
         return report
-    answers: dict[str, list[tuple[int | None, dict[str, Any]]]] = defaultdict(list)
-    for engagement_key, nps, given in session.execute(
-        select(SurveyResponseRow.engagement_key, SurveyResponseRow.nps, SurveyResponseRow.answers).where(
-            SurveyResponseRow.survey == SurveyKind.CHECKIN,
-            SurveyResponseRow.engagement_key.in_([c.engagement_key for c in due]),
-        )
-    ):
-        answers[engagement_key].append((nps, given or {}))
+    answers = checkin_answers(session, [c.engagement_key for c in due])
     for checkin in due:
         result = outcome(answers[checkin.engagement_key])
         checkin.responses = result["responses"]

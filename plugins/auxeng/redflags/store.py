@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auxeng.checkins.planning import SURVEYING, outcome
+from auxeng.checkins.planning import SURVEYING, checkin_answers, outcome
 from auxeng.redflags import rules
 from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
 from auxeng.registry.lifecycle import is_cancelled, removed_clause
@@ -35,7 +35,7 @@ from auxeng.store.models import (
     TeamRow,
 )
 from auxeng.text import clean_text
-from auxeng.vocabulary import DETRACTOR_MAX, ResponseSource, SurveyKind
+from auxeng.vocabulary import DETRACTOR_MAX, ResponseSource
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +163,7 @@ def _open_checkins(session: Session, *, until: datetime, team_of: dict[str, str]
     keys = [c.engagement_key for c in rows if c.engagement_key in team_of]
     if not keys:
         return ()
-    answers: dict[str, list[tuple[int | None, dict[str, Any]]]] = defaultdict(list)
-    for engagement_key, nps, given in session.execute(
-        select(SurveyResponseRow.engagement_key, SurveyResponseRow.nps, SurveyResponseRow.answers).where(
-            SurveyResponseRow.survey == SurveyKind.CHECKIN,
-            SurveyResponseRow.engagement_key.in_(keys),
-            SurveyResponseRow.submitted_at < until,
-        )
-    ):
-        answers[engagement_key].append((nps, given or {}))
+    answers = checkin_answers(session, keys, until=until)
     found = []
     for c in rows:
         if c.engagement_key not in team_of:
