@@ -6,12 +6,15 @@ the dashboard's tests serve the plugin's app instead (their ``web_app`` fixture)
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +26,10 @@ from auxeng.messaging import tokens
 from auxeng.registry.sync import sync_registry_file
 from auxeng.store.db import session_scope
 from auxeng.store.models import MemberRow, SurveyInvitationRow
-from tests.conftest import DEMO_REGISTRY, _airflow_conn_uri
+from tests.conftest import DEMO_REGISTRY, REPO, _airflow_conn_uri
 
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "tests" / "artifacts"  # git-ignored: screenshots and axe-core reports
 KEY_TEXT = "test-secret-key-for-signed-links-0123"
 KEY = KEY_TEXT.encode()
 NOW = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
@@ -171,3 +176,33 @@ def live(registry_store, store_url, monkeypatch, web_app):
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium with ``make browser`` (``make test`` runs it first) when it is missing."""
+    if CHROMIUM.exists() or shutil.which("make") is None:
+        return
+    subprocess.run(["make", "-s", "browser"], cwd=REPO, check=False, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium, one per test module: Debian's package, never a downloaded build.
+    Each test opens its own pages (``new_page``: a fresh context, no cookies shared)."""
+    from playwright.sync_api import sync_playwright
+
+    ensure_chromium()
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Debian's chromium is not installed ({CHROMIUM} is missing) and could not be installed: "
+            "`make browser` needs root and apt-get (apt-get install chromium)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

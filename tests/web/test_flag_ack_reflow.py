@@ -11,7 +11,6 @@ from auxeng.redflags.store import reconcile
 from auxeng.store.db import session_scope
 from auxeng.store.models import FlagRow
 from tests.web.conftest import NOW
-from tests.web.dashboard.test_dashboard_browser import chromium  # noqa: F401 (fixture)
 from tests.web.test_flag_ack import MANAGER, ack_url
 
 LONG_LINK = "https://jira.example.com/browse/FUL-322?" + "filter=" + "x" * 240
@@ -42,7 +41,7 @@ def long_evidence_flag(engine) -> int:
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_the_acknowledge_page_reflows_at_320_pixels(live, chromium):  # noqa: F811
+def test_the_acknowledge_page_reflows_at_320_pixels(live, chromium):
     url = ack_url(live, long_evidence_flag(live.engine), MANAGER)
     page = chromium.new_page(viewport={"width": 320, "height": 640})
     try:

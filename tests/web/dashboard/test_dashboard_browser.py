@@ -4,50 +4,20 @@ and login page, and the pack's plugin) under uvicorn on loopback.
 
 A person's path: the dashboard refuses them (401) and links to Airflow's login; they sign in with
 the login form, open "AuxEng" in Airflow's navigation (the plugin's external view, framed by the
-UI), acknowledge a red flag, retry a failed message. Screenshots go to ``tests/artifacts/``.
+UI), acknowledge a red flag, retry a failed message. Screenshots go to ``tests/artifacts/``. The
+browser is the ``chromium`` fixture of ``tests/web/conftest.py``.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from auxeng.store.db import session_scope
 from auxeng.store.models import FlagRow, OutboxRow
-from tests.conftest import REPO, _airflow_conn_uri
-from tests.web.conftest import KEY_TEXT, NOW, Clock, web_clock
+from tests.conftest import _airflow_conn_uri
+from tests.web.conftest import ARTIFACTS, KEY_TEXT, NOW, Clock, web_clock
 from tests.web.dashboard.conftest import FLAG_NOTE, USERS, seed_demo, serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "tests" / "artifacts"
-
-
-def ensure_chromium() -> None:
-    """Install Debian's chromium with ``make browser`` (``make test`` runs it first) when it is missing."""
-    if CHROMIUM.exists() or shutil.which("make") is None:
-        return
-    subprocess.run(["make", "-s", "browser"], cwd=REPO, check=False, timeout=900)
-
-
-@pytest.fixture
-def chromium():
-    """A headless Chromium: Debian's package, never a downloaded build."""
-    ensure_chromium()
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"Debian's chromium is not installed ({CHROMIUM} is missing) and could not be installed: "
-            "`make browser` needs root and apt-get (apt-get install chromium)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
