@@ -23,7 +23,7 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo report test lint format bench clean browser
+.PHONY: help install lock run demo report test lint format bench clean browser schema
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
@@ -34,6 +34,7 @@ help:
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lock   re-compile requirements.txt from requirements.in"
 	@echo "make format apply ruff format and autofixes"
+	@echo "make schema regenerate include/registry/engagements.schema.json from the registry's models"
 
 install: $(STAMP)
 
@@ -81,6 +82,9 @@ browser:
 		echo "warning: /usr/bin/chromium is missing (apt-get install chromium, as root):" \
 		     "the dashboard's browser test will be skipped" >&2; \
 	fi
+
+schema: install
+	$(BIN)/python -m auxeng.registry.schema
 
 bench: install
 	@for f in bench/*.py; do case $$f in */_*) continue;; esac; echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -3,57 +3,39 @@
 Validation is strict and collects every problem in one report; valid teams,
 people and engagements are returned alongside the problems so that one bad row
 never blocks the others.
+
+Reading goes in three steps. The bytes must be UTF-8 text (a BOM is fine). The YAML is read
+without aliases or duplicate keys (:class:`_Loader`). Then each row is validated on its own
+against its model in :mod:`auxeng.registry.schema` (structure and per-field rules), pydantic's
+errors becoming problems that name section, index, key and field; the rules across rows
+(host teams, duplicate keys, a member listed twice, end before start) follow here, in Python.
+Every value a problem quotes goes through :func:`auxeng.text.shown`: one line, cut short.
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import re
+import typing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from types import NoneType, UnionType
+from typing import Any, NamedTuple
 
 import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from auxeng.registry import schema
 from auxeng.registry.gcpause import gc_paused
+from auxeng.text import clip, describe_control, first_control, shown
 from auxeng.vocabulary import EngagementStatus
 
-AUXENG_ROLES = frozenset({"engineer", "advisor"})
-HOST_ROLES = frozenset({"manager", "tech_lead", "engineer", "product_manager", "designer"})
-STATUSES = frozenset(EngagementStatus)
-FOLLOW_UPS = frozenset({"none", "monthly"})
-
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-_TEAM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_ENGAGEMENT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
-_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,20}$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", re.ASCII)
-
-_PROGRAM_FIELDS = {"name", "managers", "stakeholders", "digest_slack_channel"}
-_CONTACT_FIELDS = {"name", "email", "slack_id"}
-_TEAM_FIELDS = {"key", "name", "org", "manager", "help_channel"}
-_PERSON_FIELDS = {"email", "name", "slack_id", "timezone"}
-_MEMBER_FIELDS = {"email", "role", "lead"}
-_ENGAGEMENT_FIELDS = {
-    "key",
-    "title",
-    "host_team",
-    "start",
-    "end",
-    "status",
-    "auxeng",
-    "host",
-    "goals",
-    "follow_up",
-    "anonymous",
-}
-_GOAL_FIELDS = {"business", "technical"}
+SECTIONS = ("program", "teams", "people", "engagements")
+SIDES = ("auxeng", "host")
 
 
 @dataclass(frozen=True)
@@ -68,7 +50,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.section if self.index is None else f"{self.section}[{self.index}]"
-        subject = f"{self.key} ({where})" if self.key else where
+        subject = f"{clip(self.key)} ({where})" if self.key else where
         return f"{subject} {self.field}: {self.message}" if self.field else f"{subject}: {self.message}"
 
 
@@ -141,7 +123,7 @@ class Registry:
     engagements: dict[str, Engagement] = field(default_factory=dict)
     rejected_engagement_keys: set[str] = field(default_factory=set)
     rejected_team_keys: set[str] = field(default_factory=set)
-    broken_sections: set[str] = field(default_factory=lambda: {"program", "teams", "people", "engagements"})
+    broken_sections: set[str] = field(default_factory=lambda: set(SECTIONS))
     problems: list[Problem] = field(default_factory=list)
     sha256: str = ""
 
@@ -161,6 +143,9 @@ class RegistryError(ValueError):
     def __init__(self, registry: Registry, source: str = "registry"):
         self.registry = registry
         super().__init__(f"{source}: {registry.report()}")
+
+
+_TIMESTAMP, _BOOL = "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool"
 
 
 class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
@@ -204,7 +189,7 @@ def _refused(root: yaml.Node) -> list[str]:
                         found.append(
                             (
                                 line,
-                                f"line {line}: duplicate key {key.value[:80]!r} (first at line {keys[key.value]})",
+                                f"line {line}: duplicate key {shown(key.value)} (first at line {keys[key.value]})",
                             )
                         )
                     else:
@@ -216,11 +201,14 @@ def _refused(root: yaml.Node) -> list[str]:
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _BOOL)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# Only true and false are booleans, as in YAML 1.2 and in editors: yes, no, on and off stay text
+# (``name: No`` is a name, and ``lead: yes`` is refused rather than taken for true).
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 # An explicit ``!!timestamp`` tag would otherwise still build a date (or raise for a bad one).
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor(_TIMESTAMP, lambda loader, node: loader.construct_scalar(node))
 
 
 def load_registry_file(path: str | Path) -> Registry:
@@ -242,53 +230,85 @@ def parse_registry(data: bytes | str) -> Registry:
 
 
 def _parse_registry(data: bytes | str) -> Registry:
-    raw = data.encode() if isinstance(data, str) else data
+    # surrogatepass: a str with a lone surrogate becomes bytes that are not UTF-8, reported as such
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     registry = Registry(sha256=hashlib.sha256(raw).hexdigest())
-    loader = None
-    try:
-        loader = _Loader(raw)
-        try:
-            document = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if mark and context and context_mark and context_mark.line != mark.line:
-            reason += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
-        if mark and _char_at(raw, mark.line, mark.column) == "\t":
-            reason += " (a tab: indent with spaces)"
-        registry.problems.append(Problem("file", None, None, None, f"not valid YAML{where}: {reason}"))
-        return registry
-    except UnicodeDecodeError:
-        registry.problems.append(
-            Problem("file", None, None, None, "not valid YAML: the file is not UTF-8 text")
-        )
-        return registry
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. ``!!float abc``, absurd nesting
-        registry.problems.append(Problem("file", None, None, None, f"not valid YAML: {exc}"))
-        return registry
-    if loader is not None and getattr(loader, "refused", None):
-        registry.problems.extend(Problem("file", None, None, None, message) for message in loader.refused)
-        return registry
-    if document is None:
+    document, refused = _read(raw)
+    if refused:
+        registry.problems.extend(Problem("file", None, None, None, message) for message in refused)
+    elif document is None:
         registry.problems.append(Problem("file", None, None, None, "the registry is empty"))
-        return registry
-    if not isinstance(document, dict):
+    elif not isinstance(document, dict):
         registry.problems.append(
             Problem(
                 "file",
                 None,
                 None,
                 None,
-                f"expected a mapping with program, teams, people and engagements, got {_kind(document)}",
+                f"expected a mapping with program, teams, people and engagements, got {schema.kind(document)}",
             )
         )
-        return registry
-    _Validator(registry).validate(document)
+    else:
+        _Validator(registry).validate(document)
     return registry
+
+
+# -- bytes and YAML ------------------------------------------------------------------------------
+
+
+def _read(raw: bytes) -> tuple[Any, list[str]]:
+    """The YAML document in ``raw``, or why there is none (file-level problem messages)."""
+    if message := _not_utf8(raw):
+        return None, [message]
+    try:
+        loader = _Loader(raw)
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file
+        character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else shown(exc.character)
+        where = _line_column(raw, exc.position)
+        return None, [f"not valid YAML at {where}: unacceptable character {character} ({clip(exc.reason)})"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = clip(getattr(exc, "problem", None) or str(exc), 200)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if mark and context and context_mark and context_mark.line != mark.line:
+            reason += f" ({clip(context)} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+        if mark and _char_at(raw, mark.line, mark.column) == "\t":
+            reason += " (a tab: indent with spaces)"
+        return None, [f"not valid YAML{where}: {reason}"]
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. ``!!float abc``, absurd nesting
+        return None, [f"not valid YAML: {clip(str(exc), 200)}"]
+    return document, getattr(loader, "refused", [])  # not set for an empty file
+
+
+def _not_utf8(raw: bytes) -> str | None:
+    """Why ``raw`` is not UTF-8 text, naming the first bad byte by its line and its position in
+    that line (both counted from 1, the position in bytes); None when it is UTF-8 text.
+
+    A NUL byte counts as bad: it is valid UTF-8 but never text (and every other byte of a UTF-16
+    file without a byte order mark is one).
+    """
+    try:
+        raw.decode("utf-8")
+        at = raw.find(b"\x00")
+    except UnicodeDecodeError as exc:
+        at = exc.start
+    if at < 0:
+        return None
+    line, column = raw.count(b"\n", 0, at) + 1, at - raw.rfind(b"\n", 0, at)
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw[:2]
+    advice = "the file is UTF-16: save it as UTF-8" if utf16 else "save the file as UTF-8"
+    return f"not UTF-8 text at line {line}, byte {column} (0x{raw[at]:02X}): {advice}"
+
+
+def _line_column(raw: bytes, offset: int) -> str:
+    """``line L, column C`` of byte ``offset`` (libyaml reports reader errors in bytes)."""
+    line, start = raw.count(b"\n", 0, offset) + 1, raw.rfind(b"\n", 0, offset) + 1
+    return f"line {line}, column {len(raw[start:offset].decode('utf-8', errors='replace')) + 1}"
 
 
 def _char_at(raw: bytes, line: int, column: int) -> str:
@@ -296,411 +316,273 @@ def _char_at(raw: bytes, line: int, column: int) -> str:
     return lines[line][column : column + 1] if line < len(lines) else ""
 
 
-def _kind(value: Any) -> str:
-    return {
-        type(None): "nothing",
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-    }.get(type(value), type(value).__name__)
+# -- pydantic's errors as problems ---------------------------------------------------------------
+
+Where = tuple[str | int, ...]
+"""A location within a row, as pydantic gives it: field names and list indexes."""
+Found = tuple[Where, str]
+"""A problem within a row: its location and its message."""
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class _Place(NamedTuple):
+    """What a location within a row is, for a problem: its label (``auxeng[0].role``), how it
+    sorts (in the order of the model's fields, unknown fields first), the words for its type and
+    the field names allowed where it is."""
+
+    label: str
+    rank: tuple[tuple[int, str], ...]
+    describe: schema.Describe | None
+    fields: tuple[str, ...]
+
+
+def _locate(model: type[BaseModel], where: Where) -> _Place:
+    label, rank, fields = "", [], ()
+    node: Any = model
+    describe = None
+    for part in where:
+        node, metadata = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            fields = tuple(node.model_fields)
+            info = node.model_fields.get(part) if isinstance(part, str) else None
+            label += f".{_name(part)}" if label else _name(part)
+            rank.append((fields.index(part) if info else -1, str(part)[:100]))
+            node, metadata = (info.annotation, info.metadata) if info else (None, [])
+        else:  # a list, and ``part`` an index
+            label += f"[{part}]"
+            rank.append((part if isinstance(part, int) else -1, ""))
+            node, metadata = (typing.get_args(node) or (None,))[0], []
+        node, more = _unwrap(node)
+        describe = _describe([*metadata, *more])
+    return _Place(label, tuple(rank), describe, fields)
+
+
+def _name(name: Any) -> str:
+    """A field or section name as a problem shows it: as is when plain, else quoted and cut."""
+    return name if isinstance(name, str) and _PLAIN_NAME.fullmatch(name) else shown(name)
+
+
+def _unwrap(node: Any) -> tuple[Any, list[Any]]:
+    """``node`` without ``| None`` and ``Annotated``, and the metadata ``Annotated`` carried."""
+    metadata: list[Any] = []
+    while True:
+        origin = typing.get_origin(node)
+        if origin is typing.Annotated:
+            node, *more = typing.get_args(node)
+            metadata += more
+        elif origin in (typing.Union, UnionType):
+            node = next(arg for arg in typing.get_args(node) if arg is not NoneType)
+        else:
+            return node, metadata
+
+
+def _describe(metadata: list[Any]) -> schema.Describe | None:
+    return next((m for m in metadata if isinstance(m, schema.Describe)), None)
+
+
+def _validate(model: type[BaseModel], value: Any) -> tuple[Any, list[Found]]:
+    """The row ``value`` validated by ``model``, or None and every problem found in it."""
+    try:
+        return model.model_validate(value), []
+    except ValidationError as exc:
+        return None, [(error["loc"], _message(model, error)) for error in exc.errors(include_url=False)]
+
+
+def _message(model: type[BaseModel], error: ErrorDetails) -> str:
+    where, kind, value, context = error["loc"], error["type"], error["input"], error.get("ctx") or {}
+    if not where:
+        return f"expected a mapping, got {schema.kind(value)}"
+    place = _locate(model, where)
+    describe = place.describe or schema.Describe(lambda _value, _reason: clip(error["msg"]))
+    if kind in ("extra_forbidden", "invalid_key"):  # invalid_key: a name that is not text
+        close = difflib.get_close_matches(str(where[-1])[:100], place.fields, n=1)
+        return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "missing" or value is None:
+        return describe.nothing
+    if isinstance(value, str) and kind in ("string_pattern_mismatch", "literal_error", "string_too_long"):
+        at = first_control(value, one_line=not describe.multiline)
+        if at is not None:
+            return describe_control(value, at)
+    if kind == "string_too_long":
+        return f"too long: {len(value)} characters (at most {context['max_length']})"
+    return describe.bad(value, str(context["error"]) if "error" in context else None)
+
+
+def _valid(found: list[Found], *where: str | int) -> bool:
+    """Whether no problem lies at ``where``, inside it or around it: its value is then valid as
+    written (so rules across rows can read it even when another field of the row is wrong)."""
+    return not any(loc[: len(where)] == where or where[: len(loc)] == loc for loc, _ in found)
+
+
+def _email_id(email: str) -> str:
+    """A valid email as the models store it (trimmed, lower-cased), to compare people."""
+    return email.strip().lower()
 
 
 class _Validator:
     def __init__(self, registry: Registry):
         self.registry = registry
-        self._team_index: dict[str, int] = {}
-        self._person_index: dict[str, int] = {}
 
-    def problem(
-        self, section: str, index: int | None, key: str | None, field_name: str | None, message: str
+    def report(
+        self, section: str, index: int | None, key: str | None, model: Any, found: list[Found]
     ) -> None:
-        self.registry.problems.append(Problem(section, index, key, field_name, message))
+        """The problems of one row (or of the program), in the order of its model's fields."""
+        places = sorted(
+            ((_locate(model, where), message) for where, message in found), key=lambda p: p[0].rank
+        )
+        self.registry.problems += [Problem(section, index, key, p.label or None, m) for p, m in places]
 
-    def validate(self, document: dict[str, Any]) -> None:
+    def validate(self, document: dict[Any, Any]) -> None:
         self.registry.broken_sections.clear()
-        for unknown in sorted(set(map(str, document)) - {"program", "teams", "people", "engagements"}):
-            self.problem("file", None, None, unknown, "unknown top-level section")
-        self.registry.program = self._program(document.get("program"))
-        for index, item in enumerate(self._list(document, "teams")):
-            team = self._team(index, item)
-            if team:
-                self.registry.teams[team.key] = team
-        for index, item in enumerate(self._list(document, "people")):
-            person = self._person(index, item)
-            if person:
-                self.registry.people[person.email] = person
-        self._engagements(self._list(document, "engagements"))
+        for unknown in sorted(map(_name, set(document) - set(SECTIONS))):
+            self.registry.problems.append(Problem("file", None, None, unknown, "unknown top-level section"))
+        self._program(document.get("program"))
+        self._teams(self._section(document, "teams"))
+        self._people(self._section(document, "people"))
+        self._engagements(self._section(document, "engagements"))
 
-    def _list(self, document: dict[str, Any], section: str) -> list[Any]:
+    def _section(self, document: dict[Any, Any], section: str) -> list[Any]:
         value = document.get(section)
         if value is None:
             if section != "people":
-                self.problem(section, None, None, None, "missing section")
+                self.registry.problems.append(Problem(section, None, None, None, "missing section"))
                 self.registry.broken_sections.add(section)
             return []
         if not isinstance(value, list):
-            self.problem(section, None, None, None, f"expected a list, got {_kind(value)}")
+            self.registry.problems.append(
+                Problem(section, None, None, None, f"expected a list, got {schema.kind(value)}")
+            )
             self.registry.broken_sections.add(section)
             return []
         return value
 
-    # -- helpers ---------------------------------------------------------------
+    def _row(self, model: type[BaseModel], value: Any, key_field: str) -> tuple[Any, list[Found], str | None]:
+        """A row validated, its problems, and its key as written if that is valid (else None,
+        and only the key's problems and unknown fields are kept: the row cannot be named)."""
+        validated, found = _validate(model, value)
+        if _valid(found, key_field):
+            return validated, found, value[key_field]
+        kept = [f for f in found if not f[0] or f[0][0] == key_field or f[0][0] not in model.model_fields]
+        return None, kept, None
 
-    def _mapping(
-        self, section: str, index: int | None, item: Any, allowed: set[str], key: str | None = None
-    ) -> tuple[dict[str, Any] | None, bool]:
-        """The item if it is a mapping, and whether all its fields are ``allowed`` (unknown ones are reported)."""
-        if not isinstance(item, dict):
-            self.problem(section, index, None, None, f"expected a mapping, got {_kind(item)}")
-            return None, False
-        ok = self._unknown_fields((section, index, key), item, allowed)
-        return item, ok
-
-    def _unknown_fields(self, where: tuple, item: dict, allowed: set[str], prefix: str = "") -> bool:
-        ok = True
-        for unknown in sorted(set(map(str, item)) - allowed):
-            close = difflib.get_close_matches(unknown, sorted(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.problem(*where, f"{prefix}{unknown}", f"unknown field{hint}")
-            ok = False
-        return ok
-
-    def _text(
-        self, where: tuple, item: dict, name: str, *, required: bool, label: str | None = None
-    ) -> tuple[bool, str | None]:
-        label = label or name
-        value = item.get(name)
+    def _program(self, value: Any) -> None:
         if value is None:
-            if required:
-                self.problem(*where, label, "missing")
-                return False, None
-            return True, None
-        if not isinstance(value, str) or not value.strip():
-            self.problem(
-                *where,
-                label,
-                f"expected non-empty text, got {_kind(value) if not isinstance(value, str) else 'empty text'}",
+            self.registry.problems.append(Problem("program", None, None, None, "missing section"))
+            return
+        program, found = _validate(schema.Program, value)
+        self.report("program", None, None, schema.Program, found)
+        if program is not None:
+            self.registry.program = Program(
+                name=program.name,
+                managers=tuple(_contact(manager) for manager in program.managers or ()),
+                stakeholders=tuple(dict.fromkeys(program.stakeholders or ())),
+                digest_slack_channel=program.digest_slack_channel,
             )
-            return False, None
-        return True, value.strip()
 
-    def _choice(self, where: tuple, value: Any, name: str, what: str, allowed: frozenset[str]) -> bool:
-        if isinstance(value, str) and value in allowed:
-            return True
-        expected = f"expected one of: {', '.join(sorted(allowed))}"
-        if value is None:
-            self.problem(*where, name, f"missing ({expected})")
-        else:
-            self.problem(*where, name, f"unknown {what} {value!r} ({expected})")
-        return False
+    def _teams(self, items: list[Any]) -> None:
+        teams, first = self.registry.teams, {}
+        for index, value in enumerate(items):
+            team, found, key = self._row(schema.Team, value, "key")
+            if key in first:
+                # Like engagements: which definition is meant is unknown, so neither is used.
+                found.append((("key",), f"duplicate team key (first at teams[{first[key]}])"))
+                teams.pop(key, None)
+            elif key is not None:
+                first[key] = index
+            self.report("teams", index, key, schema.Team, found)
+            if found and key is not None:
+                self.registry.rejected_team_keys.add(key)
+            elif not found:
+                manager = _contact(team.manager) if team.manager else None
+                teams[key] = Team(key, team.name, team.org, manager, team.help_channel)
 
-    def _email(self, where: tuple, value: Any, name: str = "email") -> str | None:
-        if value is None:
-            self.problem(*where, name, "missing")
-            return None
-        if not isinstance(value, str) or not _EMAIL.match(value.strip()):
-            self.problem(*where, name, f"malformed email address {value!r}")
-            return None
-        return value.strip().lower()
-
-    def _pattern(
-        self, where: tuple, item: dict, name: str, pattern: re.Pattern, what: str, label: str | None = None
-    ) -> tuple[bool, str | None]:
-        value = item.get(name)
-        if value is None:
-            return True, None
-        if not isinstance(value, str) or not pattern.match(value):
-            self.problem(*where, label or name, f"{value!r} is not a {what}")
-            return False, None
-        return True, value
-
-    def _contact(self, where: tuple, value: Any, name: str) -> tuple[bool, Contact | None]:
-        if not isinstance(value, dict):
-            self.problem(
-                *where, name, f"expected a mapping with name, email and slack_id, got {_kind(value)}"
-            )
-            return False, None
-        ok = self._unknown_fields(where, value, _CONTACT_FIELDS, prefix=f"{name}.")
-        email = self._email(where, value.get("email"), f"{name}.email")
-        name_ok, person_name = self._text(where, value, "name", required=False, label=f"{name}.name")
-        slack_ok, slack_id = self._pattern(
-            where, value, "slack_id", _SLACK_USER, "Slack user id (U…)", label=f"{name}.slack_id"
-        )
-        if not (ok and email and name_ok and slack_ok):
-            return False, None
-        return True, Contact(email=email, name=person_name, slack_id=slack_id)
-
-    # -- sections --------------------------------------------------------------
-
-    def _program(self, value: Any) -> Program | None:
-        where = ("program", None, None)
-        if value is None:
-            self.problem("program", None, None, None, "missing section")
-            return None
-        item, ok = self._mapping("program", None, value, _PROGRAM_FIELDS)
-        if item is None:
-            return None
-        name_ok, name = self._text(where, item, "name", required=True)
-        managers: list[Contact] = []
-        raw_managers = item.get("managers") or []
-        if not isinstance(raw_managers, list):
-            self.problem(*where, "managers", f"expected a list, got {_kind(raw_managers)}")
-            raw_managers = []
-            ok = False
-        ok &= name_ok
-        for position, raw in enumerate(raw_managers):
-            contact_ok, contact = self._contact(where, raw, f"managers[{position}]")
-            ok &= contact_ok
-            if contact:
-                managers.append(contact)
-        stakeholders: list[str] = []
-        raw_stakeholders = item.get("stakeholders") or []
-        if not isinstance(raw_stakeholders, list):
-            self.problem(*where, "stakeholders", f"expected a list, got {_kind(raw_stakeholders)}")
-            raw_stakeholders = []
-            ok = False
-        for position, raw in enumerate(raw_stakeholders):
-            email = self._email(where, raw, f"stakeholders[{position}]")
-            ok &= email is not None
-            if email and email not in stakeholders:
-                stakeholders.append(email)
-        channel_ok, channel = self._pattern(
-            where, item, "digest_slack_channel", _SLACK_CHANNEL, "Slack channel id (C…)"
-        )
-        if not (ok and channel_ok and name):
-            return None
-        return Program(
-            name=name,
-            managers=tuple(managers),
-            stakeholders=tuple(stakeholders),
-            digest_slack_channel=channel,
-        )
-
-    def _team(self, index: int, value: Any) -> Team | None:
-        raw_key = value.get("key") if isinstance(value, dict) else None
-        where = ("teams", index, raw_key if isinstance(raw_key, str) else None)
-        item, fields_ok = self._mapping("teams", index, value, _TEAM_FIELDS, where[2])
-        if item is None:
-            return None
-        if raw_key is None:
-            self.problem(*where, "key", "missing")
-            return None
-        if not isinstance(raw_key, str) or not _TEAM_KEY.match(raw_key):
-            self.problem(
-                *where, "key", f"{raw_key!r} is not a team key (lower-case letters, digits, '-' and '_')"
-            )
-            return None
-        if raw_key in self._team_index:
-            # Like engagements: which definition is meant is unknown, so neither is used.
-            self.problem(*where, "key", f"duplicate team key (first at teams[{self._team_index[raw_key]}])")
-            self.registry.teams.pop(raw_key, None)
-            self.registry.rejected_team_keys.add(raw_key)
-            return None
-        self._team_index[raw_key] = index
-        name_ok, name = self._text(where, item, "name", required=True)
-        org_ok, org = self._text(where, item, "org", required=False)
-        manager_ok, manager = (
-            (True, None) if item.get("manager") is None else self._contact(where, item["manager"], "manager")
-        )
-        channel_ok, channel = self._pattern(
-            where, item, "help_channel", _SLACK_CHANNEL, "Slack channel id (C…)"
-        )
-        if not (fields_ok and name_ok and org_ok and manager_ok and channel_ok):
-            self.registry.rejected_team_keys.add(raw_key)
-            return None
-        return Team(key=raw_key, name=name, org=org, manager=manager, help_channel=channel)
-
-    def _person(self, index: int, value: Any) -> Person | None:
-        raw_email = value.get("email") if isinstance(value, dict) else None
-        where = ("people", index, raw_email if isinstance(raw_email, str) else None)
-        item, fields_ok = self._mapping("people", index, value, _PERSON_FIELDS, where[2])
-        if item is None:
-            return None
-        email = self._email(where, raw_email)
-        if email is None:
-            return None
-        if email in self._person_index:
-            self.problem(
-                *where,
-                "email",
-                f"the same person is listed twice (first at people[{self._person_index[email]}])",
-            )
-            return None
-        self._person_index[email] = index
-        name_ok, name = self._text(where, item, "name", required=False)
-        slack_ok, slack_id = self._pattern(where, item, "slack_id", _SLACK_USER, "Slack user id (U…)")
-        timezone = item.get("timezone")
-        tz_ok = timezone is None or _is_time_zone(timezone)
-        if not tz_ok:
-            self.problem(*where, "timezone", f"{timezone!r} is not an IANA time zone (e.g. Europe/Berlin)")
-        if not (fields_ok and name_ok and slack_ok and tz_ok):
-            return None
-        return Person(email=email, name=name, slack_id=slack_id, timezone=timezone)
+    def _people(self, items: list[Any]) -> None:
+        first: dict[str, int] = {}
+        for index, value in enumerate(items):
+            person, found, key = self._row(schema.Person, value, "email")
+            email = _email_id(key) if key is not None else None
+            if email in first:
+                found.append(
+                    (("email",), f"the same person is listed twice (first at people[{first[email]}])")
+                )
+            elif email is not None:
+                first[email] = index
+            self.report("people", index, key, schema.Person, found)
+            if not found:
+                self.registry.people[email] = Person(email, person.name, person.slack_id, person.timezone)
 
     def _engagements(self, items: list[Any]) -> None:
-        seen: dict[str, int] = {}
-        parsed: dict[int, Engagement] = {}
+        rejected, first, parsed = self.registry.rejected_engagement_keys, {}, []
         for index, value in enumerate(items):
-            raw_key = value.get("key") if isinstance(value, dict) else None
-            if isinstance(raw_key, str):
-                if raw_key in seen:
-                    self.problem(
-                        "engagements",
-                        index,
-                        raw_key,
-                        "key",
-                        f"duplicate engagement key (first at engagements[{seen[raw_key]}])",
-                    )
-                    self.registry.rejected_engagement_keys.add(raw_key)
-                    continue
-                seen[raw_key] = index
-            engagement = self._engagement(index, value)
-            if engagement:
-                parsed[index] = engagement
-            elif isinstance(raw_key, str):
-                self.registry.rejected_engagement_keys.add(raw_key)
-        for engagement in parsed.values():
-            if engagement.key not in self.registry.rejected_engagement_keys:
-                self.registry.engagements[engagement.key] = engagement
+            engagement, found, key = self._row(schema.Engagement, value, "key")
+            if key in first:
+                found.append((("key",), f"duplicate engagement key (first at engagements[{first[key]}])"))
+            elif key is not None:
+                first[key] = index
+            if key is not None:
+                found += self._across(value, found)
+            self.report("engagements", index, key, schema.Engagement, found)
+            if found and key is not None:
+                rejected.add(key)
+            elif not found:
+                parsed.append(_engagement(engagement))
+        self.registry.engagements.update((e.key, e) for e in parsed if e.key not in rejected)
 
-    def _engagement(self, index: int, value: Any) -> Engagement | None:
-        raw_key = value.get("key") if isinstance(value, dict) else None
-        where = ("engagements", index, raw_key if isinstance(raw_key, str) else None)
-        item, ok = self._mapping("engagements", index, value, _ENGAGEMENT_FIELDS, where[2])
-        if item is None:
-            return None
-        if raw_key is None:
-            self.problem(*where, "key", "missing")
-            return None
-        if not isinstance(raw_key, str) or not _ENGAGEMENT_KEY.match(raw_key):
-            self.problem(
-                *where, "key", f"{raw_key!r} is not an engagement key (letters, digits, '.', '_' and '-')"
-            )
-            return None
-        title_ok, title = self._text(where, item, "title", required=True)
-        ok &= title_ok
-        host_team = item.get("host_team")
-        if host_team is None:
-            self.problem(*where, "host_team", "missing")
-            ok = False
-        elif isinstance(host_team, str) and host_team in self.registry.rejected_team_keys:
-            self.problem(*where, "host_team", f"team {host_team!r} is invalid (see its problems under teams)")
-            ok = False
-        elif not isinstance(host_team, str) or host_team not in self.registry.teams:
-            close = difflib.get_close_matches(str(host_team), list(self.registry.teams), n=1)
+    def _across(self, value: dict[str, Any], found: list[Found]) -> list[Found]:
+        """The rules an engagement's model cannot check: its host team, its dates' order, and
+        each person once. Each reads only fields that are valid as written."""
+        more: list[Found] = []
+        team = value["host_team"] if _valid(found, "host_team") else None
+        if team in self.registry.rejected_team_keys:
+            more.append((("host_team",), f"team {shown(team)} is invalid (see its problems under teams)"))
+        elif team is not None and team not in self.registry.teams:
+            close = difflib.get_close_matches(team, list(self.registry.teams), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.problem(*where, "host_team", f"unknown team {host_team!r}{hint}")
-            ok = False
-        start = self._date(where, item, "start")
-        end = self._date(where, item, "end")
-        if start and end and end < start:
-            self.problem(*where, "end", f"{end.isoformat()} is before start {start.isoformat()}")
-            ok = False
-        ok &= start is not None and end is not None
-        status = item.get("status", EngagementStatus.ACTIVE.value)
-        ok &= self._choice(where, status, "status", "status", STATUSES)
-        follow_up = item.get("follow_up", "none")
-        ok &= self._choice(where, follow_up, "follow_up", "follow-up", FOLLOW_UPS)
-        anonymous = item.get("anonymous", False)
-        if not isinstance(anonymous, bool):
-            self.problem(*where, "anonymous", f"expected true or false, got {anonymous!r}")
-            ok = False
-        goals = item.get("goals") or {}
-        goals_business = goals_technical = None
-        if not isinstance(goals, dict):
-            self.problem(
-                *where, "goals", f"expected a mapping with business and technical, got {_kind(goals)}"
-            )
-            ok = False
-        else:
-            ok &= self._unknown_fields(where, goals, _GOAL_FIELDS, prefix="goals.")
-            business_ok, goals_business = self._text(
-                where, goals, "business", required=False, label="goals.business"
-            )
-            technical_ok, goals_technical = self._text(
-                where, goals, "technical", required=False, label="goals.technical"
-            )
-            ok &= business_ok and technical_ok
-        members: list[Member] = []
-        emails: dict[str, str] = {}
-        for side, roles in (("auxeng", AUXENG_ROLES), ("host", HOST_ROLES)):
-            raw_members = item.get(side) or []
-            if not isinstance(raw_members, list):
-                self.problem(*where, side, f"expected a list of people, got {_kind(raw_members)}")
-                ok = False
-                continue
-            for position, raw in enumerate(raw_members):
-                member = self._member(where, f"{side}[{position}]", side, roles, raw, emails)
-                ok &= member is not None
-                if member:
-                    members.append(member)
-        if not ok:
-            return None
-        return Engagement(
-            key=raw_key,
-            title=title,
-            host_team=host_team,
-            start=start,
-            end=end,
-            status=status,
-            members=tuple(members),
-            goals_business=goals_business,
-            goals_technical=goals_technical,
-            follow_up=follow_up,
-            anonymous=anonymous,
-        )
-
-    def _date(self, where: tuple, item: dict, name: str) -> date | None:
-        value = item.get(name)
-        if value is None:
-            self.problem(*where, name, "missing")
-            return None
-        # Strictly YYYY-MM-DD: fromisoformat alone would also take 20260105 and 2026-W01-1.
-        if not isinstance(value, str) or not _DATE.match(value):
-            self.problem(*where, name, f"bad date {value!r} (expected YYYY-MM-DD)")
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError as exc:  # e.g. 2026-02-30: "day is out of range for month"
-            self.problem(*where, name, f"bad date {value!r} ({exc})")
-            return None
-
-    def _member(
-        self, where: tuple, name: str, side: str, roles: frozenset[str], raw: Any, emails: dict[str, str]
-    ) -> Member | None:
-        if not isinstance(raw, dict):
-            self.problem(*where, name, f"expected a mapping with email and role, got {_kind(raw)}")
-            return None
-        ok = self._unknown_fields(where, raw, _MEMBER_FIELDS, prefix=f"{name}.")
-        email = self._email(where, raw.get("email"), f"{name}.email")
-        role = raw.get("role")
-        ok &= self._choice(where, role, f"{name}.role", "role", roles)
-        lead = raw.get("lead", False)
-        if not isinstance(lead, bool):
-            self.problem(*where, f"{name}.lead", f"expected true or false, got {lead!r}")
-            ok = False
-        if email and email in emails:
-            self.problem(
-                *where,
-                f"{name}.email",
-                f"{email} is listed twice in this engagement (first at {emails[email]})",
-            )
-            ok = False
-        elif email:
-            emails[email] = name
-        if not (ok and email):
-            return None
-        return Member(email=email, side=side, role=role, lead=lead)
+            more.append((("host_team",), f"unknown team {shown(team)}{hint}"))
+        if _valid(found, "start") and _valid(found, "end"):
+            start, end = date.fromisoformat(value["start"]), date.fromisoformat(value["end"])
+            if end < start:
+                more.append((("end",), f"{end.isoformat()} is before start {start.isoformat()}"))
+        first: dict[str, str] = {}
+        for side in SIDES:
+            members = value.get(side)
+            for position, member in enumerate(members if isinstance(members, list) else ()):
+                if not _valid(found, side, position, "email"):
+                    continue
+                email = _email_id(member["email"])
+                if email in first:
+                    more.append(
+                        (
+                            (side, position, "email"),
+                            f"{clip(email)} is listed twice in this engagement (first at {first[email]})",
+                        )
+                    )
+                else:
+                    first[email] = f"{side}[{position}]"
+        return more
 
 
-def _is_time_zone(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a tzdata directory
-        return False
-    return True
+def _contact(contact: schema.Contact) -> Contact:
+    return Contact(email=contact.email, name=contact.name, slack_id=contact.slack_id)
+
+
+def _engagement(engagement: schema.Engagement) -> Engagement:
+    goals = engagement.goals
+    return Engagement(
+        key=engagement.key,
+        title=engagement.title,
+        host_team=engagement.host_team,
+        start=engagement.start,
+        end=engagement.end,
+        status=engagement.status,
+        members=tuple(
+            Member(email=member.email, side=side, role=member.role, lead=member.lead)
+            for side in SIDES
+            for member in getattr(engagement, side) or ()
+        ),
+        goals_business=goals.business if goals else None,
+        goals_technical=goals.technical if goals else None,
+        follow_up=engagement.follow_up,
+        anonymous=engagement.anonymous,
+    )
