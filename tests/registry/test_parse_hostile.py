@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from auxeng.registry.parse import load_registry_file, parse_registry
+from auxeng.registry.parse import MAX_REGISTRY_BYTES, load_registry_file, parse_registry, read_registry_bytes
 
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile" / "registry"
 PINNED_IN_TEST_PARSE = {"alias_bomb.yaml", "duplicate_fields.yaml", "second_engagements_block.yaml"}
@@ -400,3 +400,24 @@ def test_length_limits(path, limit):
         assert at_limit == []
     over = parse_registry(_with(path, make(limit + 1))).problems
     assert [p.message for p in over] == [f"too long: {limit + 1} characters (at most {limit})"]
+
+
+@pytest.mark.timeout(10)
+def test_a_file_over_the_size_cap_is_one_problem_and_is_not_read_whole(tmp_path):
+    path = tmp_path / "engagements.yaml"
+    with path.open("wb") as file:
+        file.write(b"program: {name: P}\n")
+        file.truncate(MAX_REGISTRY_BYTES + 10_000_000)
+    assert len(read_registry_bytes(path)) == MAX_REGISTRY_BYTES + 1
+    registry = load_registry_file(path)
+    assert [str(p) for p in registry.problems] == [
+        "file: the file is larger than 32 MB, the most a registry may be: nothing was read"
+    ]
+    assert registry.engagements == {}
+
+
+def test_an_unknown_host_team_in_capitals_gets_its_closest_match():
+    registry = parse_registry(_with(("engagements", 1, "host_team"), "Kept"))
+    assert [str(p) for p in registry.problems] == [
+        "E1 (engagements[1]) host_team: unknown team 'Kept' (did you mean 'kept'?)"
+    ]

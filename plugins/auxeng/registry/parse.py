@@ -211,11 +211,21 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
 _Loader.add_constructor(_TIMESTAMP, lambda loader, node: loader.construct_scalar(node))
 
 
+MAX_REGISTRY_BYTES = 32 * 1024 * 1024
+"""The largest registry file read: about 60,000 engagements (10,000 take 5 MB and load in a few seconds)."""
+
+
+def read_registry_bytes(path: str | Path) -> bytes:
+    """The file's bytes, up to one byte more than a registry may hold (so a huge file is never read whole)."""
+    with Path(path).open("rb") as file:
+        return file.read(MAX_REGISTRY_BYTES + 1)
+
+
 def load_registry_file(path: str | Path) -> Registry:
-    """Read and validate a registry file; a missing file is reported, not raised."""
+    """Read and validate a registry file; a missing or oversized file is reported, not raised."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_registry_bytes(path)
     except OSError as exc:
         registry = Registry()
         registry.problems.append(Problem("file", None, None, None, f"cannot read {path}: {exc.strerror}"))
@@ -233,6 +243,9 @@ def _parse_registry(data: bytes | str) -> Registry:
     # surrogatepass: a str with a lone surrogate becomes bytes that are not UTF-8, reported as such
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     registry = Registry(sha256=hashlib.sha256(raw).hexdigest())
+    if len(raw) > MAX_REGISTRY_BYTES:
+        registry.problems.append(Problem("file", None, None, None, _too_large()))
+        return registry
     document, refused = _read(raw)
     if refused:
         registry.problems.extend(Problem("file", None, None, None, message) for message in refused)
@@ -251,6 +264,13 @@ def _parse_registry(data: bytes | str) -> Registry:
     else:
         _Validator(registry).validate(document)
     return registry
+
+
+def _too_large() -> str:
+    return (
+        f"the file is larger than {MAX_REGISTRY_BYTES // (1024 * 1024)} MB, the most a registry may be:"
+        " nothing was read"
+    )
 
 
 # -- bytes and YAML ------------------------------------------------------------------------------

@@ -163,6 +163,12 @@ TeamKey = _pattern(
     "A team key: lower-case letters, digits, '-' and '_'.",
     lambda value: f"{shown(value)} is not a team key (lower-case letters, digits, '-' and '_')",
 )
+TeamReference = Annotated[
+    _text(KEY_MAX, "The key of a team under teams."), Field(json_schema_extra={"pattern": TEAM_KEY_PATTERN})
+]
+"""A team named by an engagement. The validator takes any one-line text, so that a key that is no
+team's (``Payments``) is reported by ``parse`` as an unknown team with its closest match; editors
+get the team key's pattern."""
 EngagementKey = _pattern(
     ENGAGEMENT_KEY_PATTERN,
     KEY_MAX,
@@ -298,7 +304,7 @@ class Engagement(_Strict):
     """Unique: letters, digits, '.', '_' and '-', e.g. ENG-2026-014."""
     title: Name
     """What the engagement is about, as messages and the dashboard show it."""
-    host_team: TeamKey
+    host_team: TeamReference
     """The key of a team under teams."""
     start: Day
     """First day, YYYY-MM-DD."""
