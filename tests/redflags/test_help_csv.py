@@ -325,3 +325,16 @@ def test_a_bad_date_in_one_file_does_not_stop_the_other_files(demo, tmp_path):
     report = run_import(demo, folder)
     assert len(report.errors) == 1
     assert sorted(by_summary(demo)) == ["After the bad date", "From b"]
+
+
+@pytest.mark.parametrize("link", ["http://[abc", "https://tickets.example.com]/1", "https://a\uff03b/c"])
+def test_a_link_urlsplit_refuses_is_a_row_error_not_a_failed_import(demo, tmp_path, link):
+    """urlsplit raises ValueError for an unbalanced IPv6 bracket or a host that NFKC-normalises to
+    a delimiter; that was the whole import's exception (found by test_help_csv_properties.py)."""
+    drop = write(
+        tmp_path / "drop.csv",
+        f"team,date,summary,link\ncheckout,2026-11-20,Bad link,{link}\npricing,2026-11-20,Good,\n",
+    )
+    report = run_import(demo, drop)
+    assert report.errors == [f"drop.csv:2: link {link!r} is not an http(s) URL"]
+    assert [(row.team_key, row.summary) for row in requests(demo)] == [("pricing", "Good")]

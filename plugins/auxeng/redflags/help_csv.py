@@ -273,9 +273,13 @@ def _parse_row(
 
     link = cell("link") or None
     if link is not None:
-        parts = urlsplit(link)
+        try:
+            parts = urlsplit(link)
+        except ValueError:  # "http://[abc" (an unbalanced IPv6 bracket), "https://a＃b" (NFKC)
+            parts = None
         if (
-            parts.scheme.lower() not in ("http", "https")
+            parts is None
+            or parts.scheme.lower() not in ("http", "https")
             or not parts.netloc
             or any(c.isspace() for c in link)
         ):

@@ -107,7 +107,7 @@ def _score(raw: str | None, survey: Survey) -> str | None:
     if raw is None or survey.nps_field is None:
         return None
     text = raw.strip()
-    if not text.isdigit():
+    if not text.isdigit() or len(text) > 6:  # int() refuses over 4,300 digits (a 500)
         return None
     return text if int(text) in survey.field(survey.nps_field).values else None
 
