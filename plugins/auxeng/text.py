@@ -65,7 +65,12 @@ def shown(value: object, limit: int = 80) -> str:
     fine, and a huge string or list costs no more than a short one."""
     if isinstance(value, str):
         return _cut(lambda n: repr(value[:n]), len(value), limit)
-    text = _REPR.repr(value)  # bounded by the limits above; strings inside are repr'd too
+    try:
+        text = _REPR.repr(value)  # bounded by the limits above; strings inside are repr'd too
+    except ValueError:  # an int of more than 4,300 digits has no repr
+        text = f"<a number of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deep to show>"
     return _cut(lambda n: text[:n], len(text), limit)
 
 

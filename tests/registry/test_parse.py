@@ -382,7 +382,7 @@ _ENGAGEMENT = "engagements:\n  - {key: E, title: x, host_team: t, start: 2026-01
         ),
         (
             _HEADER + "engagements: [{key: E, title: !!float abc}]\n",
-            ["file: not valid YAML: could not convert string to float: 'abc'"],
+            ["file: not valid YAML at line 3, column 31: cannot read 'abc' as float"],
         ),
         (
             _HEADER + "engagements: [null, {title: x}]\n",

@@ -167,7 +167,7 @@ def test_what_is_kept_keeps_its_text_as_written():
         (b"a: 1\nb: \xc3\n", ["file: not UTF-8 text at line 2, byte 4 (0xC3): save the file as UTF-8"]),
         (
             b"program: {name: !!float " + b"9" * 5000 + b"x}\n",
-            ["file: not valid YAML: could not convert string to float: '" + "9" * 163 + "…"],
+            ["file: not valid YAML at line 1, column 17: cannot read '" + "9" * 77 + "'… as float"],
         ),
     ],
     ids=[

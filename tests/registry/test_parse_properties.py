@@ -15,8 +15,6 @@ whatever it is built from:
 - parsing is deterministic (same input, same problems; bytes and text alike) and does not
   depend on the order of the valid engagements.
 
-Three properties fail today and are marked ``xfail``; see each one's reason.
-
 Deterministic in CI: every property runs a fixed number of examples from a derandomized seed,
 without Hypothesis' example database.
 """
@@ -27,7 +25,6 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
@@ -267,13 +264,6 @@ def test_parsing_is_deterministic(data):
         assert as_bytes.engagements == first.engagements
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Problem texts are not yet one bounded line (the parser rewrite adds this): a key or "
-    "an unknown field name with a line break is printed raw, a YAML error quotes libyaml's "
-    "multi-line context, and a bad value is quoted whole (a 1,000-character date gives a "
-    "1,050-character problem)",
-)
 @properties(300, phases=[Phase.explicit, Phase.generate])
 @given(hostile_input)
 @example('program: {name: A}\nteams: []\nengagements: [{key: "a\\nb"}]\n')
@@ -295,13 +285,6 @@ ODD_VALUES = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser bug: a value the validator quotes with repr() in its problem raises instead "
-    "of being a problem when repr() fails: an integer spelled in hex, binary or base 60 with "
-    "more than 4,300 decimal digits (ValueError: Exceeds the limit for integer string "
-    "conversion) or a list nested ~950 deep (RecursionError)",
-)
 @properties(40, phases=[Phase.explicit, Phase.generate])
 @given(value=ODD_VALUES, field=st.sampled_from(["start", "status", "anonymous", "host_team", "follow_up"]))
 @example(value="0x" + "f" * 4000, field="start")
@@ -316,13 +299,6 @@ def test_odd_values_are_problems_not_crashes(value, field):
     assert registry.problems and "E" not in registry.engagements
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser bug: an explicit !!int or !!float tag on an empty value (or one of only "
-    "underscores) raises IndexError, and !!bool on anything but a YAML boolean raises KeyError, "
-    "from PyYAML's constructors; parse_registry catches only YAMLError, ValueError, TypeError "
-    "and RecursionError around the load",
-)
 @properties(40, phases=[Phase.explicit, Phase.generate])
 @given(
     tag=st.sampled_from(["!!int", "!!float", "!!bool"]),
@@ -569,12 +545,6 @@ TEXT_FIELDS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser bug: free text (titles, names, orgs, goals) keeps control characters, NUL "
-    'included (title: "a\\0b" is accepted); PostgreSQL cannot store NUL in a text column, so '
-    "sync_registry_file then fails with psycopg.DataError for the whole file",
-)
 @properties(60, phases=[Phase.explicit, Phase.generate])
 @given(
     field=st.sampled_from(sorted(TEXT_FIELDS)),

@@ -163,6 +163,20 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
             return None
         return super().construct_document(node)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value PyYAML cannot build (``!!int ''``, ``!!bool maybe``) is a YAML error at its line."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read {shown(node.value)} as {node.tag.rsplit(':', 1)[-1]}",
+                node.start_mark,
+            ) from exc
+
 
 def _refused(root: yaml.Node) -> list[str]:
     """Aliases and duplicate keys under ``root``, one message each, in file order (one pass over
@@ -300,8 +314,9 @@ def _read(raw: bytes) -> tuple[Any, list[str]]:
         if mark and _char_at(raw, mark.line, mark.column) == "\t":
             reason += " (a tab: indent with spaces)"
         return None, [f"not valid YAML{where}: {reason}"]
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. ``!!float abc``, absurd nesting
-        return None, [f"not valid YAML: {clip(str(exc), 200)}"]
+    except Exception as exc:
+        # e.g. ``!!float abc`` (ValueError), ``!!int ''`` (IndexError), ``!!bool maybe`` (KeyError)
+        return None, [f"not valid YAML: {clip(f'{type(exc).__name__}: {exc}', 200)}"]
     return document, getattr(loader, "refused", [])  # not set for an empty file
 
 
