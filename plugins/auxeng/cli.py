@@ -68,7 +68,7 @@ def _import_responses(args: argparse.Namespace) -> int:
     except MissingSecretKey as exc:
         print(exc, file=sys.stderr)
         return 1
-    report = import_responses_csv(open_store(), path, now=utcnow(), key=key)
+    report = import_responses_csv(open_store(), path, now=utcnow(), key=key, file_name=str(path))
     print(f"{path}: {report.summary()}.")
     for skipped in report.skipped:
         print(f"  - {skipped}", file=sys.stderr)
