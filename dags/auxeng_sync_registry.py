@@ -21,6 +21,14 @@ task log lists *every* problem with its engagement key and field
 Fix the file and trigger the DAG again: it is not retried automatically. A
 file that is empty or unreadable as a whole changes nothing in the store.
 
+**When it refuses a mass removal:** a load that would remove more than 20% of
+the live engagements, and at least 3 (`AUXENG_REGISTRY_REMOVAL_GUARD_SHARE`,
+`AUXENG_REGISTRY_REMOVAL_GUARD_MIN`), fails with a report (how many of how many,
+the first keys) and changes nothing: an emptied `engagements:` list or rows
+without a readable key would otherwise withdraw invitations and cancel check-ins
+of every engagement they drop. If the removals are intended, *Trigger DAG*
+with `allow_mass_removal` switched on; otherwise fix the file.
+
 **Re-running** is always safe: loading the same file twice changes nothing.
 """
 
@@ -43,15 +51,26 @@ from auxeng.registry import tasks as registry_tasks
     doc_md=__doc__,
     params={
         "force": Param(False, type="boolean", description="Reload even if the file is unchanged."),
+        "allow_mass_removal": Param(
+            False,
+            type="boolean",
+            description="Confirm a load that removes more engagements than the mass-removal guard "
+            "allows (more than 20% of the live ones and at least 3, by default). Without it such a "
+            "load fails with its report and changes nothing. Applies to this run only.",
+        ),
     },
 )
 def auxeng_sync_registry():
     @task(multiple_outputs=False)
     def load_registry(params: dict | None = None) -> dict:
-        """Validates the registry file and loads it. If it fails, the log lists every problem with its line;
-        valid rows were saved. Fix the file: the watcher starts the next run.
+        """Validates the registry file and loads it. If it fails, fix the file (the watcher starts the next
+        run): the log lists every problem with its line (valid rows were saved), or reports a refused mass
+        removal (nothing was saved; trigger with allow_mass_removal on if the removals are intended).
         """
-        return registry_tasks.load_registry(force=bool(params and params["force"]))
+        params = params or {}
+        return registry_tasks.load_registry(
+            force=bool(params.get("force")), allow_mass_removal=bool(params.get("allow_mass_removal"))
+        )
 
     load_registry()
 

@@ -82,3 +82,37 @@ def test_bad_red_flag_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert message in str(caught.value)
+
+
+def test_registry_removal_guard_defaults_and_overrides():
+    settings = load_settings({})
+    assert (settings.registry_removal_guard_share, settings.registry_removal_guard_min) == (0.2, 3)
+    changed = load_settings(
+        {"AUXENG_REGISTRY_REMOVAL_GUARD_SHARE": " 0.5 ", "AUXENG_REGISTRY_REMOVAL_GUARD_MIN": "1"}
+    )
+    assert (changed.registry_removal_guard_share, changed.registry_removal_guard_min) == (0.5, 1)
+    assert load_settings({"AUXENG_REGISTRY_REMOVAL_GUARD_SHARE": ""}).registry_removal_guard_share == 0.2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"AUXENG_REGISTRY_REMOVAL_GUARD_SHARE": "20%"},
+            "AUXENG_REGISTRY_REMOVAL_GUARD_SHARE='20%' is not a number (a share between 0 and 1, e.g. 0.2)",
+        ),
+        (
+            {"AUXENG_REGISTRY_REMOVAL_GUARD_SHARE": "20"},
+            "AUXENG_REGISTRY_REMOVAL_GUARD_SHARE='20' must be a share between 0 and 1, e.g. 0.2",
+        ),
+        ({"AUXENG_REGISTRY_REMOVAL_GUARD_SHARE": "nan"}, "must be a share between 0 and 1"),
+        (
+            {"AUXENG_REGISTRY_REMOVAL_GUARD_MIN": "0"},
+            "AUXENG_REGISTRY_REMOVAL_GUARD_MIN='0' must be at least 1",
+        ),
+    ],
+)
+def test_bad_registry_removal_guard_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert message in str(caught.value)

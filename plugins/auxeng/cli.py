@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from auxeng.dagkit.context import utcnow
 from auxeng.ops.reporting import checkin_lines, state_lines, survey_lines
+from auxeng.registry.guard import MassRemovalRefused, RemovalGuard
 from auxeng.registry.lifecycle import is_cancelled, is_due_to_end, is_ended, is_ended_and_live, is_live
 from auxeng.registry.sync import sync_registry_file
 from auxeng.settings import load_settings
@@ -30,8 +31,20 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    path = args.path or load_settings().registry_path
-    result = sync_registry_file(open_store(), path, now=utcnow(), force=args.force)
+    settings = load_settings()
+    path = args.path or settings.registry_path
+    try:
+        result = sync_registry_file(
+            open_store(),
+            path,
+            now=utcnow(),
+            force=args.force,
+            allow_mass_removal=args.allow_mass_removal,
+            guard=RemovalGuard.from_settings(settings),
+        )
+    except MassRemovalRefused as refused:
+        print(refused.report(), file=sys.stderr)
+        return 1
     if result.skipped:
         print(f"{path}: unchanged since load #{result.load_id}.")
     else:
@@ -55,7 +68,7 @@ def _import_responses(args: argparse.Namespace) -> int:
     except MissingSecretKey as exc:
         print(exc, file=sys.stderr)
         return 1
-    report = import_responses_csv(open_store(), path, now=utcnow(), key=key)
+    report = import_responses_csv(open_store(), path, now=utcnow(), key=key, file_name=str(path))
     print(f"{path}: {report.summary()}.")
     for skipped in report.skipped:
         print(f"  - {skipped}", file=sys.stderr)
@@ -134,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     sync = commands.add_parser("sync-registry", help="validate the registry and load it into the store")
     sync.add_argument("--path", help="registry file (default: AUXENG_REGISTRY_PATH or the demo registry)")
     sync.add_argument("--force", action="store_true", help="reload even if the file is unchanged")
+    sync.add_argument(
+        "--allow-mass-removal",
+        action="store_true",
+        help="confirm a load that removes more engagements than the mass-removal guard allows "
+        "(AUXENG_REGISTRY_REMOVAL_GUARD_SHARE, _MIN); without it such a load is refused and changes nothing",
+    )
     sync.set_defaults(func=_sync)
     import_responses = commands.add_parser(
         "import-responses", help="import survey answers collected elsewhere from a CSV file"

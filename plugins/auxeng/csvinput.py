@@ -12,6 +12,8 @@ rules both CSV importers follow (help requests, :mod:`auxeng.redflags.help_csv`;
   never closed, text after a closing quote, a quoted field that swallowed what looks like
   the next row(s) (an unbalanced quote), a field over the ``csv`` module's size limit
   (131,072 characters; the rest of the file is skipped then, as it cannot be told apart).
+- :func:`located`: how both importers report a bad row, ``<file>:<line>: <reason>`` (the form
+  editors and compilers use), ``line`` being the physical line where the record starts.
 - :func:`parse_moment`: an ISO date or date-time to an aware UTC moment within
   :data:`EARLIEST`..:data:`LATEST`; anything else (``0001-01-01T00:30:00+01:00`` too) is a
   ``ValueError`` for the row, never an ``OverflowError`` for the whole import.
@@ -56,6 +58,17 @@ class Problem:
     line: int
     number: int
     message: str
+
+
+def where(name: str, line: int) -> str:
+    """``<file>:<line>``: a place in a CSV file as both importers name it (``line`` 1-based,
+    counting physical lines: every line of a multi-line quoted field counts)."""
+    return f"{name}:{line}"
+
+
+def located(name: str, line: int, reason: str) -> str:
+    """A bad row (or header) as both importers report it: ``<file>:<line>: <reason>``."""
+    return f"{where(name, line)}: {reason}"
 
 
 def decode(data: bytes) -> str:

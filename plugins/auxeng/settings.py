@@ -82,6 +82,8 @@ class Settings:
     flag_copy_host_manager: frozenset[str] = frozenset({FlagRule.HELP_REQUESTS, FlagRule.CHECKIN})
     ops_slack_channel: str | None = None
     ops_emails: tuple[str, ...] = ()
+    registry_removal_guard_share: float = 0.2
+    registry_removal_guard_min: int = 3
 
     @property
     def default_recipient_timezone(self) -> ZoneInfo:
@@ -109,6 +111,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise SettingsError(f"{name}={raw!r} is not a whole number") from exc
     if value < minimum:
         raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a number (a share between 0 and 1, e.g. 0.2)") from exc
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}={raw!r} must be a share between 0 and 1, e.g. 0.2")
     return value
 
 
@@ -287,6 +302,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         ops_slack_channel=_ops_channel(env, "AUXENG_OPS_SLACK_CHANNEL"),
         ops_emails=_emails(env, "AUXENG_OPS_EMAILS"),
+        registry_removal_guard_share=_share(env, "AUXENG_REGISTRY_REMOVAL_GUARD_SHARE", 0.2),
+        registry_removal_guard_min=_int(env, "AUXENG_REGISTRY_REMOVAL_GUARD_MIN", 3, minimum=1),
     )
     if settings.help_requests_critical < settings.help_requests_min:
         raise SettingsError(

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from auxeng.store.db import get_engine, session_scope
 from auxeng.store.models import EngagementRow, RegistryLoadRow
 from tests.conftest import REPO
-from tests.support.registry_edits import edit_engagement
+from tests.support.registry_edits import edit_engagement, with_engagements
 
 pytestmark = pytest.mark.airflow
 
@@ -103,3 +103,53 @@ def test_detect_ended_marks_announces_once_and_reruns_change_nothing(dags, pack_
 
     _run(dags, "auxeng_detect_ended", datetime(2026, 11, 28, 5, 30, tzinfo=UTC))
     assert [e["key"] for e in _asset_events(before)[1]["engagements"]] == ["ENG-2026-034"]
+
+
+def test_sync_registry_refuses_a_mass_removal_until_the_run_confirms_it(dags, pack_env, store_url, caplog):
+    _run(dags, "auxeng_sync_registry", datetime(2026, 11, 26, 5, tzinfo=UTC))
+    pack_env.write_text(with_engagements(pack_env.read_text(), "engagements: []\n"))
+
+    run, states = _run(
+        dags,
+        "auxeng_sync_registry",
+        datetime(2026, 11, 26, 6, tzinfo=UTC),
+        force=False,
+        allow_mass_removal=False,
+    )
+
+    assert states == {"load_registry": "failed"} and run.state == "failed"
+    [failure] = [
+        r.getMessage() for r in caplog.records if r.name == "auxeng.failures" and r.levelname == "ERROR"
+    ]
+    assert "task_id=load_registry" in failure and "try=1 " in failure  # failed at once, not retried
+    assert "error=RegistryMassRemoval: " in failure
+    assert "load refused: it would remove 40 of the 40 live engagements" in failure
+    assert (
+        "Would remove: ENG-2025-001, ENG-2025-002, ENG-2025-003, ENG-2025-004, ENG-2025-005 and 35 more"
+        in failure
+    )
+    assert "allow_mass_removal" in failure
+    assert _store_count(store_url, EngagementRow.removed_at.is_not(None)) == 0
+    with session_scope(get_engine(store_url)) as session:
+        assert session.scalar(select(func.count()).select_from(RegistryLoadRow)) == 1
+
+    _, states = _run(
+        dags,
+        "auxeng_sync_registry",
+        datetime(2026, 11, 26, 7, tzinfo=UTC),
+        force=False,
+        allow_mass_removal=True,
+    )
+
+    assert states == {"load_registry": "success"}
+    assert _store_count(store_url, EngagementRow.removed_at.is_not(None)) == 40
+
+    _, states = _run(  # the confirmed file is now the last load: unchanged, no confirmation needed
+        dags,
+        "auxeng_sync_registry",
+        datetime(2026, 11, 26, 8, tzinfo=UTC),
+        force=False,
+        allow_mass_removal=False,
+    )
+
+    assert states == {"load_registry": "success"}

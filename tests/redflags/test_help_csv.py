@@ -126,7 +126,9 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(demo, tmp_path, ca
         + "\n"  # 11: blank, ignored
         + 'reviews,2026-11-08,"Spans\ntwo lines",\n'  # 12-13
         + f"payments-core,2026-11-02,First good row,{TICKET}1\n"  # 14: duplicate of line 2
-        + "fulfillment,2026-11-09,Last good row,\n",  # 15
+        + "fulfillment,2026-11-09,Last good row,\n"  # 15
+        + 'nowhere,2026-11-10,"After a second\r\nmulti-line row",\n'  # 16-17
+        + f'payments-core,2026-11-02,"Same link, other summary",{TICKET}1\n',  # 18
     )
     with caplog.at_level(logging.WARNING, logger="auxeng.redflags.help_csv"):
         report = run_import(demo, drop)
@@ -141,11 +143,13 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(demo, tmp_path, ca
         "march.csv:8: link 'ftp://files.example.com/x' is not an http(s) URL",
         "march.csv:9: 3 field(s), the header has 4",
         "march.csv:10: team 'loyalty' was removed from the registry",
+        "march.csv:16: unknown team 'nowhere'",
+        "march.csv:18: same link as march.csv:2 but other values; march.csv:2 kept",
     ]
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned == [f"Help-request CSV: {error}" for error in report.errors]
     assert counts(report) == (3, 0, 0, 1)
-    assert report.summary()["errors"] == 8
+    assert report.summary()["errors"] == 10
     assert sorted(by_summary(demo)) == ["First good row", "Last good row", "Spans\ntwo lines"]
 
 
@@ -213,6 +217,17 @@ def test_a_directory_imports_every_csv_file_and_a_bad_file_does_not_stop_the_oth
     assert report.errors[1].startswith("c-latin1.csv: not UTF-8")
     assert counts(report) == (1, 0, 0, 0)
     assert [(r.team_key, r.summary) for r in requests(demo)] == [("checkout", "Imported from b")]
+
+
+def test_a_bad_header_below_blank_lines_is_named_by_its_line(demo, tmp_path):
+    drop = write(tmp_path / "late-header.csv", "\n\nteam,date\npayments-core,2026-11-20\n")
+
+    report = run_import(demo, drop)
+
+    assert report.errors == [
+        "late-header.csv:3: missing required column(s) summary in header 'team,date' "
+        "(expected team,date,summary[,link]); file skipped"
+    ]
 
 
 def test_a_byte_order_mark_and_header_case_are_accepted(demo, tmp_path):

@@ -20,3 +20,15 @@ def edit_engagement(text: str, key: str, old: str, new: str) -> str:
 def drop_engagement(text: str, key: str) -> str:
     start, end = _block(text, key)
     return text[:start] + text[end:]
+
+
+def with_engagements(text: str, body: str) -> str:
+    """``text`` with its ``engagements:`` section (the file's last) replaced by ``body``."""
+    return text[: text.index("\nengagements:") + 1] + body
+
+
+def first_engagements(text: str, count: int) -> str:
+    """``text`` keeping only its first ``count`` engagements (the engagements section is the file's last)."""
+    start = text.index("\nengagements:\n") + len("\nengagements:\n")
+    blocks = text[start:].split("\n  - key: ")
+    return text[:start] + "\n  - key: ".join(blocks[:count]).rstrip("\n") + "\n"

@@ -36,7 +36,7 @@ def _csv(*rows: str) -> str:
 
 
 def _import(engine, text, *, now=NOW):
-    return import_responses_csv(engine, text, now=now, key=KEY)
+    return import_responses_csv(engine, text, now=now, key=KEY, file_name="answers.csv")
 
 
 def _responses(engine) -> list[SurveyResponseRow]:
@@ -123,21 +123,21 @@ def test_bad_rows_are_reported_each_with_its_error_and_good_rows_are_saved(regis
     report = _import(registry_store, text)
 
     assert report.errors == [
-        f"row 3 ({ENGAGEMENT}, chidi.berg@example.com): nps: 11 is out of range 0-10",
-        "row 4 (ENG-1999-001, x@example.com): engagement: ENG-1999-001 is not in the store (run sync-registry?)",
-        f"row 5 ({ENGAGEMENT}, nobody@example.com): email: nobody@example.com is not a member of {ENGAGEMENT}",
-        f"row 6 ({ENGAGEMENT}, {AUXENG_PERSON}): email: {AUXENG_PERSON} is on the auxeng side of {ENGAGEMENT}; "
+        f"answers.csv:3: ({ENGAGEMENT}, chidi.berg@example.com) nps: 11 is out of range 0-10",
+        "answers.csv:4: (ENG-1999-001, x@example.com) engagement: ENG-1999-001 is not in the store (run sync-registry?)",
+        f"answers.csv:5: ({ENGAGEMENT}, nobody@example.com) email: nobody@example.com is not a member of {ENGAGEMENT}",
+        f"answers.csv:6: ({ENGAGEMENT}, {AUXENG_PERSON}) email: {AUXENG_PERSON} is on the auxeng side of {ENGAGEMENT}; "
         "the post_engagement survey is for the host side",
-        f"row 7 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'exit_interview' is not one of post_engagement, retro "
+        f"answers.csv:7: ({ENGAGEMENT}, {HOST_PERSON}) survey: 'exit_interview' is not one of post_engagement, retro "
         "(the surveys whose answers this CSV format carries)",
-        f"row 8 ({ENGAGEMENT}, chidi.berg@example.com): submitted_at: 'yesterday' is not an ISO date "
+        f"answers.csv:8: ({ENGAGEMENT}, chidi.berg@example.com) submitted_at: 'yesterday' is not an ISO date "
         "(2026-11-30) or date-time (2026-11-30T14:05)",
-        f"row 9 ({ENGAGEMENT}, chidi.berg@example.com): business_goals: an answer is required; "
+        f"answers.csv:9: ({ENGAGEMENT}, chidi.berg@example.com) business_goals: an answer is required; "
         "technical_goals: 'maybe' is not one of yes, partly, no",
-        f"row 10 ({ENGAGEMENT}, {HOST_PERSON}): the same engagement, email and survey as row 2",
-        f"row 11 ({ENGAGEMENT}, chidi.berg@example.com): submitted_at: 2026-12-01 is in the future",
-        "row 12: has 4 values but the header has 9 columns",
-        f"row 13 ({ENGAGEMENT}, chidi.berg@example.com): nps: 'ten' is not a whole number; "
+        f"answers.csv:10: ({ENGAGEMENT}, {HOST_PERSON}) the same engagement, email and survey as line 2",
+        f"answers.csv:11: ({ENGAGEMENT}, chidi.berg@example.com) submitted_at: 2026-12-01 is in the future",
+        "answers.csv:12: has 4 values but the header has 9 columns",
+        f"answers.csv:13: ({ENGAGEMENT}, chidi.berg@example.com) nps: 'ten' is not a whole number; "
         "to_change: is 5,001 characters long; the limit is 5,000",
     ]
     assert (report.created, report.updated, report.unchanged) == (1, 0, 0)
@@ -187,7 +187,7 @@ def test_an_answer_submitted_after_the_survey_closed_is_refused(registry_store):
     in_time = f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,,,yes,yes,2026-11-19"
     report = _import(registry_store, _csv(late))
     assert report.errors == [
-        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): the survey closed on 2026-11-20 09:00 UTC"
+        f"answers.csv:2: ({ENGAGEMENT}, {HOST_PERSON}) the survey closed on 2026-11-20 09:00 UTC"
     ]
     assert _responses(registry_store) == []
     assert _import(registry_store, _csv(in_time)).created == 1
@@ -204,7 +204,10 @@ def test_a_bad_header_is_one_clear_error(registry_store):
     assert (report.created, report.updated, report.unchanged) == (0, 0, 0)
     assert count(registry_store, SurveyResponseRow) == 0
 
-    assert _import(registry_store, "").errors[0].startswith("the file is empty")
+    assert error.startswith("answers.csv:1: header: missing column(s)")
+    assert _import(registry_store, "").errors[0].startswith("answers.csv: the file is empty")
+    text_only = import_responses_csv(registry_store, "engagement\n", now=NOW, key=KEY)
+    assert text_only.errors[0].startswith("<text>:1: header: missing column(s) email")
 
 
 def test_header_names_are_forgiving_and_submitted_at_is_optional(registry_store):
@@ -215,14 +218,20 @@ def test_header_names_are_forgiving_and_submitted_at_is_optional(registry_store)
     assert _responses(registry_store)[0].submitted_at == NOW
 
 
-def test_rows_are_numbered_as_in_a_spreadsheet_even_with_multi_line_comments(registry_store):
+def test_bad_rows_are_named_by_the_file_line_where_they_start_multi_line_comments_counted(registry_store):
     text = _csv(
         f'{ENGAGEMENT},{HOST_PERSON},post_engagement,9,"line one\nline two\nline three",,yes,yes,',
         "",
         f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,11,,,yes,yes,",
+        f'{ENGAGEMENT},{HOST_PERSON},post_engagement,8,"again\r\non two lines",,yes,yes,',
+        f"{ENGAGEMENT},chidi.berg@example.com,post_engagement,12,,,yes,yes,",
     )
     report = _import(registry_store, text)
-    assert report.errors == [f"row 4 ({ENGAGEMENT}, chidi.berg@example.com): nps: 11 is out of range 0-10"]
+    assert report.errors == [
+        f"answers.csv:6: ({ENGAGEMENT}, chidi.berg@example.com) nps: 11 is out of range 0-10",
+        f"answers.csv:7: ({ENGAGEMENT}, {HOST_PERSON}) the same engagement, email and survey as line 2",
+        f"answers.csv:9: ({ENGAGEMENT}, chidi.berg@example.com) nps: 12 is out of range 0-10",
+    ]
     assert _responses(registry_store)[0].answers["went_well"] == "line one\nline two\nline three"
 
 
@@ -254,7 +263,7 @@ def test_the_command_prints_the_report_and_fails_on_bad_rows(registry_store, sto
     failed = _cli(store_url, path)
     assert failed.returncode == 1, failed.stderr
     assert "1 created, 0 updated, 0 unchanged, 1 row(s) rejected" in failed.stdout
-    assert f"row 3 ({ENGAGEMENT}, chidi.berg@example.com): nps: 11 is out of range 0-10" in failed.stderr
+    assert f"{path}:3: ({ENGAGEMENT}, chidi.berg@example.com) nps: 11 is out of range 0-10" in failed.stderr
 
     path.write_text(_csv(good), encoding="utf-8")
     passed = _cli(store_url, path)
@@ -273,7 +282,7 @@ def test_check_in_answers_are_not_importable_from_the_end_of_engagement_csv_form
 
     assert report.created == 0
     assert report.errors == [
-        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): survey: 'checkin' is not one of post_engagement, retro "
+        f"answers.csv:2: ({ENGAGEMENT}, {HOST_PERSON}) survey: 'checkin' is not one of post_engagement, retro "
         "(the surveys whose answers this CSV format carries)"
     ]
 
@@ -284,7 +293,8 @@ HOSTILE = REPO / "tests" / "data" / "hostile" / "csv"
 def test_an_out_of_range_submitted_at_skips_only_its_row(registry_store):
     report = import_responses_csv(registry_store, HOSTILE / "responses_year_one.csv", now=NOW, key=KEY)
     assert report.errors == [
-        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): submitted_at: '0001-01-01T00:30:00+01:00' is out of range "
+        f"responses_year_one.csv:2: ({ENGAGEMENT}, {HOST_PERSON}) submitted_at: '0001-01-01T00:30:00+01:00' "
+        "is out of range "
         "(2000-2099)"
     ]
     assert report.created == 1
@@ -295,17 +305,20 @@ def test_an_unbalanced_quote_is_reported_not_merged(registry_store):
         registry_store, HOSTILE / "responses_unbalanced_quote.csv", now=NOW, key=KEY
     )
     assert report.errors == [
-        "row 2: a quoted field holds what looks like another row (line 3): an unbalanced quote?; lines 2-3 skipped"
+        "responses_unbalanced_quote.csv:2: a quoted field holds what looks like another row (line 3): "
+        "an unbalanced quote?; lines 2-3 skipped"
     ]
     assert (report.created, report.updated, report.unchanged) == (0, 0, 0)
 
 
 def test_files_that_are_not_utf8_are_one_clear_error(registry_store, tmp_path):
     latin = import_responses_csv(registry_store, HOSTILE / "responses_latin1.csv", now=NOW, key=KEY)
-    assert latin.errors == ["the file is not UTF-8 text at line 2, byte 111 (0xe9); save it as UTF-8 CSV"]
+    assert latin.errors == [
+        "responses_latin1.csv: the file is not UTF-8 text at line 2, byte 111 (0xe9); save it as UTF-8 CSV"
+    ]
     utf16 = import_responses_csv(registry_store, HOSTILE / "responses_utf16.csv", now=NOW, key=KEY)
     assert utf16.errors == [
-        "the file is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8 CSV"
+        "responses_utf16.csv: the file is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8 CSV"
     ]
 
 
@@ -314,7 +327,7 @@ def test_a_huge_field_is_a_problem_not_a_traceback(registry_store):
         registry_store, _csv(f"{ENGAGEMENT},{HOST_PERSON},post_engagement,9,{'x' * 140_000},,yes,yes,")
     )
     assert report.errors == [
-        "row 2: a field longer than 131,072 characters (an unbalanced quote?); the rest of the file is skipped"
+        "answers.csv:2: a field longer than 131,072 characters (an unbalanced quote?); the rest of the file is skipped"
     ]
 
 
@@ -332,7 +345,7 @@ def test_a_csv_row_never_overwrites_an_answer_from_the_survey_page(registry_stor
     report = _import(registry_store, _csv(GOOD_ROWS[0]))
     assert report.errors == []
     assert report.skipped == [
-        f"row 2 ({ENGAGEMENT}, {HOST_PERSON}): skipped: answered on the survey page (web) on 2026-11-26; "
+        f"answers.csv:2: ({ENGAGEMENT}, {HOST_PERSON}) skipped: answered on the survey page (web) on 2026-11-26; "
         "a CSV row never overwrites that answer"
     ]
     (row,) = _responses(registry_store)

@@ -32,10 +32,10 @@ Identity and re-imports
 
 Errors are per row: a row with an unknown or removed team, a bad or future date, an
 empty summary, a link that is not http(s) or the wrong number of fields is reported as
-``"<file name>:<line>: <problem>"`` (the line where the row starts) and skipped; the
-other rows are imported. A file that cannot be read, is not UTF-8 or lacks a required
-column is one error, and the other files are still imported. A row repeated within the
-drop is imported once and counted as a duplicate.
+``"<file name>:<line>: <problem>"`` (:func:`auxeng.csvinput.located`, the line where the
+row starts) and skipped; the other rows are imported. A file that cannot be read, is not
+UTF-8 or lacks a required column is one error, and the other files are still imported. A
+row repeated within the drop is imported once and counted as a duplicate.
 """
 
 from __future__ import annotations
@@ -171,8 +171,8 @@ def _import_file(
         return
 
     found = csvinput.records(text)
+    head = next(found, None)
     try:
-        head = next(found, None)
         if head is None:
             raise ValueError("empty file: a header row team,date,summary,link is required")
         if isinstance(head, csvinput.Problem):
@@ -180,29 +180,36 @@ def _import_file(
         header = head.values
         columns = _columns(header)
     except ValueError as exc:
-        _error(report, f"{name}:1: {exc}; file skipped")
+        _error(report, csvinput.located(name, head.line if head else 1, f"{exc}; file skipped"))
         return
 
     for record in found:
-        where = f"{name}:{record.line}"
         if isinstance(record, csvinput.Problem):
-            _error(report, f"{where}: {record.message}")
+            _error(report, csvinput.located(name, record.line, record.message))
             continue
         values = record.values
         request, problems = _parse_row(
             values, header_size=len(header), columns=columns, teams=teams, settings=settings, now=now
         )
         if problems:
-            _error(report, f"{where}: {'; '.join(problems)}")
+            _error(report, csvinput.located(name, record.line, "; ".join(problems)))
             continue
         assert request is not None
+        where = csvinput.where(name, record.line)
         if request.source_ref in seen:
             first, first_where = seen[request.source_ref]
             if first == request:
                 report.duplicates += 1
             else:
                 same = "link" if request.link else "team, date and summary"
-                _error(report, f"{where}: same {same} as {first_where} but other values; {first_where} kept")
+                _error(
+                    report,
+                    csvinput.located(
+                        name,
+                        record.line,
+                        f"same {same} as {first_where} but other values; {first_where} kept",
+                    ),
+                )
             continue
         seen[request.source_ref] = (request, where)
 

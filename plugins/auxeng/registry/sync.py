@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,9 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from auxeng.registry.gcpause import gc_paused
+from auxeng.registry.guard import MassRemovalRefused, RemovalGuard
 from auxeng.registry.parse import Engagement, Registry, load_registry_file, parse_registry
+from auxeng.settings import load_settings
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
     EngagementRevisionRow,
@@ -23,6 +26,8 @@ from auxeng.store.models import (
     RegistryLoadRow,
     TeamRow,
 )
+
+log = logging.getLogger(__name__)
 
 _ENGAGEMENT_FIELDS = (
     ("title", "title"),
@@ -65,48 +70,77 @@ def last_load(engine: Engine) -> RegistryLoadRow | None:
 
 
 def _unchanged_since_last_load(engine: Engine, sha256: str) -> SyncResult | None:
-    """A "skipped" result carrying the last load's problems, if that load had the same content."""
+    """A "skipped" result carrying the last load's problems, if that load had the same content.
+
+    Only loads that saved something are recorded (a load refused by the mass-removal guard
+    writes no row), so a refused file is never skipped as "unchanged": it is refused again
+    until it is confirmed or fixed.
+    """
     previous = last_load(engine)
     if previous is None or previous.sha256 != sha256:
         return None
     return SyncResult(load_id=previous.id, sha256=sha256, problems=list(previous.problems), skipped=True)
 
 
-def sync_registry_file(engine: Engine, path: str | Path, *, now: datetime, force: bool = False) -> SyncResult:
+def sync_registry_file(
+    engine: Engine,
+    path: str | Path,
+    *,
+    now: datetime,
+    force: bool = False,
+    allow_mass_removal: bool = False,
+    guard: RemovalGuard | None = None,
+) -> SyncResult:
     """Load the registry file at ``path``: what the DAG task and the CLI do.
 
     The raw bytes are hashed first, so an unchanged file is skipped without parsing.
     """
+    options = {"force": force, "allow_mass_removal": allow_mass_removal, "guard": guard}
     try:
         data = Path(path).read_bytes()
     except OSError:
-        return sync_registry(engine, load_registry_file(path), source=str(path), now=now, force=force)
+        return sync_registry(engine, load_registry_file(path), source=str(path), now=now, **options)
     if not force and (skipped := _unchanged_since_last_load(engine, hashlib.sha256(data).hexdigest())):
         return skipped
-    return sync_registry(engine, parse_registry(data), source=str(path), now=now, force=force)
+    return sync_registry(engine, parse_registry(data), source=str(path), now=now, **options)
 
 
 def sync_registry(
-    engine: Engine, registry: Registry, *, source: str, now: datetime, force: bool = False
+    engine: Engine,
+    registry: Registry,
+    *,
+    source: str,
+    now: datetime,
+    force: bool = False,
+    allow_mass_removal: bool = False,
+    guard: RemovalGuard | None = None,
 ) -> SyncResult:
     """Save every valid part of ``registry``; skip all work when the file is unchanged since the last load.
 
     When the teams or engagements section is missing or unreadable as a whole,
     neither is touched: a broken file never marks anything as removed.
+
+    A load that would remove more engagements than ``guard`` allows (default: the
+    ``AUXENG_REGISTRY_REMOVAL_GUARD_*`` settings) raises :class:`MassRemovalRefused`
+    before anything is written, unless ``allow_mass_removal``: nothing is saved, not even
+    its valid rows or a load record (the log has a line for it).
     """
     if not force and (skipped := _unchanged_since_last_load(engine, registry.sha256)):
         return skipped
     result = SyncResult(load_id=None, sha256=registry.sha256, problems=[str(p) for p in registry.problems])
     with gc_paused(), session_scope(engine) as session:
+        complete = not {"teams", "engagements"} & registry.broken_sections
+        stored = _stored_engagements(session) if complete else {}
+        if complete:
+            _guard_removals(registry, stored, source, result, allow_mass_removal, guard)
         if registry.program is not None:
             _sync_program(session, registry, now)
-        complete = not {"teams", "engagements"} & registry.broken_sections
         if complete:
             _sync_teams(session, registry, now)
         if "people" not in registry.broken_sections:
             _sync_people(session, registry, now)
         if complete:
-            _sync_engagements(session, registry, now, result)
+            _sync_engagements(session, registry, stored, now, result)
         load = RegistryLoadRow(
             source=source,
             sha256=registry.sha256,
@@ -198,9 +232,61 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _sync_engagements(session: Session, registry: Registry, now: datetime, result: SyncResult) -> None:
+def _stored_engagements(session: Session) -> dict[str, Any]:
+    """Every stored engagement's key, fingerprint and ``removed_at`` (one query)."""
+    return {row.key: row for row in session.execute(select(*_FINGERPRINT_COLUMNS))}
+
+
+def _gone(registry: Registry, stored: dict[str, Any]) -> list[str]:
+    """Live stored engagements this load would mark removed (rejected rows keep theirs)."""
+    return [
+        key
+        for key, row in stored.items()
+        if key not in registry.engagements
+        and key not in registry.rejected_engagement_keys
+        and row.removed_at is None
+    ]
+
+
+def _guard_removals(
+    registry: Registry,
+    stored: dict[str, Any],
+    source: str,
+    result: SyncResult,
+    allow_mass_removal: bool,
+    guard: RemovalGuard | None,
+) -> None:
+    """Raise :class:`MassRemovalRefused` if the load removes too many engagements unconfirmed."""
+    gone = _gone(registry, stored)
+    if not gone:
+        return
+    live = sum(1 for row in stored.values() if row.removed_at is None)
+    guard = guard or RemovalGuard.from_settings(load_settings())
+    if not guard.refuses(len(gone), live):
+        return
+    if allow_mass_removal:
+        log.warning(
+            "Registry %s (sha256 %s): mass removal confirmed: removing %d of %d live engagements",
+            source,
+            registry.sha256,
+            len(gone),
+            live,
+        )
+        return
+    log.warning(
+        "Registry load refused: %s (sha256 %s) would remove %d of %d live engagements; nothing changed",
+        source,
+        registry.sha256,
+        len(gone),
+        live,
+    )
+    raise MassRemovalRefused(source=source, removing=gone, live=live, guard=guard, problems=result.problems)
+
+
+def _sync_engagements(
+    session: Session, registry: Registry, stored: dict[str, Any], now: datetime, result: SyncResult
+) -> None:
     """Diff by fingerprint first; only new, changed and removed engagements cost any work."""
-    stored = {row.key: row for row in session.execute(select(*_FINGERPRINT_COLUMNS))}
     fingerprints = {key: engagement.fingerprint() for key, engagement in registry.engagements.items()}
     new = [key for key in registry.engagements if key not in stored]
     changed = [
@@ -236,14 +322,7 @@ def _sync_engagements(session: Session, registry: Registry, now: datetime, resul
                     row.key, row.revision, "restored" if restored else "updated", changes, registry, now
                 )
             )
-    gone = [
-        key
-        for key, row in stored.items()
-        if key not in registry.engagements
-        and key not in registry.rejected_engagement_keys
-        and row.removed_at is None
-    ]
-    for chunk in _chunks(gone):
+    for chunk in _chunks(_gone(registry, stored)):
         marked = session.execute(
             update(EngagementRow)
             .where(EngagementRow.key.in_(chunk), EngagementRow.removed_at.is_(None))

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from auxeng.dagkit.context import utcnow
+from auxeng.registry.guard import MassRemovalRefused, RemovalGuard
 from auxeng.registry.lifecycle import mark_ended
 from auxeng.registry.sync import sync_registry_file
 from auxeng.settings import load_settings
@@ -21,10 +22,29 @@ class RegistryProblems(AirflowFailException):
     """The registry has problems; valid rows were saved. Not retried: the file must be fixed."""
 
 
-def load_registry(*, force: bool = False) -> dict[str, Any]:
-    """Validate the registry file and save its valid rows; raise with the full report if anything is wrong."""
+class RegistryMassRemoval(AirflowFailException):
+    """The load would remove too many engagements at once; nothing was changed. Not retried:
+    confirm with the param ``allow_mass_removal``, or fix the file."""
+
+
+def load_registry(*, force: bool = False, allow_mass_removal: bool = False) -> dict[str, Any]:
+    """Validate the registry file and save its valid rows; raise with the full report if anything is wrong.
+
+    A load that would remove more engagements than the mass-removal guard allows fails with
+    its report and changes nothing, unless ``allow_mass_removal``.
+    """
     settings = load_settings()
-    result = sync_registry_file(open_store(), settings.registry_path, now=utcnow(), force=force)
+    try:
+        result = sync_registry_file(
+            open_store(),
+            settings.registry_path,
+            now=utcnow(),
+            force=force,
+            allow_mass_removal=allow_mass_removal,
+            guard=RemovalGuard.from_settings(settings),
+        )
+    except MassRemovalRefused as refused:
+        raise RegistryMassRemoval(refused.report()) from None
     if result.skipped:
         log.info(
             "Registry %s unchanged since load #%s: nothing to do", settings.registry_path, result.load_id

@@ -361,30 +361,33 @@ def import_responses_csv(
     now: datetime,
     key: bytes,
     settings: Settings | None = None,
+    file_name: str | None = None,
 ) -> ImportReport:
     """Import answers collected elsewhere (paper, a form tool): ``source`` is a file or the CSV text.
 
     Columns: ``engagement,email,survey,nps,went_well,to_change,business_goals,
     technical_goals,submitted_at`` (a header row is required; ``submitted_at`` may be
     left out or empty, and is an ISO date or date-time in the program's time zone).
-    Rows are numbered as in a spreadsheet (the header is row 1). Each valid row is
-    saved as a response with source ``csv``, creating its invitation if the person
-    was never invited; rows with problems are reported and skipped. Importing the
-    same file again changes nothing.
+    Each valid row is saved as a response with source ``csv``, creating its invitation
+    if the person was never invited; rows with problems are reported as
+    ``<file>:<line>: <reason>`` (:func:`auxeng.csvinput.located`: ``file_name``, by default the
+    file's name or ``<text>``, and the line where the row starts) and skipped. Importing
+    the same file again changes nothing.
     """
     settings = settings or load_settings()
+    file_name = file_name or (source.name if isinstance(source, Path) else "<text>")
     report = ImportReport()
     try:
         found = csvinput.records(_read_csv_text(source))
         head = next(found, None)
     except csvinput.NotText as exc:
-        report.errors.append(f"the file is {exc}")
+        report.errors.append(f"{file_name}: the file is {exc}")
         return report
     if head is None:
-        report.errors.append(f"the file is empty: expected a header row {','.join(CSV_COLUMNS)}")
+        report.errors.append(f"{file_name}: the file is empty: expected a header row {','.join(CSV_COLUMNS)}")
         return report
     if isinstance(head, csvinput.Problem):
-        report.errors.append(f"header (row 1): {head.message}")
+        report.errors.append(csvinput.located(file_name, head.line, f"header: {head.message}"))
         return report
     header = head.values
     columns = [name.strip().lower() for name in header]
@@ -400,37 +403,50 @@ def import_responses_csv(
         if duplicated:
             parts.append(f"repeated column(s) {', '.join(duplicated)}")
         report.errors.append(
-            f"header (row 1): {'; '.join(parts)}. Expected the columns {','.join(CSV_COLUMNS)} "
-            "(submitted_at may be left out)."
+            csvinput.located(
+                file_name,
+                head.line,
+                f"header: {'; '.join(parts)}. Expected the columns {','.join(CSV_COLUMNS)} "
+                "(submitted_at may be left out).",
+            )
         )
         return report
 
     seen: dict[tuple[str, str, str], int] = {}
     for record in found:
-        number = record.number
         if isinstance(record, csvinput.Problem):
-            report.errors.append(f"row {number}: {record.message}")
+            report.errors.append(csvinput.located(file_name, record.line, record.message))
             continue
         values = record.values
         if len(values) != len(columns):
             report.errors.append(
-                f"row {number}: has {len(values)} values but the header has {len(columns)} columns"
+                csvinput.located(
+                    file_name,
+                    record.line,
+                    f"has {len(values)} values but the header has {len(columns)} columns",
+                )
             )
             continue
         row = dict(zip(columns, values, strict=True))
         engagement_key = clean_text(row["engagement"])
         email = clean_text(row["email"]).lower()
-        prefix = f"row {number} ({engagement_key or '?'}, {email or '?'})"
+        who = f"({engagement_key or '?'}, {email or '?'})"
         problems, plan = _check_row(engine, row, engagement_key, email, now=now, settings=settings)
         if problems:
-            report.errors.append(f"{prefix}: {'; '.join(problems)}")
+            report.errors.append(csvinput.located(file_name, record.line, f"{who} {'; '.join(problems)}"))
             continue
         assert plan is not None
         identity = (plan.survey, engagement_key, email)
         if identity in seen:
-            report.errors.append(f"{prefix}: the same engagement, email and survey as row {seen[identity]}")
+            report.errors.append(
+                csvinput.located(
+                    file_name,
+                    record.line,
+                    f"{who} the same engagement, email and survey as line {seen[identity]}",
+                )
+            )
             continue
-        seen[identity] = number
+        seen[identity] = record.line
         try:
             invitation_id = _ensure_invitation(
                 engine, plan, engagement_key, email, now=now, settings=settings
@@ -448,10 +464,10 @@ def import_responses_csv(
                 keep_sources=(ResponseSource.WEB,),
             )
         except AnsweredElsewhere as exc:
-            report.skipped.append(f"{prefix}: skipped: {exc}")
+            report.skipped.append(csvinput.located(file_name, record.line, f"{who} skipped: {exc}"))
             continue
         except (SurveyClosed, SurveyNotOpen, SubmittedTooEarly) as exc:
-            report.errors.append(f"{prefix}: {exc}")
+            report.errors.append(csvinput.located(file_name, record.line, f"{who} {exc}"))
             continue
         if outcome.created:
             report.created += 1
