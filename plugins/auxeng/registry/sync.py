@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from auxeng.registry.gcpause import gc_paused
 from auxeng.registry.guard import MassRemovalRefused, RemovalGuard
-from auxeng.registry.parse import Engagement, Registry, load_registry_file, parse_registry
+from auxeng.registry.parse import (
+    Engagement,
+    Registry,
+    load_registry_file,
+    parse_registry,
+    read_registry_bytes,
+)
 from auxeng.settings import load_settings
 from auxeng.store.db import session_scope
 from auxeng.store.models import (
@@ -97,7 +103,7 @@ def sync_registry_file(
     """
     options = {"force": force, "allow_mass_removal": allow_mass_removal, "guard": guard}
     try:
-        data = Path(path).read_bytes()
+        data = read_registry_bytes(path)
     except OSError:
         return sync_registry(engine, load_registry_file(path), source=str(path), now=now, **options)
     if not force and (skipped := _unchanged_since_last_load(engine, hashlib.sha256(data).hexdigest())):
