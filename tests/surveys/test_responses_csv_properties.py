@@ -3,14 +3,14 @@ the ``import-responses`` command), with Hypothesis, on SQLite and PostgreSQL.
 
 - Any bytes as the file (and any text as the CSV) never raise: the import documents no error
   type for bad content, it returns an :class:`~auxeng.surveys.responses.ImportReport` whose
-  ``errors`` say what was wrong ("the file is …", "header (row 1): …", "row N …"); the store
+  ``errors`` say what was wrong ("answers.csv: the file is …", "answers.csv:N: …"); the store
   takes whatever it is given (no NUL reaches PostgreSQL), and importing again creates nothing.
 - Valid rows survive any number of bad neighbours: out-of-range, future and bad ``submitted_at``,
   wrong value counts, bad scores, unknown surveys and choices, unknown engagements and people,
   the wrong side for the survey, NUL and other control characters, over-long comments, text
   after a closing quote, a second answer for the same person; at the end of the file a quote
   never closed or a field over the CSV module's limit. Each valid row is stored exactly once,
-  each bad row is one error naming its row (as a spreadsheet numbers it), and importing the same
+  each bad row is one error naming the line it starts on, and importing the same
   file again changes nothing.
 - A byte that is not UTF-8 anywhere in the file is one error naming its line and byte, and
   nothing is stored (the documented rule: the whole file is refused, not the row).
@@ -51,7 +51,9 @@ MEMBERS = sorted(
 )
 ANONYMOUS = {key for key, engagement in _REGISTRY.engagements.items() if engagement.anonymous}
 CSV_LIMIT = 131_072
-ROW_ERROR = re.compile(r"row (\d+)[: ]")
+ROW_ERROR = re.compile(r"(?:answers\.csv|<text>):(\d+): ")
+ERROR = re.compile(r"(?:answers\.csv|<text>)(?::\d+)?: ")
+"""Every error names the file, and the line for a row or the header (``csvinput.located``)."""
 
 
 def properties(examples: int) -> settings:
@@ -148,7 +150,7 @@ def test_arbitrary_bytes_never_raise(registry_store, tmp_path, header, body):  #
     path = tmp_path / "answers.csv"
     path.write_bytes(header.encode() + body)
     report = run_import(registry_store, path)
-    assert all(error.startswith(("the file is ", "header (row 1): ", "row ")) for error in report.errors)
+    assert all(ERROR.match(error) for error in report.errors), report.errors
     assert_store_is_sound(registry_store, report)
     again = run_import(registry_store, path)
     assert (again.created, again.updated) == (0, 0)
@@ -159,7 +161,7 @@ def test_arbitrary_bytes_never_raise(registry_store, tmp_path, header, body):  #
 def test_arbitrary_text_never_raises(registry_store, header, body):  # noqa: F811
     fresh(registry_store)
     report = run_import(registry_store, header + body)
-    assert all(error.startswith(("the file is ", "header (row 1): ", "row ")) for error in report.errors)
+    assert all(ERROR.match(error) for error in report.errors), report.errors
     assert_store_is_sound(registry_store, report)
 
 
@@ -292,7 +294,7 @@ def answer_files(draw):
 
 
 def write_answers(case) -> tuple[str, list[tuple[Answer, int]], set[int]]:
-    """The CSV text, the valid answers with their row numbers, and the bad rows' numbers."""
+    """The CSV text, the valid answers with their start lines, and the bad rows' start lines."""
     rows, ending, newline, columns = case
     builder = CsvBuilder(newline)
     builder.row(columns)
@@ -301,20 +303,20 @@ def write_answers(case) -> tuple[str, list[tuple[Answer, int]], set[int]]:
         if kind == "blank":
             builder.blank()
         elif kind in ("valid", "again"):
-            number = builder.row([row.values[column] for column in columns]).number
+            number = builder.row([row.values[column] for column in columns]).line
             (valid.append((row, number)) if kind == "valid" else bad.add(number))
         elif "raw" in row:
-            bad.add(builder.raw(row["raw"] + newline).number)
+            bad.add(builder.raw(row["raw"] + newline).line)
         elif "width" in row:
             values = [MEMBERS[0][0], MEMBERS[0][1], "retro", "7", "", "", "yes", "yes", ""]
             values = values[: row["width"]] if row["width"] < 0 else values + ["x"] * row["width"]
-            bad.add(builder.row(values).number)
+            bad.add(builder.row(values).line)
         else:
-            bad.add(builder.row([row[column] for column in columns]).number)
+            bad.add(builder.row([row[column] for column in columns]).line)
     if ending == "unclosed":
-        bad.add(builder.raw(f'{MEMBERS[0][0]},"never closed{newline}more{newline}').number)
+        bad.add(builder.raw(f'{MEMBERS[0][0]},"never closed{newline}more{newline}').line)
     elif ending == "huge":
-        bad.add(builder.row([MEMBERS[0][0], "y" * (CSV_LIMIT + 10)]).number)
+        bad.add(builder.row([MEMBERS[0][0], "y" * (CSV_LIMIT + 10)]).line)
     return builder.text(), valid, bad
 
 
@@ -345,13 +347,13 @@ def test_valid_rows_survive_bad_neighbours_and_a_reimport_changes_nothing(
     by_ref = {r.response_ref: r for r in responses(registry_store)}
     for answer, number in valid:
         invitation = by_identity.get((answer.survey, answer.engagement, answer.email))
-        assert invitation is not None, f"row {number} was not imported"
+        assert invitation is not None, f"line {number} was not imported"
         response = by_ref[response_ref(invitation.id, key=KEY)]
         assert (response.nps, response.answers, response.submitted_at) == (
             answer.nps,
             answer.answers,
             answer.submitted_at,
-        ), f"row {number}"
+        ), f"line {number}"
         anonymous = answer.engagement in ANONYMOUS
         assert response.respondent_email == (None if anonymous else answer.email)
 
@@ -387,6 +389,6 @@ def test_a_byte_that_is_not_utf8_is_one_error_naming_its_line_and_nothing_is_sto
     line = len(re.findall(r"\r\n|\r|\n", text[:at])) + 1
     report = run_import(registry_store, path)
     assert report.errors == [
-        f"the file is not UTF-8 text at line {line}, byte {len(head)} ({raw[len(head)]:#04x}); save it as UTF-8 CSV"
+        f"answers.csv: the file is not UTF-8 text at line {line}, byte {len(head)} ({raw[len(head)]:#04x}); save it as UTF-8 CSV"
     ]
     assert (report.created, responses(registry_store), invitations(registry_store)) == (0, [], [])
