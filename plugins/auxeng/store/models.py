@@ -129,7 +129,11 @@ class EngagementRow(Base):
         back_populates="engagement", cascade="all, delete-orphan", order_by="MemberRow.id"
     )
 
-    __table_args__ = (Index("ix_auxeng_engagements_status_end", "status", "end_date"),)
+    __table_args__ = (
+        Index("ix_auxeng_engagements_status_end", "status", "end_date"),
+        # The dashboard's keyset order: latest end first, then key.
+        Index("ix_auxeng_engagements_end_key", end_date.desc(), "key"),
+    )
 
 
 class MemberRow(Base):

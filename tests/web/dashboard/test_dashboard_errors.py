@@ -31,6 +31,14 @@ def assert_dashboard_page(response, status: int, *words: str) -> None:
         ("?page=abc", "page"),
         ("?page=99999999999999999999999", "page"),
         ("?outbox_page=1.5", "outbox_page"),
+        # Page cursors the dashboard did not make: malformed, tampered out of range, huge, both ways.
+        ("?after=garbage", "after"),
+        ("?before=2026-02-30|ENG-1", "before"),
+        ("?after=" + "9" * 5000, "after"),
+        ("?after=2026-01-01|ENG-1&before=2026-01-01|ENG-2", "after"),
+        ("?outbox_after=p|2026-01-01T00:00:00|7", "outbox_after"),
+        ("?outbox_before=f|0001-01-01T00:00:00%2B05:00|2026-01-01T00:00:00%2B00:00|7", "outbox_before"),
+        ("?outbox_after=p|2026-01-01T00:00:00%2B00:00|99999999999999999999999", "outbox_after"),
     ],
 )
 def test_bad_page_numbers_get_the_dashboard_s_422_page(dash, query, name):

@@ -4,8 +4,10 @@ bounded number of SQL statements on 10,000 engagements."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, timedelta
+from urllib.parse import parse_qs, urlencode
 
 from sqlalchemy import insert, select
 
@@ -149,17 +151,47 @@ def test_pages_of_engagements_and_messages(dash):
     add_outbox(
         dash.engine, [outbox_row(100 + n, "failed", reason=f"reason {n}") for n in range(PAGE_SIZE + 5)]
     )
-    first, second = dash.get(), dash.get("?page=1&outbox_page=2")
+    first = dash.get()
+    # The links carry a cursor (the sort key of the last row shown), never an offset.
+    next_link = link(first.text, "Outbox", "next")
+    assert next_link.startswith("?outbox_page=2&outbox_after=") and link(first.text, "Outbox", "prev") is None
+    second = dash.get(next_link)
     assert len(MESSAGE_ROW.findall(first.text)) == PAGE_SIZE
     assert len(MESSAGE_ROW.findall(second.text)) == 2 + 5 + 1  # the rest: failed, then the pending one
     assert not set(MESSAGE_ROW.findall(first.text)) & set(MESSAGE_ROW.findall(second.text))
-    assert "Page 2 of 2" in second.text and 'href="./?outbox_page=1"' not in second.text
-    assert 'href="./" rel="prev"' in second.text  # page 1 is the plain URL
-    assert 'href="./?outbox_page=2" rel="next"' in first.text
-    # Beyond the last page: the last page; not a number or below 1: refused.
-    assert MESSAGE_ROW.findall(dash.get("?outbox_page=99").text) == MESSAGE_ROW.findall(second.text)
+    assert "Page 2 of 2" in second.text and link(second.text, "Outbox", "next") is None
+    assert link(second.text, "Outbox", "prev") == link(second.text, "Outbox", "first") == ""  # page 1: plain
+    # "before" a cursor: the rows preceding that row, in order (here the first page but its last row).
+    cursor = parse_qs(next_link[1:])["outbox_after"][0]
+    back = dash.get("?" + urlencode({"outbox_page": 2, "outbox_before": cursor}))
+    assert MESSAGE_ROW.findall(back.text) == MESSAGE_ROW.findall(first.text)[:-1]
+    assert link(back.text, "Outbox", "prev") is None and "Page 1 of 2" in back.text
+    # A page number without a cursor: the first page; not a number or below 1: refused.
+    assert MESSAGE_ROW.findall(dash.get("?outbox_page=99").text) == MESSAGE_ROW.findall(first.text)
     assert dash.get("?page=0").status_code == 422
     assert dash.get("?page=two").status_code == 422
+
+
+def link(text: str, list_name: str, rel: str) -> str | None:
+    """The query of the ``rel`` link of the ``list_name`` pages (None: no such link)."""
+    nav = re.search(rf'<nav class="pages" aria-label="{list_name} pages">(.*?)</nav>', text, re.S)
+    found = re.search(rf'href="\./([^"]*)" rel="{rel}"', nav.group(1)) if nav else None
+    return html.unescape(found.group(1)) if found else None
+
+
+def deep_cursor(engine, position: int) -> str:
+    """The engagement cursor of the row at 0-based ``position`` (what page ``position // 50`` links to)."""
+    from auxeng.registry.lifecycle import ended_and_live_clause
+
+    with session_scope(engine) as session:
+        end, key = session.execute(
+            select(EngagementRow.end_date, EngagementRow.key)
+            .where(ended_and_live_clause())
+            .order_by(EngagementRow.end_date.desc(), EngagementRow.key)
+            .offset(position - 1)
+            .limit(1)
+        ).one()
+    return f"{end.isoformat()}|{key}"
 
 
 # --- CSRF ------------------------------------------------------------------------------------
@@ -350,8 +382,9 @@ def test_ten_thousand_engagements_cost_a_few_statements(dash):
         )
     with statements(dash.engine) as first_page:
         page = dash.get()
+    deep = urlencode({"page": 150, "after": deep_cursor(dash.engine, 149 * PAGE_SIZE)})
     with statements(dash.engine) as later_page:
-        later = dash.get("?page=150")
+        later = dash.get("?" + deep)
     assert page.status_code == later.status_code == 200
     total = 10_000 + len(ROW.findall(small.text))
     assert f"Ended engagements ({total}), latest first" in page.text

@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from auxeng.vocabulary import InvitationStatus, OutboxStatus, SurveyKind
@@ -65,11 +65,18 @@ class MessageLine:
 
 @dataclass(frozen=True)
 class Pages:
-    """One page of a paginated list: ``page`` of ``pages`` (1-based), ``total`` rows in all."""
+    """One page of a paginated list: ``page`` of ``pages`` (1-based), ``total`` rows in all.
+
+    The page number is for display; the rows are found by **keyset** (the sort key of the row
+    before or after the page, :class:`Seek`), never by ``OFFSET``, so a late page costs what the
+    first does. ``prev_cursor``/``next_cursor``: the cursors of the links (None: no such page).
+    """
 
     page: int
     total: int
     size: int = PAGE_SIZE
+    prev_cursor: str | None = None
+    next_cursor: str | None = None
 
     @property
     def pages(self) -> int:
@@ -110,12 +117,117 @@ class Dashboard:
     nps: NpsSummary | None
 
 
-def _page_number(requested: int, total: int) -> int:
-    return max(1, min(requested, Pages(1, total).pages))
+class BadCursor(ValueError):
+    """A page cursor the dashboard did not make (malformed, too long, out of range)."""
 
 
-def engagement_lines(session: Session, page: int) -> tuple[list[EngagementLine], Pages]:
-    """Ended engagements, latest end first, with their stage: two statements, whatever the store holds."""
+CURSOR_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Seek:
+    """Where a page starts: ``after`` (the rows following) or ``before`` (the rows preceding) the
+    row whose sort key the cursor holds; no cursor: the first page."""
+
+    after: str | None = None
+    before: str | None = None
+    page: int = 1
+
+
+def _parts(cursor: str, count: int) -> list[str]:
+    if len(cursor) > CURSOR_LIMIT:
+        raise BadCursor("too long")
+    parts = cursor.split("|", count - 1)
+    if len(parts) != count or not all(parts):
+        raise BadCursor("not a cursor")
+    return parts
+
+
+def engagement_cursor(cursor: str) -> tuple[date, str]:
+    """``<end date>|<key>`` → (end date, key); :class:`BadCursor` if it is not one."""
+    day, key = _parts(cursor, 2)
+    try:
+        end = date.fromisoformat(day)
+    except ValueError:
+        raise BadCursor("not a date") from None
+    if len(day) != 10 or len(key) > 64:
+        raise BadCursor("not a cursor")
+    return end, key
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadCursor("not a time") from None
+    if moment.tzinfo is None:
+        raise BadCursor("a time without its zone")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BadCursor("a time out of range") from None
+
+
+def outbox_cursor(cursor: str) -> tuple[bool, datetime | None, datetime, int]:
+    """``f|<updated_at>|<not_before>|<id>`` (failed) or ``p|<not_before>|<id>`` (pending) →
+    (failed, updated_at, not_before, id); :class:`BadCursor` if it is not one."""
+    kind = cursor[:1]
+    if kind == "f":
+        _, updated, due, ident = _parts(cursor, 4)
+        updated_at: datetime | None = _moment(updated)
+    elif kind == "p":
+        _, due, ident = _parts(cursor, 3)
+        updated_at = None
+    else:
+        raise BadCursor("not a cursor")
+    if not (ident.isdigit() and len(ident) < 19):
+        raise BadCursor("not an id")
+    return kind == "f", updated_at, _moment(due), int(ident)
+
+
+def check_seek(seek: Seek, parse: Any) -> None:
+    """Raise :class:`BadCursor` unless both cursors of ``seek`` parse with ``parse``."""
+    for cursor in (seek.after, seek.before):
+        if cursor is not None:
+            parse(cursor)
+
+
+def _later(keys: list[tuple[Any, bool, Any]], forward: bool) -> Any:
+    """Rows after (``forward``) or before the key values: keys are (expression, descending, value)."""
+    from sqlalchemy import and_, or_
+
+    expr, descending, value = keys[0]
+    beyond = expr < value if descending == forward else expr > value
+    if len(keys) == 1:
+        return beyond
+    return or_(beyond, and_(expr == value, _later(keys[1:], forward)))
+
+
+def _page(rows: list[Any], seek: Seek, total: int, cursor_of: Any) -> tuple[list[Any], Pages]:
+    """The page from the ``size + 1`` rows fetched for ``seek`` (in the list's order), with its links."""
+    size = PAGE_SIZE
+    pages = max(1, math.ceil(total / size))
+    if seek.before is not None:
+        more_before = len(rows) > size
+        rows = rows[-size:] if more_before else rows
+        page = max(2, min(seek.page, pages)) if more_before else 1
+        more_after = True
+    else:
+        more_before = seek.after is not None
+        more_after = len(rows) > size
+        rows = rows[:size]
+        page = max(2, min(seek.page, pages)) if more_before else 1
+    return rows, Pages(
+        page,
+        total,
+        prev_cursor=cursor_of(rows[0]) if more_before and rows else None,
+        next_cursor=cursor_of(rows[-1]) if more_after and rows else None,
+    )
+
+
+def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[EngagementLine], Pages]:
+    """Ended engagements, latest end first (then by key), with their stage: two statements, whatever
+    the store holds; the page found by keyset on (end date, key) (index ``ix_auxeng_engagements_end_key``)."""
     from sqlalchemy import func, select
 
     from auxeng.redflags.store import LIVE
@@ -124,7 +236,6 @@ def engagement_lines(session: Session, page: int) -> tuple[list[EngagementLine],
 
     ended = (ended_and_live_clause(),)
     total = session.scalar(select(func.count()).select_from(EngagementRow).where(*ended)) or 0
-    pages = Pages(_page_number(page, total), total)
     invitation = SurveyInvitationRow
     asked = (
         invitation.engagement_key == EngagementRow.key,
@@ -144,6 +255,8 @@ def engagement_lines(session: Session, page: int) -> tuple[list[EngagementLine],
         .correlate(EngagementRow)
         .scalar_subquery()
     )
+    order = (EngagementRow.end_date.desc(), EngagementRow.key)
+    reverse = (EngagementRow.end_date, EngagementRow.key.desc())
     rows = session.execute(
         select(
             EngagementRow.key,
@@ -158,16 +271,30 @@ def engagement_lines(session: Session, page: int) -> tuple[list[EngagementLine],
         )
         .outerjoin(TeamRow, TeamRow.key == EngagementRow.host_team_key)
         .outerjoin(CheckinRow, CheckinRow.engagement_key == EngagementRow.key)
-        .where(*ended)
-        .order_by(EngagementRow.end_date.desc(), EngagementRow.key)
-        .limit(pages.size)
-        .offset(pages.offset)
+        .where(*ended, *_engagement_seek(seek))
+        .order_by(*(order if seek.before is None else reverse))
+        .limit(PAGE_SIZE + 1)
     ).all()
-    return [EngagementLine(*row) for row in rows], pages
+    if seek.before is not None:
+        rows.reverse()
+    lines, pages = _page(rows, seek, total, lambda row: f"{row[3].isoformat()}|{row[0]}")
+    return [EngagementLine(*row) for row in lines], pages
 
 
-def outbox_lines(session: Session, page: int) -> tuple[list[MessageLine], Pages, dict[str, int]]:
-    """Failed messages (newest first), then pending ones (next due first): two statements."""
+def _engagement_seek(seek: Seek) -> list[Any]:
+    from auxeng.store.models import EngagementRow
+
+    cursor = seek.before if seek.before is not None else seek.after
+    if cursor is None:
+        return []
+    end, key = engagement_cursor(cursor)
+    keys = [(EngagementRow.end_date, True, end), (EngagementRow.key, False, key)]
+    return [_later(keys, forward=seek.before is None)]
+
+
+def outbox_lines(session: Session, seek: Seek = Seek()) -> tuple[list[MessageLine], Pages, dict[str, int]]:
+    """Failed messages (newest first), then pending ones (next due first), ties by id: two
+    statements; the page found by keyset on that order."""
     from sqlalchemy import case, func, select
 
     from auxeng.store.models import OutboxRow
@@ -178,8 +305,10 @@ def outbox_lines(session: Session, page: int) -> tuple[list[MessageLine], Pages,
             select(OutboxRow.status, func.count()).where(waiting).group_by(OutboxRow.status)
         ).all()
     )
-    pages = Pages(_page_number(page, sum(counts.values())), sum(counts.values()))
     failed_first = case((OutboxRow.status == OutboxStatus.FAILED, 0), else_=1)
+    failed_time = case((OutboxRow.status == OutboxStatus.FAILED, OutboxRow.updated_at), else_=None)
+    order = (failed_first, failed_time.desc(), OutboxRow.not_before, OutboxRow.id)
+    reverse = (failed_first.desc(), failed_time, OutboxRow.not_before.desc(), OutboxRow.id.desc())
     rows = session.execute(
         select(
             OutboxRow.id,
@@ -193,17 +322,43 @@ def outbox_lines(session: Session, page: int) -> tuple[list[MessageLine], Pages,
             OutboxRow.not_before,
             OutboxRow.updated_at,
         )
-        .where(waiting)
-        .order_by(
-            failed_first,
-            case((OutboxRow.status == OutboxStatus.FAILED, OutboxRow.updated_at), else_=None).desc(),
-            OutboxRow.not_before,
-            OutboxRow.id,
-        )
-        .limit(pages.size)
-        .offset(pages.offset)
+        .where(waiting, *_outbox_seek(seek))
+        .order_by(*(order if seek.before is None else reverse))
+        .limit(PAGE_SIZE + 1)
     ).all()
-    return [MessageLine(*row) for row in rows], pages, counts
+    if seek.before is not None:
+        rows.reverse()
+
+    def cursor_of(row: Any) -> str:
+        if row[1] == OutboxStatus.FAILED:
+            return f"f|{row[9].isoformat()}|{row[8].isoformat()}|{row[0]}"
+        return f"p|{row[8].isoformat()}|{row[0]}"
+
+    lines, pages = _page(rows, seek, sum(counts.values()), cursor_of)
+    return [MessageLine(*row) for row in lines], pages, counts
+
+
+def _outbox_seek(seek: Seek) -> list[Any]:
+    """Failed rows (updated_at desc, not_before, id), then pending ones (not_before, id)."""
+    from sqlalchemy import and_, literal, or_
+
+    from auxeng.store.models import OutboxRow
+
+    cursor = seek.before if seek.before is not None else seek.after
+    if cursor is None:
+        return []
+    forward = seek.before is None
+    failed, updated_at, due, ident = outbox_cursor(cursor)
+    kind = OutboxRow.not_before.type
+    tail = [(OutboxRow.not_before, False, literal(due, kind)), (OutboxRow.id, False, ident)]
+    is_failed, is_pending = OutboxRow.status == OutboxStatus.FAILED, OutboxRow.status == OutboxStatus.PENDING
+    if failed:
+        within = and_(
+            is_failed, _later([(OutboxRow.updated_at, True, literal(updated_at, kind)), *tail], forward)
+        )
+        return [or_(is_pending, within) if forward else within]
+    within = and_(is_pending, _later(tail, forward))
+    return [within if forward else or_(is_failed, within)]
 
 
 def latest_nps_week(session: Session, now: datetime) -> Any:
@@ -255,13 +410,18 @@ def nps_summary(session: Session, now: datetime) -> NpsSummary | None:
     )
 
 
-def load_dashboard(session: Session, *, now: datetime, page: int = 1, outbox_page: int = 1) -> Dashboard:
-    """Everything the page shows; a fixed number of statements (no query per row)."""
+def load_dashboard(
+    session: Session, *, now: datetime, seek: Seek = Seek(), outbox_seek: Seek = Seek()
+) -> Dashboard:
+    """Everything the page shows; a fixed number of statements (no query per row). A bad cursor in
+    ``seek``/``outbox_seek``: :class:`BadCursor`, before any statement."""
     from auxeng.redflags.alerts import flag_views
     from auxeng.redflags.store import live_flags
 
-    engagements, engagement_pages = engagement_lines(session, page)
-    messages, message_pages, counts = outbox_lines(session, outbox_page)
+    check_seek(seek, engagement_cursor)
+    check_seek(outbox_seek, outbox_cursor)
+    engagements, engagement_pages = engagement_lines(session, seek)
+    messages, message_pages, counts = outbox_lines(session, outbox_seek)
     return Dashboard(
         engagements=engagements,
         engagement_pages=engagement_pages,

@@ -57,7 +57,19 @@ from auxeng.web.common import (
     row_id,
     short_time,
 )
-from auxeng.web.dashboard.queries import Flash, acknowledge_flag, load_dashboard, retry_message, trend_chart
+from auxeng.web.dashboard.queries import (
+    CURSOR_LIMIT,
+    BadCursor,
+    Flash,
+    Seek,
+    acknowledge_flag,
+    check_seek,
+    engagement_cursor,
+    load_dashboard,
+    outbox_cursor,
+    retry_message,
+    trend_chart,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -229,9 +241,49 @@ def _base(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/") + PREFIX
 
 
-def _page_query(page: int, outbox_page: int) -> str:
-    params = {name: value for name, value in (("page", page), ("outbox_page", outbox_page)) if value > 1}
+SEEK_FIELDS = ("page", "after", "before", "outbox_page", "outbox_after", "outbox_before")
+
+
+def _seek_params(seek: Seek, outbox_seek: Seek) -> dict[str, str]:
+    """The query parameters that show these two pages (page 1 without a cursor: none)."""
+    values = (
+        ("page", seek.page if seek.page > 1 and (seek.after or seek.before) else None),
+        ("after", seek.after),
+        ("before", seek.before),
+        (
+            "outbox_page",
+            outbox_seek.page if outbox_seek.page > 1 and (outbox_seek.after or outbox_seek.before) else None,
+        ),
+        ("outbox_after", outbox_seek.after),
+        ("outbox_before", outbox_seek.before),
+    )
+    return {name: str(value) for name, value in values if value is not None}
+
+
+def _page_query(seek: Seek, outbox_seek: Seek) -> str:
+    params = _seek_params(seek, outbox_seek)
     return f"?{urlencode(params)}" if params else ""
+
+
+def _link(pages: Any, direction: str) -> Seek:
+    """The :class:`Seek` of the previous (``prev``), next (``next``) or first page of ``pages``."""
+    if direction == "prev":  # to page 1: its plain address
+        return Seek(before=pages.prev_cursor, page=pages.page - 1) if pages.page > 2 else Seek()
+    if direction == "next":
+        return Seek(after=pages.next_cursor, page=pages.page + 1)
+    return Seek()
+
+
+def _seek_from(page: str | None, after: str | None, before: str | None, parse: Any) -> Seek:
+    """The :class:`Seek` a form carried back (anything the dashboard did not make: the first page)."""
+    if after and before:
+        return Seek()
+    try:
+        seek = Seek(after=after or None, before=before or None, page=_number(page))
+        check_seek(seek, parse)
+    except BadCursor:
+        return Seek()
+    return seek
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:
@@ -251,7 +303,12 @@ def _number(text: str | None) -> int:
 def _back(request: Request, form: dict[str, str], flash: Flash) -> RedirectResponse:
     """303 to the page the form was on, carrying ``flash`` in a short-lived cookie."""
     base = _base(request)
-    query = _page_query(_number(form.get("page")), _number(form.get("outbox_page")))
+    query = _page_query(
+        _seek_from(form.get("page"), form.get("after"), form.get("before"), engagement_cursor),
+        _seek_from(
+            form.get("outbox_page"), form.get("outbox_after"), form.get("outbox_before"), outbox_cursor
+        ),
+    )
     response = RedirectResponse(f"{base}/{query}", status_code=303, headers=DASHBOARD_HEADERS)
     response.set_cookie(
         FLASH_COOKIE,
@@ -279,13 +336,29 @@ def dashboard_page(
     now: Now,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     outbox_page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    after: Annotated[str | None, Query(max_length=CURSOR_LIMIT)] = None,
+    before: Annotated[str | None, Query(max_length=CURSOR_LIMIT)] = None,
+    outbox_after: Annotated[str | None, Query(max_length=CURSOR_LIMIT)] = None,
+    outbox_before: Annotated[str | None, Query(max_length=CURSOR_LIMIT)] = None,
 ) -> Response:
-    """The dashboard: one page of engagements and one of the outbox, the NPS, the live flags."""
+    """The dashboard: one page of engagements and one of the outbox, the NPS, the live flags.
+
+    A page is found by its cursor (``after``/``before``: the sort key of the row next to it, as the
+    page's links carry it; ``outbox_after``/``outbox_before`` for the outbox), never by skipping rows;
+    ``page``/``outbox_page`` only number it. Without a cursor: the first page. A cursor the
+    dashboard did not make: 422, as any bad parameter."""
     from auxeng.store.db import open_store, session_scope
 
+    seek = _checked(Seek(after=after, before=before, page=page), engagement_cursor, "after", "before")
+    outbox_seek = _checked(
+        Seek(after=outbox_after, before=outbox_before, page=outbox_page),
+        outbox_cursor,
+        "outbox_after",
+        "outbox_before",
+    )
     zone = program_zone()
     with session_scope(open_store()) as session:
-        data = load_dashboard(session, now=now, page=page, outbox_page=outbox_page)
+        data = load_dashboard(session, now=now, seek=seek, outbox_seek=outbox_seek)
     try:
         csrf = csrf_token(user.get_id(), key=secret_key(), now=now)
     except MissingSecretKey as exc:
@@ -302,14 +375,36 @@ def dashboard_page(
         csrf=csrf,
         csrf_field=CSRF_FIELD,
         flash=_decode_flash(request.cookies.get(FLASH_COOKIE)),
-        page=data.engagement_pages.page,
-        outbox_page=data.message_pages.page,
+        seek=seek,
+        outbox_seek=outbox_seek,
+        kept=_seek_params(seek, outbox_seek),
         query=_page_query,
+        link=_link,
+        first=Seek(),
         base=base,
     )
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE, path=f"{base}/")
     return response
+
+
+def _checked(seek: Seek, parse: Any, after: str, before: str) -> Seek:
+    """``seek`` if its cursors are the dashboard's own, else the 422 of a bad parameter."""
+    problem = None
+    if seek.after is not None and seek.before is not None:
+        problem = (after, "give one of after and before")
+    else:
+        for name, cursor in ((after, seek.after), (before, seek.before)):
+            try:
+                if cursor is not None:
+                    parse(cursor)
+            except BadCursor as exc:
+                problem = (name, f"not a page cursor of the dashboard ({exc})")
+    if problem is None:
+        return seek
+    raise RequestValidationError(
+        [{"loc": ("query", problem[0]), "msg": problem[1], "type": "value_error", "input": None}]
+    )
 
 
 @router.get("/nps.png")
