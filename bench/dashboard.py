@@ -1,12 +1,14 @@
 """Time the AuxEng dashboard's data on a store of 10,000 ended engagements (SQLite, and PostgreSQL if set).
 
-Target: building one page of the dashboard (``auxeng.web.dashboard.queries.load_dashboard``: the
+Targets: building one page of the dashboard (``auxeng.web.dashboard.queries.load_dashboard``: the
 engagements page with survey, check-in and flag counts, the outbox page and its counts,
 the live red flags, the latest NPS week) takes < 250 ms, on the first page and on a
-late one, with the same fixed number of SQL statements as on a small store.
+late one, with the same fixed number of SQL statements as on a small store; and each paginated
+list (``engagement_lines``, ``outbox_lines``) takes at most 1.5x as long on page 200 as on page 1
+(keyset pagination: page 200 is sought with the cursor its link carries, computed here).
 
 The store gets the demo registry, 10,000 more ended engagements, one invitation per
-7 of them (half answered), 2,000 outbox rows (failed and pending) and 50 live flags.
+7 of them (half answered), 10,500 outbox rows (failed and pending) and 50 live flags.
 
 PostgreSQL: ``AUXENG_BENCH_POSTGRES_URL`` or ``AUXENG_TEST_POSTGRES_URL`` when set (a
 scratch database is created and dropped).
@@ -34,12 +36,14 @@ from sqlalchemy import event, insert  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 TARGET_SECONDS = 0.25
+MAX_RATIO = 1.5
+DEEP_PAGE = 200
 MAX_STATEMENTS = 12
 NOW = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
 POSTGRES_URL_VARS = ("AUXENG_BENCH_POSTGRES_URL", "AUXENG_TEST_POSTGRES_URL")
 
 
-def seed(url: str, engagements: int) -> object:
+def seed(url: str, engagements: int, outbox: int) -> object:
     from auxeng.redflags.rules import Flag
     from auxeng.redflags.store import reconcile
     from auxeng.registry.sync import sync_registry_file
@@ -105,7 +109,7 @@ def seed(url: str, engagements: int) -> object:
                     "created_at": NOW,
                     "updated_at": NOW,
                 }
-                for n in range(2000)
+                for n in range(outbox)
             ],
         )
         reconcile(
@@ -129,7 +133,62 @@ def seed(url: str, engagements: int) -> object:
     return engine
 
 
-def measure(engine: object, page: int, rounds: int) -> tuple[float, int, int]:
+def deep_seeks(engine: object, page: int) -> tuple[object, object]:
+    """The :class:`Seek` of page ``page`` of each list, as the link from page ``page - 1`` carries it:
+    the sort key of the last row of the previous page (found here with OFFSET, outside the timing)."""
+    from sqlalchemy import case, select
+
+    from auxeng.registry.lifecycle import ended_and_live_clause
+    from auxeng.store.models import EngagementRow, OutboxRow
+    from auxeng.web.dashboard.queries import PAGE_SIZE, Seek
+
+    position = (page - 1) * PAGE_SIZE - 1
+    with Session(engine) as session:
+        end, key = session.execute(
+            select(EngagementRow.end_date, EngagementRow.key)
+            .where(ended_and_live_clause())
+            .order_by(EngagementRow.end_date.desc(), EngagementRow.key)
+            .offset(position)
+            .limit(1)
+        ).one()
+        failed = OutboxRow.status == "failed"
+        ident, status, updated_at, not_before = session.execute(
+            select(OutboxRow.id, OutboxRow.status, OutboxRow.updated_at, OutboxRow.not_before)
+            .where(OutboxRow.status.in_(("failed", "pending")))
+            .order_by(
+                case((failed, 0), else_=1),
+                case((failed, OutboxRow.updated_at), else_=None).desc(),
+                OutboxRow.not_before,
+                OutboxRow.id,
+            )
+            .offset(position)
+            .limit(1)
+        ).one()
+    outbox = (
+        f"f|{updated_at.isoformat()}|{not_before.isoformat()}|{ident}"
+        if status == "failed"
+        else f"p|{not_before.isoformat()}|{ident}"
+    )
+    return Seek(after=f"{end.isoformat()}|{key}", page=page), Seek(after=outbox, page=page)
+
+
+def measure_list(engine: object, which: str, seek: object, rounds: int) -> tuple[float, int, int]:
+    """(median seconds, rows shown, page number) of one page of one list (engagements or outbox)."""
+    from auxeng.web.dashboard.queries import engagement_lines, outbox_lines
+
+    lines = engagement_lines if which == "engagements" else outbox_lines
+    times = []
+    for round_ in range(rounds + 1):
+        with Session(engine) as session:
+            start = time.perf_counter()
+            rows, pages = lines(session, seek)[:2]
+            elapsed = time.perf_counter() - start
+        if round_:
+            times.append(elapsed)
+    return statistics.median(times), len(rows), pages.page
+
+
+def measure(engine: object, seeks: tuple[object, object], rounds: int) -> tuple[float, int, int]:
     """(median seconds, SQL statements, engagement rows shown) of building one dashboard page."""
     from auxeng.web.dashboard.queries import load_dashboard
 
@@ -144,7 +203,7 @@ def measure(engine: object, page: int, rounds: int) -> tuple[float, int, int]:
             if round_ == rounds:
                 event.listen(engine, "before_cursor_execute", count)
             start = time.perf_counter()
-            dashboard = load_dashboard(session, now=NOW, page=page)
+            dashboard = load_dashboard(session, now=NOW, seek=seeks[0], outbox_seek=seeks[1])
             elapsed = time.perf_counter() - start
             if round_ == rounds:
                 event.remove(engine, "before_cursor_execute", count)
@@ -156,29 +215,52 @@ def measure(engine: object, page: int, rounds: int) -> tuple[float, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engagements", type=int, default=10_000)
+    parser.add_argument("--outbox", type=int, default=10_500)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     os.environ.setdefault("AUXENG_TIMEZONE", "UTC")
     admin_url = next((os.environ[v] for v in POSTGRES_URL_VARS if os.environ.get(v)), None)
     failures: list[str] = []
     print(f"dashboard data, {args.engagements:,} extra ended engagements, median of {args.rounds} rounds")
-    print(f"{'database':<12} {'page':>5} {'ms':>8} {'statements':>11} {'rows':>5}")
+    print(f"{'database':<12} {'what':<12} {'page':>5} {'ms':>8} {'statements':>11} {'rows':>5}")
     with tempfile.TemporaryDirectory() as tmp:
         postgres = postgres_database(admin_url) if admin_url else contextlib.nullcontext()
         with postgres as pg_url:
             urls = [("sqlite", f"sqlite:///{tmp}/bench.db")] + ([("postgresql", pg_url)] if pg_url else [])
             for name, url in urls:
-                engine = seed(url, args.engagements)
-                last = args.engagements // 50
-                for page in (1, last // 2, last):
-                    seconds, statements, rows = measure(engine, page, args.rounds)
-                    print(f"{name:<12} {page:>5} {seconds * 1000:>8.1f} {statements:>11} {rows:>5}")
+                from auxeng.web.dashboard.queries import Seek
+
+                engine = seed(url, args.engagements, args.outbox)
+                deep = deep_seeks(engine, DEEP_PAGE)
+                for label, seeks in (("dashboard", (Seek(), Seek())), ("dashboard", deep)):
+                    page = seeks[0].page
+                    seconds, statements, rows = measure(engine, seeks, args.rounds)
+                    print(
+                        f"{name:<12} {label:<12} {page:>5} {seconds * 1000:>8.1f} {statements:>11} {rows:>5}"
+                    )
                     if seconds > TARGET_SECONDS:
                         failures.append(
                             f"{name} page {page}: {seconds * 1000:.0f} ms > {TARGET_SECONDS * 1000:.0f} ms"
                         )
                     if statements > MAX_STATEMENTS:
                         failures.append(f"{name} page {page}: {statements} statements > {MAX_STATEMENTS}")
+                for index, which in enumerate(("engagements", "outbox")):
+                    first, _, _ = measure_list(engine, which, Seek(), args.rounds)
+                    late, rows, shown = measure_list(engine, which, deep[index], args.rounds)
+                    ratio = late / first
+                    print(f"{name:<12} {which:<12} {1:>5} {first * 1000:>8.1f}")
+                    print(
+                        f"{name:<12} {which:<12} {shown:>5} {late * 1000:>8.1f} {'':>11} {rows:>5}"
+                        f"   page {shown}/page 1 = {ratio:.2f}x (limit {MAX_RATIO}x)"
+                    )
+                    if shown != DEEP_PAGE or rows == 0:
+                        failures.append(
+                            f"{name} {which}: page {DEEP_PAGE} not reached ({shown}, {rows} rows)"
+                        )
+                    if ratio > MAX_RATIO:
+                        failures.append(
+                            f"{name} {which}: page {DEEP_PAGE} {ratio:.2f}x page 1 > {MAX_RATIO}x"
+                        )
                 engine.dispose()
     if not admin_url:
         print("(PostgreSQL skipped: set AUXENG_TEST_POSTGRES_URL)")
