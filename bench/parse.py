@@ -1,8 +1,10 @@
 """DagBag parse time of the pack's DAG files against as many trivial TaskFlow DAG files.
 
 Targets (CONVENTIONS.md, "A DAG file parses in milliseconds once Airflow is imported"):
-the warm parse time of every pack file is < 100 ms (median), and the pack's total
-is at most 1.5 times the trivial files' total (medians).
+the warm parse time of every pack file is < 100 ms (median), the pack's total is at
+most 1.2 times the trivial files' total (medians), and the pack's cold total (the first
+parse of every file in a fresh process, importing ``auxeng`` included) is at most 1.5
+times the trivial files' cold total (medians over ``--cold-rounds`` fresh processes).
 
 Everything runs in one process, after Airflow is imported, the way a DAG processor
 child does: Airflow modules that a file imports are pre-imported (like
@@ -10,22 +12,28 @@ child does: Airflow modules that a file imports are pre-imported (like
 which re-executes it under its unique module name every time.
 
 * **first** is the first parse of a file in this process: for the first pack file it
-  includes importing the shared ``auxeng`` package (and compiling files without a
-  ``.pyc``). Informational: Airflow's dag processor forks its parsing children from
-  a manager that has already loaded ``plugins/``, so ``auxeng`` is normally warm.
+  includes importing the shared ``auxeng`` package. Informational (one sample).
+* **cold** (gated): ``--cold-rounds`` pairs of fresh processes, one parsing every pack
+  file once, one every trivial file once, each after ``import airflow``, the same
+  pre-imports and one untimed parse of a throw-away trivial file (Airflow's own lazy
+  set-up). The pack's side includes importing ``auxeng`` (DAG files import only
+  ``auxeng.dagkit``, ``settings`` and ``vocabulary``; the task modules are imported
+  inside the tasks). On macOS the dag processor fork+execs, so every parse is cold.
 * **median / max** are over ``--rounds`` warm parses, pack and trivial files
   interleaved so that drift affects both alike. The targets use the medians.
 
-Usage: ``.venv/bin/python bench/parse.py [--rounds N]`` (or ``make bench``). Exit 1 on FAIL.
+Usage: ``.venv/bin/python bench/parse.py [--rounds N] [--cold-rounds N]`` (or ``make bench``). Exit 1 on FAIL.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -36,7 +44,11 @@ REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 PLUGINS = REPO / "plugins"
 
-RATIO_TARGET = 1.5
+RATIO_TARGET = 1.2
+# Cold, the pack pays once for importing its light modules (auxeng.dagkit, settings, vocabulary)
+# and for Airflow modules a trivial file does not touch (assets, watchers, triggers): a few
+# milliseconds over ~9 files that each cost a few more than a trivial one.
+COLD_RATIO_TARGET = 1.5
 FILE_TARGET_MS = 100.0
 
 TRIVIAL_DAG = '''\
@@ -124,7 +136,13 @@ class Parser:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="warm parses per file (default 15)")
+    parser.add_argument(
+        "--cold-rounds", type=int, default=5, help="fresh processes per side for the cold parse (default 5)"
+    )
+    parser.add_argument("--cold-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cold_child:
+        return _cold_child([Path(p) for p in args.cold_child])
 
     workdir = Path(tempfile.mkdtemp(prefix="auxeng-bench-parse-"))
     try:
@@ -180,7 +198,8 @@ def main() -> int:
                 for path in order:
                     warm[path].append(timer.parse(path))
 
-        code = _report(pack_files, trivial_files, first, warm, airflow_import_s, args.rounds)
+        cold = _cold_rounds(pack_files, trivial_files, warmup_file, args.cold_rounds)
+        code = _report(pack_files, trivial_files, first, warm, airflow_import_s, args.rounds, cold)
         print()
         print(
             "Packages the first parse of the pack imported (modules per top-level package):\n"
@@ -189,6 +208,53 @@ def main() -> int:
         return code
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cold_child(paths: list[Path]) -> int:
+    """In a fresh process: set Airflow up as the parent does, then time one parse of each file."""
+    if str(PLUGINS) not in sys.path:  # the environment itself is inherited from the parent
+        sys.path.insert(0, str(PLUGINS))
+    started = time.perf_counter()
+    import airflow
+    import airflow.sdk  # noqa: F401
+    from airflow.utils.file import iter_airflow_imports
+
+    airflow_s = time.perf_counter() - started
+    if "auxeng" in sys.modules:
+        raise SystemExit("auxeng was imported together with airflow: the cold numbers would be wrong")
+    import importlib
+
+    warmup, files = paths[0], paths[1:]
+    for path in paths:
+        for module in iter_airflow_imports(str(path)):
+            importlib.import_module(module)
+    timer = Parser()
+    timer.parse(warmup)
+    total = sum(timer.parse(path) for path in files)
+    print(json.dumps({"total": total, "airflow": airflow_s}))
+    return 0
+
+
+def _cold_rounds(
+    pack_files: list[Path], trivial_files: list[Path], warmup_file: Path, rounds: int
+) -> dict[str, list[float]]:
+    """Seconds for the first parse of every file of each side, one fresh process per side and round."""
+    cold: dict[str, list[float]] = {"pack": [], "trivial": []}
+    sides = {"pack": pack_files, "trivial": trivial_files}
+    for round_no in range(rounds):
+        order = ("pack", "trivial") if round_no % 2 == 0 else ("trivial", "pack")
+        for side in order:
+            result = subprocess.run(
+                [sys.executable, __file__, "--cold-child", str(warmup_file), *map(str, sides[side])],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=os.environ.copy(),
+            )
+            if result.returncode != 0:
+                raise SystemExit(f"cold parse of the {side} files failed:\n{result.stderr[-3000:]}")
+            cold[side].append(json.loads(result.stdout.strip().splitlines()[-1])["total"])
+    return cold
 
 
 def _new_packages(before: set[str]) -> list[tuple[str, int]]:
@@ -213,6 +279,7 @@ def _report(
     warm: dict[Path, list[float]],
     airflow_import_s: float,
     rounds: int,
+    cold: dict[str, list[float]],
 ) -> int:
     import airflow
 
@@ -250,19 +317,27 @@ def _report(
     first_ratio = pack_first / trivial_first
     print()
     print(f"warm ratio  pack / trivial = {ratio:.2f}   (target <= {RATIO_TARGET})")
-    print(f"first ratio pack / trivial = {first_ratio:.2f}   (informational: includes importing auxeng)")
+    print(
+        f"first ratio pack / trivial = {first_ratio:.2f}   (informational: one sample, includes importing auxeng)"
+    )
+    pack_cold = statistics.median(cold["pack"])
+    trivial_cold = statistics.median(cold["trivial"])
+    cold_ratio = pack_cold / trivial_cold
+    print(
+        f"cold ratio  pack / trivial = {cold_ratio:.2f}   (target <= {COLD_RATIO_TARGET}; fresh processes, "
+        f"median of {len(cold['pack'])}: pack {pack_cold * 1000:.1f} ms, trivial {trivial_cold * 1000:.1f} ms)"
+    )
     print(
         f"first parse of {pack_files[0].name} minus its warm median "
         f"(~ cost of importing auxeng in a fresh process): {(first[pack_files[0]] - median[pack_files[0]]) * 1000:.1f} ms"
     )
     slow_first = [p.name for p in pack_files if first[p] * 1000 >= FILE_TARGET_MS]
     if slow_first:
-        print(
-            f"note: first parse >= {FILE_TARGET_MS:.0f} ms for {', '.join(slow_first)} "
-            "(not gated: a dag processor has plugins/ imported before it parses)"
-        )
+        print(f"note: first parse >= {FILE_TARGET_MS:.0f} ms for {', '.join(slow_first)} (one sample)")
     if ratio > RATIO_TARGET:
         failures.append(f"warm ratio {ratio:.2f} > {RATIO_TARGET}")
+    if cold_ratio > COLD_RATIO_TARGET:
+        failures.append(f"cold ratio {cold_ratio:.2f} > {COLD_RATIO_TARGET}")
     print()
     if failures:
         print("FAIL: " + "; ".join(failures))
@@ -270,7 +345,8 @@ def _report(
     print(
         textwrap.fill(
             f"PASS: every pack file parses in < {FILE_TARGET_MS:.0f} ms (warm median) and the pack "
-            f"costs {ratio:.2f}x the trivial files (<= {RATIO_TARGET}).",
+            f"costs {ratio:.2f}x the trivial files warm (<= {RATIO_TARGET}) and {cold_ratio:.2f}x cold "
+            f"(<= {COLD_RATIO_TARGET}).",
             width=100,
         )
     )

@@ -20,16 +20,15 @@ message that says what is wrong (no retries), and changes nothing.
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from auxeng.checkins import tasks as checkin_tasks
-from auxeng.checkins.overrides import ACTIONS, OverrideError
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.delivery import tasks as delivery_tasks
-from auxeng.vocabulary import MessageKind
+from auxeng.vocabulary import OVERRIDE_ACTIONS, MessageKind
+
+# The task modules (store models, calendar, email) are imported inside the tasks, never while parsing.
 
 PARAMS = {
     "engagement": Param("", type="string", minLength=1, description="Engagement key, e.g. ENG-2026-025."),
-    "action": Param("reschedule", type="string", enum=list(ACTIONS), description="What to do."),
+    "action": Param("reschedule", type="string", enum=list(OVERRIDE_ACTIONS), description="What to do."),
     "new_due_date": Param(
         None,
         type=["null", "string"],
@@ -56,6 +55,9 @@ def auxeng_checkin_override():
         """Applies the requested override. If it fails, the log says what was wrong with the request (unknown
         engagement, bad date, missing reason); nothing was changed: trigger again with a corrected form.
         """
+        from auxeng.checkins import tasks as checkin_tasks
+        from auxeng.checkins.overrides import OverrideError
+
         context = get_current_context()
         params = context["params"]
         dag_run = context["dag_run"]
@@ -76,6 +78,8 @@ def auxeng_checkin_override():
     @task(multiple_outputs=False)
     def update_calendar() -> dict:
         """Sends the calendar update or cancellation the override calls for. Safe to clear and re-run."""
+        from auxeng.checkins import tasks as checkin_tasks
+
         context = get_current_context()
         return checkin_tasks.schedule_checkins(run_date(context), run_moment(context))
 
@@ -84,6 +88,8 @@ def auxeng_checkin_override():
         """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
+        from auxeng.delivery import tasks as delivery_tasks
+
         context = get_current_context()
         return delivery_tasks.deliver_outbox(run_moment(context), kinds=(MessageKind.CHECKIN_CALENDAR,))
 

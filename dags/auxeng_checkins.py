@@ -43,18 +43,21 @@ log: a missing connection is named; the messages stay pending and the retry send
 
 from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
 
-from auxeng.checkins import tasks as checkin_tasks
-from auxeng.checkins.planning import CHECKIN_KINDS
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.delivery import tasks as delivery_tasks
 from auxeng.vocabulary import MessageKind
+
+# The task modules (store models, calendar, email) are imported inside the tasks, never while parsing.
 
 DRY_RUN = Param(False, type="boolean", description="Plan and render only: change and send nothing.")
 
 
-def _step(function) -> dict:
+def _step(name: str) -> dict:
+    """Runs ``auxeng.checkins.tasks.<name>`` for this run."""
+    from auxeng.checkins import tasks as checkin_tasks
+
+    function = getattr(checkin_tasks, name)
     context = get_current_context()
     return function(run_date(context), run_moment(context), dry_run=context["params"]["dry_run"])
 
@@ -75,33 +78,36 @@ def auxeng_checkins():
         """Creates, moves and cancels check-ins and queues their calendar invitations. Safe to clear and re-
         run (one check-in per engagement).
         """
-        return _step(checkin_tasks.schedule_checkins)
+        return _step("schedule_checkins")
 
     @task(multiple_outputs=False)
     def send_checkin_surveys() -> dict:
         """Queues the check-in surveys due today. Safe to re-run: one invitation per person."""
-        return _step(checkin_tasks.send_checkin_surveys)
+        return _step("send_checkin_surveys")
 
     @task(multiple_outputs=False)
     def queue_checkin_reminders() -> dict:
         """Queues reminders to people who have not answered their check-in survey."""
-        return _step(checkin_tasks.queue_checkin_reminders)
+        return _step("queue_checkin_reminders")
 
     @task(multiple_outputs=False)
     def close_checkins() -> dict:
         """Closes check-ins whose response window ended, with their scores."""
-        return _step(checkin_tasks.close_checkins)
+        return _step("close_checkins")
 
     @task(multiple_outputs=False)
     def queue_follow_ups() -> dict:
         """Queues the monthly follow-up reminders that are due."""
-        return _step(checkin_tasks.queue_follow_ups)
+        return _step("queue_follow_ups")
 
     @task(multiple_outputs=False)
     def deliver_outbox() -> dict:
         """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
+        from auxeng.checkins.planning import CHECKIN_KINDS
+        from auxeng.delivery import tasks as delivery_tasks
+
         context = get_current_context()
         return delivery_tasks.deliver_outbox(
             run_moment(context),

@@ -48,7 +48,9 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 
 from auxeng.dagkit.context import run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.delivery import tasks as delivery_tasks
+from auxeng.vocabulary import DRAINER_SUMMARY_KEY, MAX_DRAINERS
+
+# auxeng.delivery.tasks (store, transports) is imported inside the tasks, never while parsing.
 
 DRAINER_DOC = """One drainer: claims due messages and sends them. If it fails, its log names the missing
 connection or the SMTP/Slack error; the messages stay pending and the retry sends them."""
@@ -67,7 +69,7 @@ connection or the SMTP/Slack error; the messages stay pending and the retry send
             4,
             type="integer",
             minimum=1,
-            maximum=delivery_tasks.MAX_DRAINERS,
+            maximum=MAX_DRAINERS,
             description="How many deliver_outbox instances drain the outbox at once.",
         ),
     },
@@ -77,6 +79,8 @@ def auxeng_deliver_outbox():
     @task
     def plan_drainers() -> list[int]:
         """The drainer slots to map over (param `drainers`, 1-16). A bad value fails here, naming it."""
+        from auxeng.delivery import tasks as delivery_tasks
+
         return delivery_tasks.drainer_slots(get_current_context()["params"]["drainers"])
 
     # A mapped task does not take its docstring as doc_md: it is passed explicitly.
@@ -86,10 +90,12 @@ def auxeng_deliver_outbox():
         doc_md=DRAINER_DOC,
     )
     def deliver_outbox(drainer: int) -> dict:
+        from auxeng.delivery import tasks as delivery_tasks
+
         context = get_current_context()
 
         def publish(summary: dict) -> None:  # read by summarize, also when this drainer fails
-            context["ti"].xcom_push(delivery_tasks.SUMMARY_KEY, summary)
+            context["ti"].xcom_push(DRAINER_SUMMARY_KEY, summary)
 
         return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], drainer=drainer, publish=publish
@@ -100,12 +106,14 @@ def auxeng_deliver_outbox():
         """Adds up what the drainers did in one log line. It fails when a drainer left due messages
         undelivered: read that drainer's log, fix the cause, and clear it (or wait for the next run).
         """
+        from auxeng.delivery import tasks as delivery_tasks
+
         context = get_current_context()
         drainers = len(delivery_tasks.drainer_slots(context["params"]["drainers"]))
         return delivery_tasks.summarize_delivery(run_moment(context), list(summaries), drainers=drainers)
 
     drained = deliver_outbox.expand(drainer=plan_drainers())
-    summarize(drained[delivery_tasks.SUMMARY_KEY])
+    summarize(drained[DRAINER_SUMMARY_KEY])
 
 
 auxeng_deliver_outbox()

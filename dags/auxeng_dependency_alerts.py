@@ -39,9 +39,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.delivery import tasks as delivery_tasks
-from auxeng.redflags import tasks as flag_tasks
 from auxeng.vocabulary import MessageKind
+
+# The task modules (store models, Slack SDK, email) are imported inside the tasks, never while parsing.
 
 
 @dag(
@@ -60,6 +60,8 @@ def auxeng_dependency_alerts():
         """Reads new messages of the host teams' Slack help channels. If it fails, the log names each channel
         not read to the end (invite the bot, or fix the Slack API connection); the next run resumes it.
         """
+        from auxeng.redflags import tasks as flag_tasks
+
         context = get_current_context()
         return flag_tasks.read_help_channels(run_moment(context), dry_run=context["params"]["dry_run"])
 
@@ -68,6 +70,8 @@ def auxeng_dependency_alerts():
         """Imports the CSV drop of help requests. Bad rows are logged with file and line and skipped; fix the
         file and the next run imports them.
         """
+        from auxeng.redflags import tasks as flag_tasks
+
         context = get_current_context()
         return flag_tasks.import_help_requests(run_moment(context), dry_run=context["params"]["dry_run"])
 
@@ -75,6 +79,8 @@ def auxeng_dependency_alerts():
     @task(multiple_outputs=False, trigger_rule="all_done")
     def evaluate_flags() -> dict:
         """Runs the red-flag rules and opens, updates or resolves flags. Safe to clear and re-run."""
+        from auxeng.redflags import tasks as flag_tasks
+
         context = get_current_context()
         return flag_tasks.evaluate_flags(
             run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
@@ -85,6 +91,8 @@ def auxeng_dependency_alerts():
         """Queues the managers' alerts about new, escalated and still-open flags. Safe to re-run: alerts are
         deduplicated.
         """
+        from auxeng.redflags import tasks as flag_tasks
+
         context = get_current_context()
         return flag_tasks.queue_flag_alerts(run_moment(context), dry_run=context["params"]["dry_run"])
 
@@ -93,6 +101,8 @@ def auxeng_dependency_alerts():
         """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
+        from auxeng.delivery import tasks as delivery_tasks
+
         context = get_current_context()
         return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=(MessageKind.FLAG_ALERT,)

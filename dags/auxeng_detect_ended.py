@@ -29,7 +29,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.registry import tasks as registry_tasks
+
+# auxeng.registry.tasks (store models) is imported inside the task, never while parsing.
 
 
 @dag(
@@ -47,6 +48,8 @@ def auxeng_detect_ended():
         """Marks engagements whose last day has passed as ended, once each. If it fails, check the store
         connection (AIRFLOW_CONN_AUXENG_DB); re-running is safe.
         """
+        from auxeng.registry import tasks as registry_tasks
+
         return registry_tasks.detect_ended(run_date(get_current_context()))
 
     @task(outlets=[ENGAGEMENTS_ENDED])

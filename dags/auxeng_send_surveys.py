@@ -34,9 +34,8 @@ from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, ta
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
-from auxeng.delivery import tasks as delivery_tasks
-from auxeng.surveys import tasks as survey_tasks
-from auxeng.surveys.invitations import SURVEY_KINDS
+
+# The task modules (store models, templates, email) are imported inside the tasks, never while parsing.
 
 DRY_RUN = Param(False, type="boolean", description="Plan and render only: queue and send nothing.")
 
@@ -57,6 +56,8 @@ def auxeng_send_surveys():
         """Queues survey invitations for recently ended engagements. Safe to re-run: one invitation per
         person, survey and engagement.
         """
+        from auxeng.surveys import tasks as survey_tasks
+
         context = get_current_context()
         return survey_tasks.queue_invitations(
             run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
@@ -65,6 +66,8 @@ def auxeng_send_surveys():
     @task(multiple_outputs=False)
     def queue_reminders() -> dict:
         """Queues reminders to people who have not answered."""
+        from auxeng.surveys import tasks as survey_tasks
+
         context = get_current_context()
         return survey_tasks.queue_reminders(
             run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
@@ -73,6 +76,8 @@ def auxeng_send_surveys():
     @task(multiple_outputs=False)
     def queue_detractor_alerts() -> dict:
         """Queues an alert to the AuxEng lead for every new detractor answer, once per answer."""
+        from auxeng.surveys import tasks as survey_tasks
+
         context = get_current_context()
         return survey_tasks.queue_detractor_alerts(run_moment(context), dry_run=context["params"]["dry_run"])
 
@@ -81,6 +86,9 @@ def auxeng_send_surveys():
         """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
+        from auxeng.delivery import tasks as delivery_tasks
+        from auxeng.surveys.invitations import SURVEY_KINDS
+
         context = get_current_context()
         return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=SURVEY_KINDS

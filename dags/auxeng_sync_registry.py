@@ -36,7 +36,8 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from auxeng.dagkit.assets import registry_file_asset
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.registry import tasks as registry_tasks
+
+# auxeng.registry.tasks (YAML, store models) is imported inside the task, never while parsing.
 
 
 @dag(
@@ -67,6 +68,8 @@ def auxeng_sync_registry():
         run): the log lists every problem with its line (valid rows were saved), or reports a refused mass
         removal (nothing was saved; trigger with allow_mass_removal on if the removals are intended).
         """
+        from auxeng.registry import tasks as registry_tasks
+
         params = params or {}
         return registry_tasks.load_registry(
             force=bool(params.get("force")), allow_mass_removal=bool(params.get("allow_mass_removal"))

@@ -35,9 +35,8 @@ from airflow.sdk import Param, dag, get_current_context, task
 from auxeng.dagkit.assets import NPS_WEEKLY
 from auxeng.dagkit.context import run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
-from auxeng.delivery import tasks as delivery_tasks
-from auxeng.nps import tasks as nps_tasks
-from auxeng.nps.digest import DIGEST_KINDS
+
+# The task modules (store models, matplotlib, email) are imported inside the tasks, never while parsing.
 
 
 @dag(
@@ -61,6 +60,8 @@ def auxeng_weekly_digest():
         """Queues the week's digest to the stakeholders and the digest channel. If it fails with "no
         snapshot", run auxeng_weekly_nps for that week first.
         """
+        from auxeng.nps import tasks as nps_tasks
+
         context = get_current_context()
         week = context["params"].get("week") or nps_tasks.announced_week(context)
         return nps_tasks.queue_digest(
@@ -72,6 +73,9 @@ def auxeng_weekly_digest():
         """Sends the due messages of this DAG. If it fails, its log names the missing connection or the
         SMTP/Slack error; the messages stay pending and the retry (or auxeng_deliver_outbox) sends them.
         """
+        from auxeng.delivery import tasks as delivery_tasks
+        from auxeng.nps.digest import DIGEST_KINDS
+
         context = get_current_context()
         return delivery_tasks.deliver_outbox(
             run_moment(context), dry_run=context["params"]["dry_run"], kinds=DIGEST_KINDS

@@ -34,7 +34,8 @@ from airflow.sdk import Param, dag, get_current_context, task
 from auxeng.dagkit.assets import NPS_WEEKLY
 from auxeng.dagkit.context import run_moment, utcnow
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interval
-from auxeng.nps import tasks as nps_tasks
+
+# auxeng.nps.tasks (store models) is imported inside the task, never while parsing.
 
 
 @dag(
@@ -57,6 +58,8 @@ def auxeng_weekly_nps():
         """Computes and replaces the week's NPS snapshot, then announces it. A bad week param fails at once
         naming it; otherwise clear and re-run freely.
         """
+        from auxeng.nps import tasks as nps_tasks
+
         context = get_current_context()
         interval_end = context.get("data_interval_end") or run_moment(context)
         result = nps_tasks.compute_weekly_nps(

@@ -26,6 +26,13 @@ class SurveyKind(StrEnum):
 END_OF_ENGAGEMENT_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.RETRO)
 NPS_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.CHECKIN)
 
+OVERRIDE_ACTIONS = ("reschedule", "skip", "resume", "finish_follow_up")
+"""What ``auxeng_checkin_override`` can do to one check-in (:mod:`auxeng.checkins.overrides`)."""
+MAX_DRAINERS = 16
+"""At most this many ``deliver_outbox`` drainers side by side (``auxeng_deliver_outbox``'s param)."""
+DRAINER_SUMMARY_KEY = "summary"
+"""The XCom key under which each drainer publishes its summary."""
+
 
 class MessageKind(StrEnum):
     """What an outbox row is (its guards and the dashboard know it by this)."""

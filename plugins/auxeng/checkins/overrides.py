@@ -28,9 +28,10 @@ from auxeng.checkins.schedule import is_stale
 from auxeng.registry.lifecycle import is_ended, is_live
 from auxeng.settings import Settings
 from auxeng.store.models import CheckinRow, EngagementRow, FollowUpRow
+from auxeng.vocabulary import OVERRIDE_ACTIONS
 
-RESCHEDULE, SKIP, RESUME, FINISH_FOLLOW_UP = "reschedule", "skip", "resume", "finish_follow_up"
-ACTIONS = (RESCHEDULE, SKIP, RESUME, FINISH_FOLLOW_UP)
+RESCHEDULE, SKIP, RESUME, FINISH_FOLLOW_UP = OVERRIDE_ACTIONS
+ACTIONS = OVERRIDE_ACTIONS
 MIN_REASON = 3
 
 

@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from auxeng import vocabulary
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
 
 log = logging.getLogger(__name__)
 
-MAX_DRAINERS = 16
-SUMMARY_KEY = "summary"
+MAX_DRAINERS = vocabulary.MAX_DRAINERS
+SUMMARY_KEY = vocabulary.DRAINER_SUMMARY_KEY
 
 
 def drainer_slots(drainers: int) -> list[int]:
