@@ -32,6 +32,8 @@ from auxeng.vocabulary import OutboxStatus, SkipCause
 
 CHANNELS = ("email", "slack")
 EMAIL, SLACK = CHANNELS
+ENQUEUE_CHUNK = 500  # rows per INSERT statement (19 columns: 9,500 parameters, under SQLite's 32,766)
+_o = OutboxRow.__table__
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
     """Queue messages; ones already queued under the same dedupe key are left as they are.
 
     Returns how many rows were newly queued. Runs in the caller's transaction.
+
+    Every row names every column it sets (None where a message has none), and they go through
+    Core (``insert(table)``, executemany): one INSERT … RETURNING per :data:`ENQUEUE_CHUNK` rows,
+    whatever the mix of email and Slack rows. (The ORM's bulk insert leaves out None values and
+    splits the rows on their column sets: alternating email/Slack rows took one statement each.)
     """
     rows = [
         {
@@ -116,10 +123,10 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
     ]
     if not rows:
         return 0
-    statement = insert_skipping_duplicates(session, OutboxRow, ["dedupe_key"])
+    statement = insert_skipping_duplicates(session, _o, ["dedupe_key"]).returning(_o.c.id)
     queued = 0
-    for start in range(0, len(rows), 500):
-        result = session.execute(statement.returning(OutboxRow.id), rows[start : start + 500])
+    for start in range(0, len(rows), ENQUEUE_CHUNK):
+        result = session.execute(statement, rows[start : start + ENQUEUE_CHUNK])
         queued += len(result.all())
     return queued
 
@@ -218,7 +225,6 @@ def retry(session: Session, message_id: int, *, now: datetime) -> bool:
 
 # --- delivery ---------------------------------------------------------------------------
 
-_o = OutboxRow.__table__
 PENDING = _o.c.status == OutboxStatus.PENDING
 
 

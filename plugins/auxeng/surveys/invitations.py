@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, not_, select, true, update
+from sqlalchemy import ColumnElement, Connection, exists, func, insert, not_, select, true, update
 from sqlalchemy.orm import Session
 
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
@@ -144,6 +144,37 @@ def skip_category(reason: str | None) -> str:
     return (reason or "").split(":")[0].split(" on ")[0]
 
 
+def invitation_status(
+    planner: MessagePlanner, email: str, blocker: Callable[[str], str | None] | None = None
+) -> tuple[str, str | None]:
+    """``invited``, or ``skipped`` with the reason: opted out, or what ``blocker`` says (e.g. fatigue)."""
+    if email in planner.opted_out:
+        return InvitationStatus.SKIPPED, f"opted out on {planner.opted_out[email]:%Y-%m-%d}"
+    if blocker is not None and (why := blocker(email)) is not None:
+        return InvitationStatus.SKIPPED, why
+    return InvitationStatus.INVITED, None
+
+
+def insert_invitations(session: Session, rows: list[dict[str, Any]]) -> list[SurveyInvitationRow]:
+    """New invitations (dicts naming every column, the same columns each) inserted through Core:
+    one INSERT … RETURNING per page of rows. Returns them in the order given, as detached rows
+    with their ids (to read, e.g. for the links; not to change).
+
+    The ids come back matched by the unique (survey, engagement, email, round), not by position:
+    asking for them in order makes SQLAlchemy insert row by row on SQLite (no sentinel column).
+    """
+    if not rows:
+        return []
+    table = SurveyInvitationRow.__table__
+    unique = (table.c.survey, table.c.engagement_key, table.c.email, table.c.round)
+    returned = session.execute(insert(table).returning(table.c.id, *unique), rows)
+    ids = {tuple(found[1:]): found[0] for found in returned}
+    return [
+        SurveyInvitationRow(id=ids[(r["survey"], r["engagement_key"], r["email"], r["round"])], **r)
+        for r in rows
+    ]
+
+
 def invite(
     session: Session,
     planner: MessagePlanner,
@@ -171,11 +202,7 @@ def invite(
     """
     if existing is not None and existing.status != InvitationStatus.VOID:
         return None
-    status, reason = InvitationStatus.INVITED, None
-    if email in planner.opted_out:
-        status, reason = InvitationStatus.SKIPPED, f"opted out on {planner.opted_out[email]:%Y-%m-%d}"
-    elif blocker is not None and (why := blocker(email)) is not None:
-        status, reason = InvitationStatus.SKIPPED, why
+    status, reason = invitation_status(planner, email, blocker)
     invitation = existing
     if invitation is None:
         invitation = SurveyInvitationRow(
@@ -286,27 +313,26 @@ def plan_invitations(
     report = PlanReport()
     planner = MessagePlanner(session, settings, now=now, key=key)
     oldest_end = as_of - timedelta(days=settings.survey_max_age_days)
-    ended = list(
+    ended_before = (ended_and_live_clause(), EngagementRow.end_date < as_of)
+    # Ended too long ago and never surveyed: keys only, filtered in SQL.
+    report.stale = list(
         session.scalars(
-            select(EngagementRow)
+            select(EngagementRow.key)
             .where(
-                ended_and_live_clause(),
-                EngagementRow.end_date < as_of,
+                *ended_before,
+                EngagementRow.end_date < oldest_end,
+                ~exists().where(SurveyInvitationRow.engagement_key == EngagementRow.key),
             )
             .order_by(EngagementRow.end_date, EngagementRow.key)
         )
     )
-    old = [e.key for e in ended if e.end_date < oldest_end]
-    if old:
-        surveyed = set(
-            session.scalars(
-                select(SurveyInvitationRow.engagement_key)
-                .where(SurveyInvitationRow.engagement_key.in_(old))
-                .distinct()
-            )
+    ended = list(
+        session.scalars(
+            select(EngagementRow)
+            .where(*ended_before, EngagementRow.end_date >= oldest_end)
+            .order_by(EngagementRow.end_date, EngagementRow.key)
         )
-        report.stale = [key for key in old if key not in surveyed]
-    ended = [e for e in ended if e.end_date >= oldest_end]
+    )
     if not ended:
         return report
     keys = [e.key for e in ended]
@@ -327,7 +353,9 @@ def plan_invitations(
     )
     closes_at = closing_moment(as_of, settings)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
-    to_invite: list[tuple[SurveyInvitationRow, EngagementView]] = []
+    new_rows: list[dict[str, Any]] = []
+    # Each invitation to message: a stored row, or the index of a new one in ``new_rows``.
+    to_invite: list[tuple[SurveyInvitationRow | int, EngagementView]] = []
     for engagement in ended:
         view = planner.engagement_view(engagement)
         touched = False
@@ -343,35 +371,60 @@ def plan_invitations(
                     f"at most one survey invitation per {settings.fatigue_days} days"
                 )
 
-            invitation = invite(
-                session,
-                planner,
-                existing.get((survey, engagement.key, member.email)),
-                survey=survey,
-                engagement_key=engagement.key,
-                email=member.email,
-                side=member.side,
-                role=member.role,
-                as_of=as_of,
-                now=now,
-                closes_at=closes_at,
-                blocker=fatigue,
-            )
-            if invitation is None:
-                continue
+            found = existing.get((survey, engagement.key, member.email))
+            if found is None:  # new: inserted below with the others, in one statement
+                status, reason = invitation_status(planner, member.email, fatigue)
+                new_rows.append(
+                    {
+                        "survey": survey,
+                        "engagement_key": engagement.key,
+                        "email": member.email,
+                        "side": member.side,
+                        "role": member.role,
+                        "round": 0,
+                        "status": status,
+                        "skip_reason": reason,
+                        "invited_on": as_of,
+                        "closes_at": closes_at,
+                        "reminders_queued": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                invitation: SurveyInvitationRow | int | None = len(new_rows) - 1
+            else:  # a void one invited again (or None: one that stands)
+                invitation = invite(
+                    session,
+                    planner,
+                    found,
+                    survey=survey,
+                    engagement_key=engagement.key,
+                    email=member.email,
+                    side=member.side,
+                    role=member.role,
+                    as_of=as_of,
+                    now=now,
+                    closes_at=closes_at,
+                    blocker=fatigue,
+                )
+                if invitation is None:
+                    continue
+                status, reason = invitation.status, invitation.skip_reason
             touched = True
-            if invitation.status == InvitationStatus.SKIPPED:
-                report.skipped[skip_category(invitation.skip_reason)] += 1
+            if status == InvitationStatus.SKIPPED:
+                report.skipped[skip_category(reason)] += 1
                 continue
             recent[member.email].append((as_of, engagement.key, survey))
             to_invite.append((invitation, view))
         if touched:
             report.engagements.append(engagement.key)
-    session.flush()  # one round of INSERTs gives every new invitation its id, for its links
+    inserted = insert_invitations(session, new_rows)  # ids for the links
+    session.flush()  # the void ones invited again
     report.invited = len(to_invite)
     messages = [
         message
-        for invitation, view in to_invite
+        for slot, view in to_invite
+        for invitation in [inserted[slot] if isinstance(slot, int) else slot]
         for message in invitation_messages(
             planner,
             invitation,
