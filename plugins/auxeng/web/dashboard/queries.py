@@ -289,7 +289,10 @@ def _engagement_seek(seek: Seek) -> list[Any]:
         return []
     end, key = engagement_cursor(cursor)
     keys = [(EngagementRow.end_date, True, end), (EngagementRow.key, False, key)]
-    return [_later(keys, forward=seek.before is None)]
+    forward = seek.before is None
+    # The first key's bound on its own as well, so that the database seeks the index to it.
+    bound = EngagementRow.end_date <= end if forward else EngagementRow.end_date >= end
+    return [bound, _later(keys, forward=forward)]
 
 
 def outbox_lines(session: Session, seek: Seek = Seek()) -> tuple[list[MessageLine], Pages, dict[str, int]]:
