@@ -25,7 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import example, given, note
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ from auxeng.store.models import HelpRequestRow, TeamRow
 from auxeng.text import CONTROL, clean_text
 from tests.checkins.store_helpers import DEMO_TEXT, FIRST_RUN, load, moment
 from tests.redflags.test_help_csv import settings_for
-from tests.support.csv_builder import CONTROL_CHARACTERS, CsvBuilder, free_text
+from tests.support.csv_builder import CONTROL_CHARACTERS, CsvBuilder, free_text, store_properties
 
 NOW = moment(FIRST_RUN, 8)  # 2026-11-26 08:00 UTC
 BERLIN = ZoneInfo("Europe/Berlin")  # settings_for's time zone
@@ -55,22 +55,6 @@ TEAMS = (
 REMOVED_TEAM = "loyalty"
 TICKET = "https://tickets.example.com/PLAT-"
 CSV_LIMIT = 131_072
-
-
-def properties(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        # Function-scoped fixtures (the store, tmp_path): each example empties the help requests
-        # and rewrites the drop folder first.
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-        ],
-    )
 
 
 @pytest.fixture
@@ -128,7 +112,7 @@ def assert_only_valid_requests(store) -> None:
 HEADERS = ["", "team,date,summary,link,author\n", "Team_Key,Requested_On,SUMMARY,Link\r\n"]
 
 
-@properties(60)
+@store_properties(60)
 @given(
     header=st.sampled_from(HEADERS),
     body=st.one_of(
@@ -338,7 +322,7 @@ def expected_summary(summary: str) -> str:
     return cleaned if len(cleaned) <= SUMMARY_MAX else cleaned[: SUMMARY_MAX - 1].rstrip() + "…"
 
 
-@properties(50)
+@store_properties(50)
 @given(case=drops())
 def test_valid_rows_survive_bad_neighbours_and_a_reimport_adds_nothing(demo, tmp_path, case):
     folder = fresh(demo, tmp_path / "drop")

@@ -9,6 +9,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 CONTROL_CHARACTERS = "\x00\x01\x07\x08\x0b\x0c\x1b\x7f"
@@ -66,3 +67,20 @@ def free_text(*, max_size: int = 60, multi_line: bool = True) -> st.SearchStrate
         return single
     lines = st.lists(single.map(lambda t: t.replace(",", ";")), min_size=2, max_size=3).map("\n".join)
     return st.one_of(single, single, lines)
+
+
+def store_properties(examples: int) -> settings:
+    """Hypothesis settings for the importers' properties: a fixed number of derandomized examples,
+    no example database; function-scoped fixtures allowed, as each example empties the tables it
+    writes first."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+    )

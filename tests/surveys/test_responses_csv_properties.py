@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
-from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import example, given, note
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
@@ -38,7 +38,7 @@ from auxeng.store.models import SurveyInvitationRow, SurveyResponseRow
 from auxeng.surveys.responses import CSV_COLUMNS, ImportReport, import_responses_csv
 from auxeng.text import CONTROL, clean_text
 from tests.conftest import DEMO_REGISTRY
-from tests.support.csv_builder import CONTROL_CHARACTERS, CsvBuilder, free_text
+from tests.support.csv_builder import CONTROL_CHARACTERS, CsvBuilder, free_text, store_properties
 from tests.web.conftest import KEY, NOW, registry_store  # noqa: F401 (fixture)
 
 SETTINGS = load_settings({})  # the program's time zone: UTC
@@ -54,21 +54,6 @@ CSV_LIMIT = 131_072
 ROW_ERROR = re.compile(r"(?:answers\.csv|<text>):(\d+): ")
 ERROR = re.compile(r"(?:answers\.csv|<text>)(?::\d+)?: ")
 """Every error names the file, and the line for a row or the header (``csvinput.located``)."""
-
-
-def properties(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        # The function-scoped store: each example deletes the responses and invitations first.
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-        ],
-    )
 
 
 def fresh(engine) -> None:
@@ -134,7 +119,7 @@ TOKEN_ROWS = st.lists(
 ).map("".join)
 
 
-@properties(40)
+@store_properties(40)
 @given(
     header=st.sampled_from(HEADERS),
     body=st.one_of(
@@ -156,7 +141,7 @@ def test_arbitrary_bytes_never_raise(registry_store, tmp_path, header, body):  #
     assert (again.created, again.updated) == (0, 0)
 
 
-@properties(40)
+@store_properties(40)
 @given(header=st.sampled_from(HEADERS[1:]), body=st.one_of(st.text(max_size=300), TOKEN_ROWS))
 def test_arbitrary_text_never_raises(registry_store, header, body):  # noqa: F811
     fresh(registry_store)
@@ -320,7 +305,7 @@ def write_answers(case) -> tuple[str, list[tuple[Answer, int]], set[int]]:
     return builder.text(), valid, bad
 
 
-@properties(30)
+@store_properties(30)
 @given(case=answer_files(), as_file=st.booleans())
 def test_valid_rows_survive_bad_neighbours_and_a_reimport_changes_nothing(
     registry_store,  # noqa: F811
@@ -369,7 +354,7 @@ def test_valid_rows_survive_bad_neighbours_and_a_reimport_changes_nothing(
 NOT_UTF8 = st.one_of(st.integers(0x80, 0xC1), st.integers(0xF5, 0xFF)).map(lambda n: bytes([n]))
 
 
-@properties(30)
+@store_properties(30)
 @given(case=answer_files(), data=st.data())
 def test_a_byte_that_is_not_utf8_is_one_error_naming_its_line_and_nothing_is_stored(
     registry_store,  # noqa: F811
