@@ -18,12 +18,12 @@ Status: ``pending`` → ``sent`` | ``failed`` | ``skipped`` (with a :class:`Skip
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Text, bindparam, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from auxeng.store.db import insert_skipping_duplicates
@@ -33,7 +33,9 @@ from auxeng.vocabulary import OutboxStatus, SkipCause
 CHANNELS = ("email", "slack")
 EMAIL, SLACK = CHANNELS
 ENQUEUE_CHUNK = 500  # rows per INSERT statement (19 columns: 9,500 parameters, under SQLite's 32,766)
+WITHDRAW_CHUNK = 200  # prefixes (or engagements) per statement when withdrawing or looking up many
 _o = OutboxRow.__table__
+_MOMENT, _REASON = UTCDateTime(), Text()
 
 
 @dataclass(frozen=True)
@@ -134,15 +136,6 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
 # --- planners ---------------------------------------------------------------------------
 
 
-def _matching(kind: str, dedupe_prefix: str | None, engagement_key: str | None) -> list[ColumnElement[bool]]:
-    conditions = [OutboxRow.kind == kind]
-    if dedupe_prefix is not None:
-        conditions.append(OutboxRow.dedupe_key.startswith(dedupe_prefix, autoescape=True))
-    if engagement_key is not None:
-        conditions.append(OutboxRow.engagement_key == engagement_key)
-    return conditions
-
-
 def withdraw(
     session: Session,
     *,
@@ -154,33 +147,77 @@ def withdraw(
 ) -> int:
     """Skip (cause ``withdrawn``) the pending messages of ``kind`` matching the prefix or engagement
     that no drainer holds right now; returns how many."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(
-            *_matching(kind, dedupe_prefix, engagement_key),
-            OutboxRow.status == OutboxStatus.PENDING,
-            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+    if (dedupe_prefix is None) == (engagement_key is None):
+        raise ValueError("withdraw needs a dedupe prefix or an engagement key (one of them)")
+    if dedupe_prefix is not None:
+        return withdraw_each(session, kind=kind, prefixes={dedupe_prefix: (why, now)})
+    return withdraw_each(session, kind=kind, engagements={engagement_key: (why, now)})
+
+
+def withdraw_each(
+    session: Session,
+    *,
+    kind: str,
+    prefixes: Mapping[str, tuple[str, datetime]] | None = None,
+    engagements: Mapping[str, tuple[str, datetime]] | None = None,
+) -> int:
+    """:func:`withdraw` for many dedupe prefixes (or engagements) at once, each with its own
+    (reason, moment): one UPDATE per :data:`WITHDRAW_CHUNK` of them. Returns how many were withdrawn."""
+    column = OutboxRow.dedupe_key if prefixes is not None else OutboxRow.engagement_key
+    items = list((prefixes if prefixes is not None else engagements or {}).items())
+
+    def hit(value: str) -> ColumnElement[bool]:
+        return column.startswith(value, autoescape=True) if prefixes is not None else column == value
+
+    withdrawn = 0
+    for start in range(0, len(items), WITHDRAW_CHUNK):
+        chunk = items[start : start + WITHDRAW_CHUNK]
+        at = case(*((hit(value), literal(moment, _MOMENT)) for value, (_why, moment) in chunk))
+        why = case(*((hit(value), literal(reason, _REASON)) for value, (reason, _at) in chunk))
+        withdrawn += (
+            session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.kind == kind,
+                    or_(*(hit(value) for value, _ in chunk)),
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < at),
+                )
+                .values(
+                    status=OutboxStatus.SKIPPED, skip_cause=SkipCause.WITHDRAWN, reason=why, updated_at=at
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            or 0
         )
-        .values(status=OutboxStatus.SKIPPED, skip_cause=SkipCause.WITHDRAWN, reason=why, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    return withdrawn
 
 
 def went_out(session: Session, *, kind: str, dedupe_prefix: str, now: datetime) -> bool:
     """Whether a message of ``kind`` under ``dedupe_prefix`` was sent (or is being sent right now)."""
-    found = session.scalar(
-        select(OutboxRow.id)
-        .where(
-            *_matching(kind, dedupe_prefix, None),
-            or_(
-                OutboxRow.status == OutboxStatus.SENT,
-                (OutboxRow.status == OutboxStatus.PENDING) & (OutboxRow.claimed_until >= now),
-            ),
+    return dedupe_prefix in which_went_out(session, kind=kind, dedupe_prefixes=[dedupe_prefix], now=now)
+
+
+def which_went_out(session: Session, *, kind: str, dedupe_prefixes: Iterable[str], now: datetime) -> set[str]:
+    """The prefixes of ``dedupe_prefixes`` under which a message of ``kind`` was sent (or is being
+    sent right now): one query per :data:`WITHDRAW_CHUNK` prefixes."""
+    prefixes = list(dict.fromkeys(dedupe_prefixes))
+    found: set[str] = set()
+    for start in range(0, len(prefixes), WITHDRAW_CHUNK):
+        chunk = prefixes[start : start + WITHDRAW_CHUNK]
+        keys = session.scalars(
+            select(OutboxRow.dedupe_key).where(
+                OutboxRow.kind == kind,
+                or_(*(OutboxRow.dedupe_key.startswith(p, autoescape=True) for p in chunk)),
+                or_(
+                    OutboxRow.status == OutboxStatus.SENT,
+                    (OutboxRow.status == OutboxStatus.PENDING) & (OutboxRow.claimed_until >= now),
+                ),
+            )
         )
-        .limit(1)
-    )
-    return found is not None
+        for key in keys:
+            found.update(p for p in chunk if key.startswith(p))
+    return found
 
 
 def first_sent(session: Session, *, kind: str, dedupe_prefixes: Iterable[str]) -> dict[str, datetime]:

@@ -193,7 +193,7 @@ def invite(
 ) -> SurveyInvitationRow | None:
     """Invite one person to one survey of one engagement, or record why not (opted out, or the
     reason ``blocker`` gives, e.g. fatigue). Used by every survey kind (end of engagement, check-in,
-    monthly follow-up: ``round_`` tells its months apart).
+    monthly follow-up: ``round_`` tells its months apart); planners go through :class:`Invitations`.
 
     Returns the invitation, ``invited`` or ``skipped``, or None when the person already has one
     that stands: only a new or a ``void`` invitation (withdrawn before anything went out) is
@@ -202,26 +202,124 @@ def invite(
     """
     if existing is not None and existing.status != InvitationStatus.VOID:
         return None
-    status, reason = invitation_status(planner, email, blocker)
-    invitation = existing
-    if invitation is None:
-        invitation = SurveyInvitationRow(
-            survey=survey,
-            engagement_key=engagement_key,
-            email=email,
-            side=side,
-            role=role,
-            round=round_,
-            created_at=now,
-        )
+    values = _invitation_values(
+        planner, survey, engagement_key, email, side, role, as_of, now, closes_at, round_, blocker
+    )
+    if existing is None:
+        invitation = SurveyInvitationRow(**values)
         session.add(invitation)
-    invitation.status = status
-    invitation.skip_reason = reason
-    invitation.invited_on = as_of
-    invitation.closes_at = closes_at
-    invitation.reminders_queued = 0
-    invitation.updated_at = now
-    return invitation
+        return invitation
+    for name in ("status", "skip_reason", "invited_on", "closes_at", "reminders_queued", "updated_at"):
+        setattr(existing, name, values[name])
+    return existing
+
+
+def _invitation_values(
+    planner: MessagePlanner,
+    survey: str,
+    engagement_key: str,
+    email: str,
+    side: str,
+    role: str,
+    as_of: date,
+    now: datetime,
+    closes_at: datetime,
+    round_: int,
+    blocker: Callable[[str], str | None] | None,
+) -> dict[str, Any]:
+    """Every column of a new invitation (``invited``, or ``skipped`` with the reason)."""
+    status, reason = invitation_status(planner, email, blocker)
+    return {
+        "survey": survey,
+        "engagement_key": engagement_key,
+        "email": email,
+        "side": side,
+        "role": role,
+        "round": round_,
+        "status": status,
+        "skip_reason": reason,
+        "invited_on": as_of,
+        "closes_at": closes_at,
+        "reminders_queued": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@dataclass
+class Planned:
+    """One invitation a planning run made: its status and reason, and its stored row (at once for
+    a void one invited again, after :meth:`Invitations.save` for a new one)."""
+
+    status: str
+    skip_reason: str | None
+    row: SurveyInvitationRow | None = None
+
+    @property
+    def saved(self) -> SurveyInvitationRow:
+        """The stored invitation (with its id)."""
+        if self.row is None:
+            raise RuntimeError("invitation not saved yet: call Invitations.save() first")
+        return self.row
+
+
+class Invitations:
+    """The invitations of one planning run, each decided by :func:`invite`'s rule and saved
+    together: the new ones with one INSERT … RETURNING (:func:`insert_invitations`), the void
+    ones invited again in place (one flush)."""
+
+    def __init__(self, session: Session, planner: MessagePlanner):
+        self.session = session
+        self.planner = planner
+        self._new: list[tuple[dict[str, Any], Planned]] = []
+
+    def invite(
+        self,
+        existing: SurveyInvitationRow | None,
+        *,
+        survey: str,
+        engagement_key: str,
+        email: str,
+        side: str,
+        role: str,
+        as_of: date,
+        now: datetime,
+        closes_at: datetime,
+        round_: int = 0,
+        blocker: Callable[[str], str | None] | None = None,
+    ) -> Planned | None:
+        """As :func:`invite` (None when the person's invitation stands); a new one is kept for :meth:`save`."""
+        if existing is not None:
+            row = invite(
+                self.session,
+                self.planner,
+                existing,
+                survey=survey,
+                engagement_key=engagement_key,
+                email=email,
+                side=side,
+                role=role,
+                as_of=as_of,
+                now=now,
+                closes_at=closes_at,
+                round_=round_,
+                blocker=blocker,
+            )
+            return None if row is None else Planned(row.status, row.skip_reason, row)
+        values = _invitation_values(
+            self.planner, survey, engagement_key, email, side, role, as_of, now, closes_at, round_, blocker
+        )
+        planned = Planned(values["status"], values["skip_reason"])
+        self._new.append((values, planned))
+        return planned
+
+    def save(self) -> None:
+        """Insert the new invitations (each :class:`Planned` gets its row, with its id) and flush."""
+        rows = insert_invitations(self.session, [values for values, _ in self._new])
+        for (_, planned), row in zip(self._new, rows, strict=True):
+            planned.row = row
+        self._new = []
+        self.session.flush()
 
 
 def record_outside_invitation(
@@ -353,9 +451,8 @@ def plan_invitations(
     )
     closes_at = closing_moment(as_of, settings)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
-    new_rows: list[dict[str, Any]] = []
-    # Each invitation to message: a stored row, or the index of a new one in ``new_rows``.
-    to_invite: list[tuple[SurveyInvitationRow | int, EngagementView]] = []
+    batch = Invitations(session, planner)
+    to_invite: list[tuple[Planned, EngagementView]] = []
     for engagement in ended:
         view = planner.engagement_view(engagement)
         touched = False
@@ -371,63 +468,36 @@ def plan_invitations(
                     f"at most one survey invitation per {settings.fatigue_days} days"
                 )
 
-            found = existing.get((survey, engagement.key, member.email))
-            if found is None:  # new: inserted below with the others, in one statement
-                status, reason = invitation_status(planner, member.email, fatigue)
-                new_rows.append(
-                    {
-                        "survey": survey,
-                        "engagement_key": engagement.key,
-                        "email": member.email,
-                        "side": member.side,
-                        "role": member.role,
-                        "round": 0,
-                        "status": status,
-                        "skip_reason": reason,
-                        "invited_on": as_of,
-                        "closes_at": closes_at,
-                        "reminders_queued": 0,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                invitation: SurveyInvitationRow | int | None = len(new_rows) - 1
-            else:  # a void one invited again (or None: one that stands)
-                invitation = invite(
-                    session,
-                    planner,
-                    found,
-                    survey=survey,
-                    engagement_key=engagement.key,
-                    email=member.email,
-                    side=member.side,
-                    role=member.role,
-                    as_of=as_of,
-                    now=now,
-                    closes_at=closes_at,
-                    blocker=fatigue,
-                )
-                if invitation is None:
-                    continue
-                status, reason = invitation.status, invitation.skip_reason
+            planned = batch.invite(
+                existing.get((survey, engagement.key, member.email)),
+                survey=survey,
+                engagement_key=engagement.key,
+                email=member.email,
+                side=member.side,
+                role=member.role,
+                as_of=as_of,
+                now=now,
+                closes_at=closes_at,
+                blocker=fatigue,
+            )
+            if planned is None:  # one that stands
+                continue
             touched = True
-            if status == InvitationStatus.SKIPPED:
-                report.skipped[skip_category(reason)] += 1
+            if planned.status == InvitationStatus.SKIPPED:
+                report.skipped[skip_category(planned.skip_reason)] += 1
                 continue
             recent[member.email].append((as_of, engagement.key, survey))
-            to_invite.append((invitation, view))
+            to_invite.append((planned, view))
         if touched:
             report.engagements.append(engagement.key)
-    inserted = insert_invitations(session, new_rows)  # ids for the links
-    session.flush()  # the void ones invited again
+    batch.save()  # ids for the links
     report.invited = len(to_invite)
     messages = [
         message
-        for slot, view in to_invite
-        for invitation in [inserted[slot] if isinstance(slot, int) else slot]
+        for planned, view in to_invite
         for message in invitation_messages(
             planner,
-            invitation,
+            planned.saved,
             view,
             template=MessageKind.SURVEY_INVITE,
             as_of=as_of,
