@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.planning import CheckinContext, CheckinReport
@@ -31,7 +31,7 @@ from auxeng.store.models import (
     SurveyInvitationRow,
     SurveyResponseRow,
 )
-from auxeng.surveys.invitations import invite
+from auxeng.surveys.invitations import Invitations, Planned
 from auxeng.vocabulary import InvitationStatus, MessageKind, SurveyKind
 
 ACTIVE, FINISHED, COMPLETED, CANCELLED = "active", "finished", "completed", "cancelled"
@@ -49,18 +49,21 @@ def latest_round_due(end: date, months: int, as_of: date) -> int:
 def stop_follow_up(
     session: Session, follow_up: FollowUpRow, status: str, *, now: datetime, by: str | None, why: str
 ) -> None:
+    """Stop one follow-up and withdraw its reminders still pending."""
+    withdrawals = _stop(follow_up, status, now=now, by=by, why=why)
+    outbox.withdraw_each(session, kind=MessageKind.FOLLOW_UP_REMINDER, engagements=withdrawals)
+
+
+def _stop(
+    follow_up: FollowUpRow, status: str, *, now: datetime, by: str | None, why: str
+) -> dict[str, tuple[str, datetime]]:
+    """Mark the follow-up stopped; returns the withdrawal of its pending reminders (engagement → reason, moment)."""
     follow_up.status = status
     follow_up.finished_at = now
     follow_up.finished_by = by
     follow_up.finish_reason = why
     follow_up.updated_at = now
-    outbox.withdraw(
-        session,
-        kind=MessageKind.FOLLOW_UP_REMINDER,
-        engagement_key=follow_up.engagement_key,
-        why=f"follow-up {status}: {why}",
-        now=now,
-    )
+    return {follow_up.engagement_key: (f"follow-up {status}: {why}", now)}
 
 
 def plan_follow_ups(
@@ -111,22 +114,15 @@ def plan_follow_ups(
             )
         )
     }
-    to_send: list[tuple[SurveyInvitationRow, EngagementRow, int]] = []
+    created = _create_follow_ups(session, [e.key for e, f in rows if f is None], settings=settings, now=now)
+    batch = Invitations(session, ctx.planner)
+    withdrawals: dict[str, tuple[str, datetime]] = {}
+    to_send: list[tuple[Planned, EngagementRow, int]] = []
     for engagement, follow_up in rows:
-        if follow_up is None:
-            follow_up = FollowUpRow(
-                engagement_key=engagement.key,
-                status=ACTIVE,
-                months=settings.follow_up_months,
-                last_round=0,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(follow_up)
+        follow_up = follow_up or created[engagement.key]
         if engagement.key in finished:
             at, by, round_ = finished[engagement.key]
-            stop_follow_up(
-                session,
+            withdrawals |= _stop(
                 follow_up,
                 FINISHED,
                 now=at,
@@ -136,8 +132,7 @@ def plan_follow_ups(
             report.follow_ups_finished += 1
             continue
         if not is_live(engagement) or engagement.follow_up != "monthly":
-            stop_follow_up(
-                session,
+            withdrawals |= _stop(
                 follow_up,
                 CANCELLED,
                 now=now,
@@ -160,35 +155,32 @@ def plan_follow_ups(
                     )
                 else:
                     stands = existing.get((engagement.key, due_round))
-                    invitation = (
-                        invite(
-                            session,
-                            ctx.planner,
-                            stands,
-                            survey=SurveyKind.FOLLOW_UP,
-                            engagement_key=engagement.key,
-                            email=lead.email,
-                            side="auxeng",
-                            role=lead.role,
-                            round_=due_round,
-                            as_of=as_of,
-                            now=now,
-                            closes_at=end_of_day(
-                                max(add_months(day, 1), as_of + timedelta(days=settings.checkin_window_days)),
-                                settings,
-                            ),
-                        )
-                        or stands
-                    )
+                    invitation = batch.invite(
+                        stands,
+                        survey=SurveyKind.FOLLOW_UP,
+                        engagement_key=engagement.key,
+                        email=lead.email,
+                        side="auxeng",
+                        role=lead.role,
+                        round_=due_round,
+                        as_of=as_of,
+                        now=now,
+                        closes_at=end_of_day(
+                            max(add_months(day, 1), as_of + timedelta(days=settings.checkin_window_days)),
+                            settings,
+                        ),
+                    ) or Planned(stands.status, stands.skip_reason, stands)
                     if invitation.status != InvitationStatus.INVITED:
                         continue
                     to_send.append((invitation, engagement, due_round))
         if follow_up.last_round >= follow_up.months:
             follow_up.status = COMPLETED
             follow_up.finish_reason = f"all {follow_up.months} monthly reminders went out"
-    session.flush()
+    batch.save()
+    outbox.withdraw_each(session, kind=MessageKind.FOLLOW_UP_REMINDER, engagements=withdrawals)
     messages: list[OutboundMessage] = []
-    for invitation, engagement, round_ in to_send:
+    for planned, engagement, round_ in to_send:
+        invitation = planned.saved
         people = _sync_people(ctx, engagement)
         link, _scores = ctx.planner.survey_links(invitation)
         recipient = ctx.planner.recipient(invitation.email)
@@ -213,6 +205,32 @@ def plan_follow_ups(
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
     return report
+
+
+def _create_follow_ups(
+    session: Session, keys: list[str], *, settings: Settings, now: datetime
+) -> dict[str, FollowUpRow]:
+    """Active follow-ups for these engagements: one INSERT (Core), read back in one SELECT."""
+    if not keys:
+        return {}
+    session.execute(
+        insert(FollowUpRow.__table__),
+        [
+            {
+                "engagement_key": engagement_key,
+                "status": ACTIVE,
+                "months": settings.follow_up_months,
+                "last_round": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for engagement_key in keys
+        ],
+    )
+    return {
+        f.engagement_key: f
+        for f in session.scalars(select(FollowUpRow).where(FollowUpRow.engagement_key.in_(keys)))
+    }
 
 
 def _sync_people(ctx: CheckinContext, engagement: EngagementRow) -> list[dict[str, Any]]:

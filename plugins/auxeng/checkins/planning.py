@@ -34,7 +34,7 @@ from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.calendar import CANCEL, REQUEST, Attendee, build_invitation
@@ -58,9 +58,10 @@ from auxeng.store.models import (
     TeamRow,
 )
 from auxeng.surveys.invitations import (
+    Invitations,
+    Planned,
     closing_moment,
     invitation_messages,
-    invite,
     note_deliveries,
     skip_category,
 )
@@ -205,7 +206,8 @@ def checkin_people(
 
 
 class CheckinContext:
-    """Bulk look-ups shared by the check-in steps of one run."""
+    """Bulk look-ups shared by the check-in steps of one run, and the writes it saves together
+    (:meth:`save`): its events, and the calendar messages it takes back."""
 
     def __init__(self, session: Session, settings: Settings, *, now: datetime, key: bytes, keys: set[str]):
         self.session = session
@@ -219,6 +221,40 @@ class CheckinContext:
                 select(MemberRow).where(MemberRow.engagement_key.in_(keys)).order_by(MemberRow.id)
             ):
                 self.members[member.engagement_key].append(member)
+        self.events: list[dict[str, Any]] = []
+        self.withdrawals: dict[str, tuple[str, datetime]] = {}
+        self.went_out: set[str] = set()
+
+    def record(self, checkin: CheckinRow, event: str, as_of: date, now: datetime, **detail: Any) -> None:
+        self.events.append(event_values(checkin, event, as_of, now, **detail))
+
+    def withdraw_calendar(self, checkin: CheckinRow, now: datetime, why: str) -> None:
+        """Take back this check-in's calendar messages still pending (and not held by a drainer), at
+        :meth:`save` (the first reason given stands, as when each withdrawal went out at once)."""
+        self.withdrawals.setdefault(_calendar_prefix(checkin), (why, now))
+
+    def look_up_calendars(self, checkins: list[CheckinRow], now: datetime) -> None:
+        """Which of these check-ins' calendar messages went out (or are going out): one query."""
+        self.went_out = outbox.which_went_out(
+            self.session,
+            kind=MessageKind.CHECKIN_CALENDAR,
+            dedupe_prefixes=[_calendar_prefix(c) for c in checkins],
+            now=now,
+        )
+
+    def calendar_went_out(self, checkin: CheckinRow) -> bool:
+        """Whether a calendar message of this check-in was sent (looked up by :meth:`look_up_calendars`)."""
+        return _calendar_prefix(checkin) in self.went_out
+
+    def save(self) -> int:
+        """Withdraw what was taken back and insert the events; returns how many messages were withdrawn.
+        Before the run's new messages are queued (a withdrawal covers all of a check-in's calendar)."""
+        withdrawn = outbox.withdraw_each(
+            self.session, kind=MessageKind.CHECKIN_CALENDAR, prefixes=self.withdrawals
+        )
+        insert_events(self.session, self.events)
+        self.withdrawals, self.events = {}, []
+        return withdrawn
 
     def people(self, engagement: EngagementRow) -> CheckinPeople:
         return checkin_people(
@@ -230,30 +266,28 @@ class CheckinContext:
         )
 
 
+def event_values(
+    checkin: CheckinRow, event: str, as_of: date, now: datetime, **detail: Any
+) -> dict[str, Any]:
+    """The row of one check-in event (the check-in is stored: it has its id)."""
+    return {"checkin_id": checkin.id, "event": event, "as_of": as_of, "detail": detail, "recorded_at": now}
+
+
+def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Insert check-in events, in order, through Core (one executemany)."""
+    if events:
+        session.execute(insert(CheckinEventRow.__table__), events)
+
+
 def record_event(
     session: Session, checkin: CheckinRow, event: str, as_of: date, now: datetime, **detail: Any
 ) -> None:
-    session.add(
-        CheckinEventRow(checkin_id=checkin.id, event=event, as_of=as_of, detail=detail, recorded_at=now)
-    )
+    """One check-in event, inserted now (a step recording many goes through :meth:`CheckinContext.record`)."""
+    insert_events(session, [event_values(checkin, event, as_of, now, **detail)])
 
 
 def _calendar_prefix(checkin: CheckinRow) -> str:
     return f"{MessageKind.CHECKIN_CALENDAR}:{checkin.id}:"
-
-
-def _withdraw_calendar(session: Session, checkin: CheckinRow, now: datetime, why: str) -> int:
-    """Take back this check-in's calendar messages still pending (and not held by a drainer)."""
-    return outbox.withdraw(
-        session, kind=MessageKind.CHECKIN_CALENDAR, dedupe_prefix=_calendar_prefix(checkin), why=why, now=now
-    )
-
-
-def _calendar_went_out(session: Session, checkin: CheckinRow, now: datetime) -> bool:
-    """Whether a calendar message of this check-in was sent (or is being sent right now)."""
-    return outbox.went_out(
-        session, kind=MessageKind.CHECKIN_CALENDAR, dedupe_prefix=_calendar_prefix(checkin), now=now
-    )
 
 
 def _slot_for(checkin: CheckinRow, people: CheckinPeople, settings: Settings) -> Any:
@@ -365,12 +399,10 @@ def _queue_calendar(
         if method == REQUEST
         else f"withdrawn: {checkin.note or 'check-in off'}"
     )
-    report.withdrawn += _withdraw_calendar(ctx.session, checkin, now, why)
-    if method == CANCEL and not _calendar_went_out(ctx.session, checkin, now):
+    ctx.withdraw_calendar(checkin, now, why)
+    if method == CANCEL and not ctx.calendar_went_out(checkin):
         checkin.calendar_method = None
-        record_event(
-            ctx.session, checkin, "calendar_withdrawn", as_of, now, reason="nothing had been sent yet"
-        )
+        ctx.record(checkin, "calendar_withdrawn", as_of, now, reason="nothing had been sent yet")
         return []
     if people.organizer is None or not people.attendees:
         return []
@@ -387,8 +419,7 @@ def _queue_calendar(
             report.invitations += 1
     else:
         report.cancellations += 1
-    record_event(
-        ctx.session,
+    ctx.record(
         checkin,
         f"calendar_{method.lower()}",
         as_of,
@@ -400,39 +431,41 @@ def _queue_calendar(
     return messages
 
 
-def new_checkin(engagement: EngagementRow, settings: Settings, as_of: date, now: datetime) -> CheckinRow:
+def new_checkin(engagement: EngagementRow, settings: Settings, as_of: date, now: datetime) -> dict[str, Any]:
+    """The columns of an engagement's new check-in: ``scheduled``, or ``missed`` past the catch-up cut-off."""
     due = due_date(engagement.end_date, settings.checkin_offset_months)
-    checkin = CheckinRow(
-        engagement_key=engagement.key,
-        uid=checkin_uid(engagement.key),
-        status=SCHEDULED,
-        end_date=engagement.end_date,
-        due_on=due,
-        invite_on=invitation_date(due, settings.checkin_invite_days_before),
-        sequence=0,
-        invited=0,
-        responses=0,
-        scores={},
-        warnings=[],
-        created_at=now,
-        updated_at=now,
-    )
+    values: dict[str, Any] = {
+        "engagement_key": engagement.key,
+        "uid": checkin_uid(engagement.key),
+        "status": SCHEDULED,
+        "note": None,
+        "end_date": engagement.end_date,
+        "due_on": due,
+        "invite_on": invitation_date(due, settings.checkin_invite_days_before),
+        "sequence": 0,
+        "invited": 0,
+        "responses": 0,
+        "scores": {},
+        "warnings": [],
+        "created_at": now,
+        "updated_at": now,
+    }
     if is_stale(due, as_of, settings.checkin_max_age_days):
-        checkin.status = MISSED
-        checkin.note = (
+        values["status"] = MISSED
+        values["note"] = (
             f"due on {due}, more than {settings.checkin_max_age_days} days before {as_of} when the pack "
             "first saw it: not scheduled (catch-up cut-off AUXENG_CHECKIN_MAX_AGE_DAYS)"
         )
-    return checkin
+    return values
 
 
 def add_checkin(
     session: Session, engagement: EngagementRow, settings: Settings, *, as_of: date, now: datetime, by: str
 ) -> CheckinRow:
     """A scheduled check-in for an ended engagement that has none, created on request (``by``)."""
-    checkin = new_checkin(engagement, settings, as_of, now)
-    checkin.status = SCHEDULED
-    checkin.note = None
+    checkin = CheckinRow(
+        **(new_checkin(engagement, settings, as_of, now) | {"status": SCHEDULED, "note": None})
+    )
     session.add(checkin)
     session.flush()
     record_event(session, checkin, "created", as_of, now, due_on=checkin.due_on.isoformat(), by=by)
@@ -486,30 +519,34 @@ def schedule_checkins(
             .order_by(EngagementRow.end_date, EngagementRow.key)
         )
     )
-    created: list[CheckinRow] = []
-    for engagement, checkin in rows:
-        if checkin is None:
-            checkin = new_checkin(engagement, settings, as_of, now)
-            session.add(checkin)
-            created.append(checkin)
-    session.flush()
-    for checkin in created:
-        report.created += 1
-        record_event(
-            session, checkin, "created", as_of, now, due_on=checkin.due_on.isoformat(), status=checkin.status
-        )
-        if checkin.status == MISSED:
-            report.missed.append(checkin.engagement_key)
     if not rows:
         return report
     ctx = CheckinContext(session, settings, now=now, key=key, keys={e.key for e, _ in rows})
-    by_key = {c.engagement_key: c for c in created}
+    ctx.look_up_calendars([c for _, c in rows if c is not None and c.calendar_method == REQUEST], now)
+    # New check-ins: one INSERT (Core), then read back as ORM rows in one SELECT.
+    new = [new_checkin(engagement, settings, as_of, now) for engagement, checkin in rows if checkin is None]
+    by_key: dict[str, CheckinRow] = {}
+    if new:
+        session.execute(insert(CheckinRow.__table__), new)
+        by_key = {
+            c.engagement_key: c
+            for c in session.scalars(
+                select(CheckinRow).where(CheckinRow.engagement_key.in_([v["engagement_key"] for v in new]))
+            )
+        }
+    for values in new:
+        checkin = by_key[values["engagement_key"]]
+        report.created += 1
+        ctx.record(checkin, "created", as_of, now, due_on=checkin.due_on.isoformat(), status=checkin.status)
+        if checkin.status == MISSED:
+            report.missed.append(checkin.engagement_key)
     messages: list[OutboundMessage] = []
     for engagement, existing in rows:
         checkin = existing or by_key[engagement.key]
         if checkin.status == MISSED:
             continue
         messages += _reconcile(ctx, checkin, engagement, as_of=as_of, now=now, report=report)
+    report.withdrawn += ctx.save()
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
     return report
@@ -525,7 +562,6 @@ def _reconcile(
     report: CheckinReport,
 ) -> list[OutboundMessage]:
     settings = ctx.settings
-    session = ctx.session
     gone = not is_live(engagement)
     if gone and checkin.status != CANCELLED:
         what = "removed from the registry" if is_removed(engagement) else "cancelled"
@@ -533,11 +569,11 @@ def _reconcile(
         if checkin.status != SKIPPED:
             checkin.status = CANCELLED
             report.cancelled += 1
-            record_event(session, checkin, "cancelled", as_of, now, reason=checkin.note)
+            ctx.record(checkin, "cancelled", as_of, now, reason=checkin.note)
     elif not gone and checkin.status == CANCELLED:
         checkin.status = SCHEDULED
         checkin.note = None
-        record_event(session, checkin, "restored", as_of, now)
+        ctx.record(checkin, "restored", as_of, now)
     checkin.updated_at = now
 
     people = ctx.people(engagement)
@@ -556,8 +592,7 @@ def _reconcile(
 
     due = checkin.due_override or due_date(engagement.end_date, settings.checkin_offset_months)
     if due != checkin.due_on or engagement.end_date != checkin.end_date:
-        record_event(
-            session,
+        ctx.record(
             checkin,
             "moved",
             as_of,
@@ -577,16 +612,16 @@ def _reconcile(
             f"(catch-up cut-off AUXENG_CHECKIN_MAX_AGE_DAYS), recorded as missed on {as_of}"
         )
         report.missed.append(engagement.key)
-        record_event(session, checkin, "missed", as_of, now, reason=checkin.note)
+        ctx.record(checkin, "missed", as_of, now, reason=checkin.note)
         return []
 
     if (
         checkin.calendar_method == REQUEST
         and checkin.calendar_due != checkin.due_on
-        and not _calendar_went_out(session, checkin, now)
+        and not ctx.calendar_went_out(checkin)
     ):
         # moved before anything reached anyone: withdraw, and invite afresh on the new invitation day
-        report.withdrawn += _withdraw_calendar(session, checkin, now, f"check-in moved to {checkin.due_on}")
+        ctx.withdraw_calendar(checkin, now, f"check-in moved to {checkin.due_on}")
         checkin.calendar_method = None
     slot = _slot_for(checkin, people, settings)
     if checkin.calendar_method == REQUEST:
@@ -596,8 +631,7 @@ def _reconcile(
         return []
     elif as_of >= slot.local_day:
         checkin.calendar_method = NOT_SENT
-        record_event(
-            session,
+        ctx.record(
             checkin,
             "calendar_not_sent",
             as_of,
@@ -643,15 +677,14 @@ def send_checkin_surveys(
     }
     closes_at = closing_moment(as_of, settings, settings.checkin_window_days)
     earliest = max(now, datetime.combine(as_of, time(0), settings.timezone))
-    to_invite: list[tuple[SurveyInvitationRow, EngagementView]] = []
+    batch = Invitations(session, ctx.planner)
+    to_invite: list[tuple[Planned, EngagementView]] = []
     for checkin, engagement in rows:
         people = ctx.people(engagement)
         view = ctx.planner.engagement_view(engagement)
         invited = 0
         for email, role in people.surveyed:
-            invitation = invite(
-                session,
-                ctx.planner,
+            invitation = batch.invite(
                 existing.get((engagement.key, email)),
                 survey=SurveyKind.CHECKIN,
                 engagement_key=engagement.key,
@@ -677,17 +710,16 @@ def send_checkin_surveys(
         checkin.invited = invited
         checkin.updated_at = now
         report.surveyed += 1
-        record_event(
-            session, checkin, "surveyed", as_of, now, invited=invited, closes_at=closes_at.isoformat()
-        )
-    session.flush()
+        ctx.record(checkin, "surveyed", as_of, now, invited=invited, closes_at=closes_at.isoformat())
+    batch.save()
+    ctx.save()
     report.people_invited = len(to_invite)
     messages = [
         message
         for invitation, view in to_invite
         for message in invitation_messages(
             ctx.planner,
-            invitation,
+            invitation.saved,
             view,
             template="checkin_survey",
             as_of=as_of,
@@ -774,6 +806,7 @@ def close_checkins(
     if not due:
         return report
     answers = checkin_answers(session, [c.engagement_key for c in due])
+    events = []
     for checkin in due:
         result = outcome(answers[checkin.engagement_key])
         checkin.responses = result["responses"]
@@ -786,7 +819,8 @@ def close_checkins(
         checkin.closed_at = now
         checkin.updated_at = now
         report.closed[checkin.status] += 1
-        record_event(
-            session, checkin, "closed", as_of, now, status=checkin.status, responses=result["responses"]
+        events.append(
+            event_values(checkin, "closed", as_of, now, status=checkin.status, responses=result["responses"])
         )
+    insert_events(session, events)
     return report
