@@ -1,22 +1,29 @@
-"""Count the statements (and time) planning survey invitations takes as the store grows.
+"""Count the statements (and time) each planning step takes as the store grows.
 
-Goal: a constant number of statements per run, whatever the number of engagements:
-the ended engagements are filtered by date in SQL, the new invitations go in with one
-INSERT … RETURNING, and their email and Slack messages through Core in uniform chunks
-of 500 rows (:data:`auxeng.messaging.outbox.ENQUEUE_CHUNK`).
+Goal: a constant number of statements per run, whatever the number of engagements. Every
+planning step of ``auxeng_send_surveys`` and ``auxeng_checkins`` reads what it needs in a few
+queries (dates filtered in SQL) and writes in batches: invitations with one INSERT … RETURNING,
+outbox messages through Core in chunks of 500 (:data:`auxeng.messaging.outbox.ENQUEUE_CHUNK`),
+check-ins, follow-ups and their events through Core, updates as ORM executemany (one statement
+per set of changed columns), withdrawals per 200 prefixes.
 
-For 100, 1,000 and 10,000 synthetic engagements (``synthetic_registry_yaml``, synced
-and marked ended as of 2025-06-02) it runs ``plan_invitations`` once, in one committed
-transaction, counting statements with a ``before_cursor_execute`` listener. Counts are
-deterministic, unlike the seconds: a count that differs between sizes is a FAIL.
-An executemany is one statement per page SQLAlchemy sends (``insertmanyvalues``:
-1,000 rows per page, and the outbox's own 500-row chunks), so past 500 messages or
-1,000 invitations a run takes one INSERT more per chunk: the check compares the
-counts with those extra pages taken out, and the table shows them.
+For each store size (default 100, 1,000 and 10,000 synthetic engagements,
+``synthetic_registry_yaml``, synced and marked ended as of 2025-06-02, all followed up monthly)
+it runs :func:`tests.support.statements.planning_story`: survey invitations and reminders,
+check-ins scheduled (new, then calendar invitations), surveyed, reminded and closed, and monthly
+follow-ups (new, then the next month), each step in one committed transaction, counting its
+statements with a ``before_cursor_execute`` listener (the helper the statement-count tests use).
+Counts are deterministic, unlike the seconds (shown only).
+
+**Limit**: for every step, statements at each size <= statements at the smallest size + 10.
+The allowance is for chunking alone: an executemany goes out one page at a time (SQLAlchemy's
+1,000-row ``insertmanyvalues`` pages, the outbox's 500-row chunks), so a run writing thousands
+of rows takes a few statements more (at 10,000 engagements: at most 5 so far). A step whose
+work is zero at the largest size measured nothing: a FAIL too.
 
 PostgreSQL runs when ``AUXENG_TEST_POSTGRES_URL`` is set (e.g.
-``postgresql://postgres@127.0.0.1:5432/postgres``): a scratch database
-``auxeng_bench_<pid>`` is created and dropped at the end.
+``postgresql://postgres@127.0.0.1:5432/postgres``): a scratch database ``auxeng_bench_<pid>``
+(one schema per size) is created and dropped at the end.
 
 Usage: ``.venv/bin/python bench/planning.py [--engagements 100,1000,10000]``. Exit 1 on FAIL.
 """
@@ -28,9 +35,9 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 for path in (REPO / "plugins", REPO):
@@ -40,35 +47,44 @@ for path in (REPO / "plugins", REPO):
 from _common import postgres_database, verdict  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from auxeng.messaging.outbox import ENQUEUE_CHUNK  # noqa: E402
 from auxeng.settings import load_settings  # noqa: E402
 from auxeng.store.db import get_engine, migrate  # noqa: E402
-from tests.support.statements import load_synthetic, plan_surveys  # noqa: E402
+from tests.support.statements import load_synthetic, planning_story  # noqa: E402
 
 POSTGRES_URL_VAR = "AUXENG_TEST_POSTGRES_URL"
-INSERT_PAGE = 1000  # SQLAlchemy's insertmanyvalues page size (the invitations' INSERT)
+ALLOWANCE = 10  # statements a step may take beyond its count at the smallest size (chunking)
 SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
+
+
+def work(report: Any) -> tuple[str, int]:
+    """What a step's report says it did, as (what, how many): the figure that grows with the store."""
+    for attribute, label in (
+        ("invited", "invited"),
+        ("reminders", "reminded"),
+        ("people_invited", "invited"),
+        ("follow_ups", "reminded"),
+    ):
+        if getattr(report, attribute, 0):
+            return label, getattr(report, attribute)
+    if getattr(report, "created", 0):
+        return "created", report.created
+    if getattr(report, "invitations", 0):
+        return "calendars", report.invitations
+    closed = sum(getattr(report, "closed", {}).values())
+    return "closed", closed
 
 
 @dataclass
 class Row:
     backend: str
     engagements: int
+    step: str
     statements: int
-    pages: int  # INSERT statements beyond the first of each table (chunks of a large run)
     by_verb: dict[str, int]
     seconds: float
-    invited: int
+    what: str
+    done: int
     messages: int
-    stale: int
-
-    @property
-    def fixed(self) -> int:
-        return self.statements - self.pages
-
-
-def _pages(rows: int, size: int) -> int:
-    return max(0, -(-rows // size) - 1)
 
 
 def run_backend(backend: str, url_for: dict[int, str], sizes: list[int]) -> list[Row]:
@@ -78,33 +94,31 @@ def run_backend(backend: str, url_for: dict[int, str], sizes: list[int]) -> list
         try:
             migrate(engine)
             load_synthetic(engine, n)
-            start = time.perf_counter()
-            report, statements = plan_surveys(engine, SETTINGS)
-            seconds = time.perf_counter() - start
+            story = planning_story(engine, SETTINGS)
         finally:
             engine.dispose()
-        pages = _pages(report.invited + sum(report.skipped.values()), INSERT_PAGE) + _pages(
-            report.messages, ENQUEUE_CHUNK
-        )
-        rows.append(
-            Row(
-                backend,
-                n,
-                len(statements),
-                pages,
-                statements.by_verb(),
-                seconds,
-                report.invited,
-                report.messages,
-                len(report.stale),
+        for step, (report, statements) in story.items():
+            what, done = work(report)
+            rows.append(
+                Row(
+                    backend,
+                    n,
+                    step,
+                    len(statements),
+                    statements.by_verb(),
+                    statements.seconds,
+                    what,
+                    done,
+                    report.messages,
+                )
             )
-        )
-        print(f"  {backend} {n}: {len(statements)} statements, {seconds:.2f} s", flush=True)
+        total = sum(len(statements) for _, statements in story.values())
+        print(f"  {backend} {n}: {total} statements in {len(story)} steps", flush=True)
     return rows
 
 
 def _postgres_urls(base: str, sizes: list[int]) -> dict[int, str]:
-    """One scratch database per size, inside the bench's own (created here, dropped with it)."""
+    """One schema per size, inside the bench's own database (created here, dropped with it)."""
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     urls = {}
     with admin.connect() as conn:
@@ -127,7 +141,7 @@ def main() -> int:
         help="store sizes, comma-separated (default 100,1000,10000)",
     )
     args = parser.parse_args()
-    sizes = [int(n) for n in args.engagements.split(",")]
+    sizes = sorted({int(n) for n in args.engagements.split(",")})
     if len(sizes) < 2 or min(sizes) < 1:
         parser.error("--engagements needs at least two sizes, each at least 1")
 
@@ -143,30 +157,41 @@ def main() -> int:
             print(f"({POSTGRES_URL_VAR} is not set: PostgreSQL skipped)")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return report(rows)
+    return report(rows, sizes)
 
 
-def report(rows: list[Row]) -> int:
+def report(rows: list[Row], sizes: list[int]) -> int:
     print()
-    header = (
-        f"{'backend':<12}{'engagements':>12}{'statements':>12}{'extra pages':>13}{'seconds':>9}"
-        f"{'invited':>9}{'messages':>10}{'stale':>7}  statements by verb"
+    print(
+        f"Limit per step: statements at every size <= statements at {sizes[0]:,} engagements + {ALLOWANCE}"
+        " (chunking allowance), and some work done at the largest size."
     )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        verbs = ", ".join(f"{verb} {count}" for verb, count in sorted(r.by_verb.items()))
-        print(
-            f"{r.backend:<12}{r.engagements:>12}{r.statements:>12}{r.pages:>13}{r.seconds:>9.3f}"
-            f"{r.invited:>9}{r.messages:>10}{r.stale:>7}  {verbs}"
-        )
     failures = []
     for backend in dict.fromkeys(r.backend for r in rows):
-        fixed = {r.engagements: r.fixed for r in rows if r.backend == backend}
-        if len(set(fixed.values())) != 1:
-            failures.append(f"{backend}: statements (less extra INSERT pages) not constant: {fixed}")
-        if any(r.invited == 0 for r in rows if r.backend == backend):
-            failures.append(f"{backend}: a run invited nobody (nothing measured)")
+        print()
+        sized = "".join(f"{f'stmts@{n:,}':>14}" for n in sizes)
+        worked = "".join(f"{f'work@{n:,}':>13}" for n in sizes)
+        header = (
+            f"{backend:<26}{sized}{'limit':>7}{worked}{'s@max':>8}  verdict  statements by verb (largest)"
+        )
+        print(header)
+        print("-" * len(header))
+        for step in dict.fromkeys(r.step for r in rows if r.backend == backend):
+            by_size = {r.engagements: r for r in rows if r.backend == backend and r.step == step}
+            largest = by_size[sizes[-1]]
+            limit = by_size[sizes[0]].statements + ALLOWANCE
+            ok = all(r.statements <= limit for r in by_size.values()) and largest.done > 0
+            counts = "".join(f"{by_size[n].statements:>14}" for n in sizes)
+            done = "".join(f"{f'{by_size[n].done} {by_size[n].what}':>13}" for n in sizes)
+            verbs = ", ".join(f"{verb} {count}" for verb, count in sorted(largest.by_verb.items()))
+            print(
+                f"{step:<26}{counts}{limit:>7}{done}{largest.seconds:>8.2f}  {'PASS' if ok else 'FAIL':<7}  {verbs}"
+            )
+            if not ok:
+                failures.append(
+                    f"{backend} {step}: statements {[by_size[n].statements for n in sizes]} (limit {limit}), "
+                    f"work at {sizes[-1]:,}: {largest.done}"
+                )
     return verdict(failures)
 
 

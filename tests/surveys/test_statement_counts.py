@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from auxeng.messaging.outbox import ENQUEUE_CHUNK, OutboundMessage, enqueue
 from auxeng.settings import load_settings
 from auxeng.store.db import open_store
 from auxeng.store.models import OutboxRow, SurveyInvitationRow
+from auxeng.surveys import invitations
 from tests.conftest import _reset_postgres
-from tests.support.statements import counting, load_synthetic, plan_surveys
+from tests.support.statements import PLAN_AS_OF, PLAN_NOW, counting, load_synthetic, plan_step, plan_surveys
 
 SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -52,6 +53,28 @@ def test_planning_surveys_takes_the_same_statements_at_100_and_1000_engagements(
         engine.dispose()
     assert counts[100] == counts[1000], counts
     assert counts[100] <= 12, counts  # 9 SELECTs, one INSERT of invitations, one of messages
+
+
+def test_reminding_takes_the_same_statements_at_100_and_1000_engagements(store_url, tmp_path):
+    counts = {}
+    for engagements in (100, 1000):
+        engine = _fresh_store(store_url, tmp_path, f"auxeng-{engagements}.db")
+        load_synthetic(engine, engagements)
+        invited, _ = plan_surveys(engine, SETTINGS)
+        with engine.begin() as conn:  # every invitation reached its person 3 hours later
+            conn.execute(update(OutboxRow).values(status="sent", sent_at=PLAN_NOW + timedelta(hours=3)))
+        report, statements = plan_step(
+            engine, invitations.plan_reminders, SETTINGS, as_of=PLAN_AS_OF + timedelta(days=4)
+        )
+        assert report.reminders == invited.invited and report.messages == 2 * invited.invited
+        assert statements.inserts("auxeng_outbox") == 1, statements.by_verb()
+        assert statements.by_verb()["UPDATE"] <= 2, statements.by_verb()  # when sent, how many reminders
+        counts[engagements] = len(statements)
+        with Session(engine) as session:
+            assert session.scalar(select(func.sum(SurveyInvitationRow.reminders_queued))) == invited.invited
+        engine.dispose()
+    assert counts[100] == counts[1000], counts
+    assert counts[100] <= 10, counts
 
 
 def _alternating(count: int, start: int = 0) -> list[OutboundMessage]:
