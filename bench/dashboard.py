@@ -222,7 +222,11 @@ def main() -> int:
     admin_url = next((os.environ[v] for v in POSTGRES_URL_VARS if os.environ.get(v)), None)
     failures: list[str] = []
     print(f"dashboard data, {args.engagements:,} extra ended engagements, median of {args.rounds} rounds")
-    print(f"{'database':<12} {'what':<12} {'page':>5} {'ms':>8} {'statements':>11} {'rows':>5}")
+    print(
+        f"limits: a dashboard page < {TARGET_SECONDS * 1000:.0f} ms and <= {MAX_STATEMENTS} statements; "
+        f"each list on page {DEEP_PAGE} <= {MAX_RATIO}x its page 1"
+    )
+    print(f"{'database':<12} {'what':<12} {'page':>5} {'ms':>8} {'statements':>11} {'rows':>5}   verdict")
     with tempfile.TemporaryDirectory() as tmp:
         postgres = postgres_database(admin_url) if admin_url else contextlib.nullcontext()
         with postgres as pg_url:
@@ -235,8 +239,10 @@ def main() -> int:
                 for label, seeks in (("dashboard", (Seek(), Seek())), ("dashboard", deep)):
                     page = seeks[0].page
                     seconds, statements, rows = measure(engine, seeks, args.rounds)
+                    ok = seconds <= TARGET_SECONDS and statements <= MAX_STATEMENTS
                     print(
                         f"{name:<12} {label:<12} {page:>5} {seconds * 1000:>8.1f} {statements:>11} {rows:>5}"
+                        f"   {'PASS' if ok else 'FAIL'} (limits {TARGET_SECONDS * 1000:.0f} ms, {MAX_STATEMENTS} statements)"
                     )
                     if seconds > TARGET_SECONDS:
                         failures.append(
@@ -251,7 +257,8 @@ def main() -> int:
                     print(f"{name:<12} {which:<12} {1:>5} {first * 1000:>8.1f}")
                     print(
                         f"{name:<12} {which:<12} {shown:>5} {late * 1000:>8.1f} {'':>11} {rows:>5}"
-                        f"   page {shown}/page 1 = {ratio:.2f}x (limit {MAX_RATIO}x)"
+                        f"   {'PASS' if ratio <= MAX_RATIO and shown == DEEP_PAGE and rows else 'FAIL'}"
+                        f" page {shown}/page 1 = {ratio:.2f}x (limit {MAX_RATIO}x)"
                     )
                     if shown != DEEP_PAGE or rows == 0:
                         failures.append(

@@ -170,9 +170,9 @@ def report(rows: list[Row], sizes: list[int]) -> int:
     for backend in dict.fromkeys(r.backend for r in rows):
         print()
         sized = "".join(f"{f'stmts@{n:,}':>14}" for n in sizes)
-        worked = "".join(f"{f'work@{n:,}':>13}" for n in sizes)
+        worked = "".join(f"{f'work@{n:,}':>15}" for n in sizes)
         header = (
-            f"{backend:<26}{sized}{'limit':>7}{worked}{'s@max':>8}  verdict  statements by verb (largest)"
+            f"{backend:<29}{sized}{'limit':>7}{worked}{'s@max':>8}  verdict  statements by verb (largest)"
         )
         print(header)
         print("-" * len(header))
@@ -182,10 +182,10 @@ def report(rows: list[Row], sizes: list[int]) -> int:
             limit = by_size[sizes[0]].statements + ALLOWANCE
             ok = all(r.statements <= limit for r in by_size.values()) and largest.done > 0
             counts = "".join(f"{by_size[n].statements:>14}" for n in sizes)
-            done = "".join(f"{f'{by_size[n].done} {by_size[n].what}':>13}" for n in sizes)
+            done = "".join(f"{f'{by_size[n].done} {by_size[n].what}':>15}" for n in sizes)
             verbs = ", ".join(f"{verb} {count}" for verb, count in sorted(largest.by_verb.items()))
             print(
-                f"{step:<26}{counts}{limit:>7}{done}{largest.seconds:>8.2f}  {'PASS' if ok else 'FAIL':<7}  {verbs}"
+                f"{step:<29}{counts}{limit:>7}{done}{largest.seconds:>8.2f}  {'PASS' if ok else 'FAIL':<7}  {verbs}"
             )
             if not ok:
                 failures.append(

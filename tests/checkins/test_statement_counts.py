@@ -11,11 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auxeng.settings import load_settings
-from auxeng.store.db import open_store
 from auxeng.store.models import CheckinEventRow, CheckinRow, FollowUpRow, SurveyInvitationRow
 from auxeng.vocabulary import SurveyKind
-from tests.conftest import _reset_postgres
-from tests.support.statements import ALLOWANCE, load_synthetic, planning_story
+from tests.support.statements import ALLOWANCE, fresh_store, load_synthetic, planning_story
 
 SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
 CHECKIN_STEPS = (
@@ -32,11 +30,7 @@ CHECKIN_STEPS = (
 
 
 def _story(store_url: str, tmp_path, engagements: int):
-    if store_url.startswith("sqlite"):
-        engine = open_store(f"sqlite:///{tmp_path / f'auxeng-{engagements}.db'}")
-    else:
-        _reset_postgres(store_url)
-        engine = open_store(store_url)
+    engine = fresh_store(store_url, tmp_path, f"auxeng-{engagements}.db")
     load_synthetic(engine, engagements)
     story = planning_story(engine, SETTINGS)
     with Session(engine) as session:

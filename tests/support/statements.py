@@ -75,6 +75,18 @@ def counting(engine: Engine) -> Iterator[Statements]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+def fresh_store(store_url: str, tmp_path: Any, name: str) -> Engine:
+    """An empty migrated store: a new SQLite file ``name`` in ``tmp_path``, or the test's PostgreSQL
+    database emptied (``store_url`` from the ``store_url`` fixture)."""
+    from auxeng.store.db import open_store
+    from tests.conftest import _reset_postgres
+
+    if store_url.startswith("sqlite"):
+        return open_store(f"sqlite:///{tmp_path / name}")
+    _reset_postgres(store_url)
+    return open_store(store_url)
+
+
 def load_synthetic(engine: Engine, engagements: int, as_of: date = PLAN_AS_OF) -> None:
     """A store holding ``engagements`` synthetic engagements, those ended by ``as_of`` marked ended."""
     now = datetime.combine(as_of, time(5), UTC)

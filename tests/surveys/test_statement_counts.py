@@ -13,27 +13,26 @@ from sqlalchemy.orm import Session
 
 from auxeng.messaging.outbox import ENQUEUE_CHUNK, OutboundMessage, enqueue
 from auxeng.settings import load_settings
-from auxeng.store.db import open_store
 from auxeng.store.models import OutboxRow, SurveyInvitationRow
 from auxeng.surveys import invitations
-from tests.conftest import _reset_postgres
-from tests.support.statements import PLAN_AS_OF, PLAN_NOW, counting, load_synthetic, plan_step, plan_surveys
+from tests.support.statements import (
+    PLAN_AS_OF,
+    PLAN_NOW,
+    counting,
+    fresh_store,
+    load_synthetic,
+    plan_step,
+    plan_surveys,
+)
 
 SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _fresh_store(store_url: str, tmp_path, name: str):
-    if store_url.startswith("sqlite"):
-        return open_store(f"sqlite:///{tmp_path / name}")
-    _reset_postgres(store_url)
-    return open_store(store_url)
-
-
 def test_planning_surveys_takes_the_same_statements_at_100_and_1000_engagements(store_url, tmp_path):
     counts = {}
     for engagements in (100, 1000):
-        engine = _fresh_store(store_url, tmp_path, f"auxeng-{engagements}.db")
+        engine = fresh_store(store_url, tmp_path, f"auxeng-{engagements}.db")
         load_synthetic(engine, engagements)
         report, statements = plan_surveys(engine, SETTINGS)
         assert report.invited > 0 and report.stale  # both paths of the planner ran
@@ -58,7 +57,7 @@ def test_planning_surveys_takes_the_same_statements_at_100_and_1000_engagements(
 def test_reminding_takes_the_same_statements_at_100_and_1000_engagements(store_url, tmp_path):
     counts = {}
     for engagements in (100, 1000):
-        engine = _fresh_store(store_url, tmp_path, f"auxeng-{engagements}.db")
+        engine = fresh_store(store_url, tmp_path, f"auxeng-{engagements}.db")
         load_synthetic(engine, engagements)
         invited, _ = plan_surveys(engine, SETTINGS)
         with engine.begin() as conn:  # every invitation reached its person 3 hours later

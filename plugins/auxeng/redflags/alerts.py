@@ -22,7 +22,7 @@ from auxeng.messaging import outbox, tokens
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import MessagePlanner, Recipient
 from auxeng.redflags import rules
-from auxeng.redflags.store import OPEN, mark_announced
+from auxeng.redflags.store import OPEN, insert_events, mark_announced
 from auxeng.settings import Settings
 from auxeng.store.models import FlagRow, PersonRow, ProgramRow, TeamRow
 from auxeng.vocabulary import MessageKind
@@ -208,6 +208,7 @@ def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: d
     ]
     views = {view.id: view for view in flag_views(session, [flag for flag, _ in due])}
     messages: list[OutboundMessage] = []
+    events: list[dict[str, Any]] = []
     for flag, reason in due:
         targets = _recipients(flag, planner, managers, settings)
         if not targets:
@@ -234,8 +235,9 @@ def plan_flag_alerts(session: Session, *, settings: Settings, key: bytes, now: d
                 engagement_key=flag.engagement_key,
                 kind=MessageKind.FLAG_ALERT,
             )
-        mark_announced(session, flag, now, reason=reason, to=[t.email for t, _ in targets])
+        events.append(mark_announced(flag, now, reason=reason, to=[t.email for t, _ in targets]))
         report.announced.setdefault(reason, []).append(flag.open_key or str(flag.id))
+    insert_events(session, events)
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
     return report

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.planning import SURVEYING, checkin_answers, outcome
@@ -244,38 +244,33 @@ class ReconcileReport:
         }
 
 
+def event_values(flag: FlagRow, event: str, now: datetime, **detail: Any) -> dict[str, Any]:
+    """One event of the flag's history (every change to a flag is one), at its severity now."""
+    return {"flag_id": flag.id, "event": event, "severity": flag.severity, "detail": detail, "at": now}
+
+
+def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
+    """Insert flag events, in order, through Core (one executemany)."""
+    if events:
+        session.execute(insert(FlagEventRow.__table__), events)
+
+
 def record_event(session: Session, flag: FlagRow, event: str, now: datetime, **detail: Any) -> None:
-    """Append one event to the flag's history (every change to a flag is one)."""
-    session.add(FlagEventRow(flag_id=flag.id, event=event, severity=flag.severity, detail=detail, at=now))
+    """Append one event to the flag's history now (a step recording many collects :func:`event_values`)."""
+    insert_events(session, [event_values(flag, event, now, **detail)])
 
 
 def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime) -> ReconcileReport:
     """Make the live flags match ``flags`` (the rules' findings of ``as_of``). Caller commits."""
     report = ReconcileReport()
     live = {row.open_key: row for row in session.scalars(select(FlagRow).where(FlagRow.status.in_(LIVE)))}
+    opened = _open(session, [flag for flag in flags if flag.open_key not in live], as_of=as_of, now=now)
+    events: list[dict[str, Any]] = []
     for flag in flags:
         row = live.pop(flag.open_key, None)
         if row is None:
-            row = FlagRow(
-                rule=flag.rule,
-                subject_kind=flag.subject_kind,
-                subject_key=flag.subject_key,
-                open_key=flag.open_key,
-                status=OPEN,
-                severity=flag.severity,
-                summary=flag.summary,
-                evidence=flag.evidence,
-                team_key=flag.team_key,
-                engagement_key=flag.engagement_key,
-                opened_at=now,
-                opened_on=as_of,
-                evaluated_on=as_of,
-                updated_at=now,
-                announcements=0,
-            )
-            session.add(row)
-            session.flush()
-            record_event(session, row, "opened", now, summary=flag.summary)
+            row = opened[flag.open_key]
+            events.append(event_values(row, "opened", now, summary=flag.summary))
             report.opened.append(flag.open_key)
             report.samples.append(f"opened {flag.severity} {flag.open_key}: {flag.summary}")
             continue
@@ -288,19 +283,21 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
             )
             if reopened:
                 row.status = OPEN
-            record_event(
-                session, row, "escalated", now, previous=previous, reopened=reopened, summary=flag.summary
+            events.append(
+                event_values(
+                    row, "escalated", now, previous=previous, reopened=reopened, summary=flag.summary
+                )
             )
             report.escalated.append(flag.open_key)
             report.samples.append(f"escalated {previous} → {flag.severity} {flag.open_key}: {flag.summary}")
         elif row.severity != flag.severity:
-            record_event(session, row, "eased", now, previous=row.severity, summary=flag.summary)
+            events.append(event_values(row, "eased", now, previous=row.severity, summary=flag.summary))
             row.severity = flag.severity
         elif row.evidence == flag.evidence and row.summary == flag.summary:
             report.unchanged += 1
             continue
         else:
-            record_event(session, row, "updated", now, summary=flag.summary)
+            events.append(event_values(row, "updated", now, summary=flag.summary))
         row.summary = flag.summary
         row.evidence = flag.evidence
         row.team_key = flag.team_key
@@ -313,11 +310,43 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
         row.resolved_at = now
         row.resolved_reason = f"the condition cleared on {as_of.isoformat()}"
         row.updated_at = now
-        record_event(session, row, "resolved", now, reason=row.resolved_reason)
+        events.append(event_values(row, "resolved", now, reason=row.resolved_reason))
         report.resolved.append(key)
         report.samples.append(f"resolved {key}")
+    insert_events(session, events)
     session.flush()
     return report
+
+
+def _open(session: Session, flags: list[Flag], *, as_of: date, now: datetime) -> dict[str, FlagRow]:
+    """New open flags: one INSERT (Core), read back in one SELECT; by open key."""
+    if not flags:
+        return {}
+    session.execute(
+        insert(FlagRow.__table__),
+        [
+            {
+                "rule": flag.rule,
+                "subject_kind": flag.subject_kind,
+                "subject_key": flag.subject_key,
+                "open_key": flag.open_key,
+                "status": OPEN,
+                "severity": flag.severity,
+                "summary": flag.summary,
+                "evidence": flag.evidence,
+                "team_key": flag.team_key,
+                "engagement_key": flag.engagement_key,
+                "opened_at": now,
+                "opened_on": as_of,
+                "evaluated_on": as_of,
+                "updated_at": now,
+                "announcements": 0,
+            }
+            for flag in flags
+        ],
+    )
+    keys = [flag.open_key for flag in flags]
+    return {row.open_key: row for row in session.scalars(select(FlagRow).where(FlagRow.open_key.in_(keys)))}
 
 
 def evaluate_flags(session: Session, *, settings: Settings, as_of: date, now: datetime) -> ReconcileReport:
@@ -367,14 +396,14 @@ def acknowledge(session: Session, flag_id: int, *, by: str, note: str, now: date
     return AckOutcome("acknowledged", flag)
 
 
-def mark_announced(session: Session, flag: FlagRow, now: datetime, *, reason: str, to: list[str]) -> int:
-    """Record that the flag's alert number N went out (queued) to ``to``; returns N."""
+def mark_announced(flag: FlagRow, now: datetime, *, reason: str, to: list[str]) -> dict[str, Any]:
+    """Record that the flag's alert number N went out (queued) to ``to``; returns the event to insert
+    (:func:`insert_events`, with the run's others)."""
     number = flag.announcements + 1
     flag.announcements = number
     flag.announced_at = now
     flag.announced_severity = flag.severity
-    record_event(session, flag, "announced", now, reason=reason, to=to, number=number)
-    return number
+    return event_values(flag, "announced", now, reason=reason, to=to, number=number)
 
 
 def live_flags(session: Session) -> list[FlagRow]:
