@@ -68,6 +68,8 @@ def work(report: Any) -> tuple[str, int]:
             return label, getattr(report, attribute)
     if getattr(report, "created", 0):
         return "created", report.created
+    if getattr(report, "moved", 0) or getattr(report, "cancelled", 0):
+        return "moved/off", report.moved + report.cancelled
     if getattr(report, "invitations", 0):
         return "calendars", report.invitations
     closed = sum(getattr(report, "closed", {}).values())

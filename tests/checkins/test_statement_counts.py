@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from auxeng.settings import load_settings
 from auxeng.store.models import CheckinEventRow, CheckinRow, FollowUpRow, SurveyInvitationRow
 from auxeng.vocabulary import SurveyKind
-from tests.support.statements import ALLOWANCE, fresh_store, load_synthetic, planning_story
+from tests.support.statements import fresh_store, load_synthetic, planning_story
 
 SETTINGS = load_settings({"AUXENG_PUBLIC_URL": "https://airflow.example.com/auxeng"})
 CHECKIN_STEPS = (
@@ -66,8 +66,8 @@ def test_checkin_and_follow_up_planning_take_as_many_statements_at_1000_engageme
     assert report["follow-ups: new"].follow_ups > 100
     assert report["follow-ups: next month"].follow_ups > 100
     # ... the statements do not.
-    assert all(large_count <= small_count + ALLOWANCE for small_count, large_count in counts.values()), counts
-    assert all(large_count <= 20 for _, large_count in counts.values()), counts
+    assert all(small_count == large_count for small_count, large_count in counts.values()), counts
+    assert all(large_count <= 14 for _, large_count in counts.values()), counts
     # Rows written in one statement per table (and per executemany page).
     for step in ("check-ins: new", "check-in surveys: day 0", "follow-ups: new"):
         statements = large[step][1]

@@ -25,6 +25,7 @@ from auxeng.messaging.planner import end_of_day
 from auxeng.registry.lifecycle import ended_and_live_clause, is_ended, is_live
 from auxeng.registry.roles import auxeng_lead, host_manager_email
 from auxeng.settings import Settings
+from auxeng.store.db import same_update_columns
 from auxeng.store.models import (
     EngagementRow,
     FollowUpRow,
@@ -176,6 +177,7 @@ def plan_follow_ups(
         if follow_up.last_round >= follow_up.months:
             follow_up.status = COMPLETED
             follow_up.finish_reason = f"all {follow_up.months} monthly reminders went out"
+    same_update_columns(session, [follow_up or created[engagement.key] for engagement, follow_up in rows])
     batch.save()
     outbox.withdraw_each(session, kind=MessageKind.FOLLOW_UP_REMINDER, engagements=withdrawals)
     messages: list[OutboundMessage] = []

@@ -47,6 +47,7 @@ from auxeng.messaging.sendwindow import person_timezone
 from auxeng.registry.lifecycle import ended_and_live_clause, is_live, is_removed
 from auxeng.registry.roles import auxeng_lead, host_manager_email
 from auxeng.settings import Settings
+from auxeng.store.db import same_update_columns
 from auxeng.store.models import (
     CheckinEventRow,
     CheckinRow,
@@ -546,6 +547,7 @@ def schedule_checkins(
         if checkin.status == MISSED:
             continue
         messages += _reconcile(ctx, checkin, engagement, as_of=as_of, now=now, report=report)
+    same_update_columns(session, [existing or by_key[engagement.key] for engagement, existing in rows])
     report.withdrawn += ctx.save()
     report.messages = enqueue(session, messages, now=now)
     report.samples = samples(messages)
@@ -822,5 +824,6 @@ def close_checkins(
         events.append(
             event_values(checkin, "closed", as_of, now, status=checkin.status, responses=result["responses"])
         )
+    same_update_columns(session, due)
     insert_events(session, events)
     return report

@@ -23,6 +23,7 @@ from auxeng.redflags import rules
 from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
 from auxeng.registry.lifecycle import is_cancelled, removed_clause
 from auxeng.settings import Settings
+from auxeng.store.db import same_update_columns
 from auxeng.store.models import (
     CheckinRow,
     EngagementRow,
@@ -264,6 +265,7 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
     """Make the live flags match ``flags`` (the rules' findings of ``as_of``). Caller commits."""
     report = ReconcileReport()
     live = {row.open_key: row for row in session.scalars(select(FlagRow).where(FlagRow.status.in_(LIVE)))}
+    touched = list(live.values())
     opened = _open(session, [flag for flag in flags if flag.open_key not in live], as_of=as_of, now=now)
     events: list[dict[str, Any]] = []
     for flag in flags:
@@ -313,6 +315,7 @@ def reconcile(session: Session, flags: list[Flag], *, as_of: date, now: datetime
         events.append(event_values(row, "resolved", now, reason=row.resolved_reason))
         report.resolved.append(key)
         report.samples.append(f"resolved {key}")
+    same_update_columns(session, touched)
     insert_events(session, events)
     session.flush()
     return report

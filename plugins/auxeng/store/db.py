@@ -15,13 +15,14 @@ import fcntl
 import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, make_url
+from sqlalchemy import Engine, create_engine, event, insert, inspect, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
@@ -253,3 +254,20 @@ def insert_skipping_duplicates(session: Session, model: Any, unique: list[str]) 
     if dialect == "sqlite":
         return sqlite.insert(model).on_conflict_do_nothing(index_elements=unique)
     return insert(model)  # pragma: no cover - the store supports SQLite and PostgreSQL only
+
+
+def same_update_columns(session: Session, rows: Iterable[Any]) -> None:
+    """Make the next flush update the changed rows among ``rows`` with one statement form: each
+    with every column any of them changed. The ORM sends one executemany per run of consecutive
+    rows (by id) with the same changed columns, so rows changed in different ways, interleaved,
+    would take one UPDATE each: this keeps it to one (per mapper and executemany page)."""
+    dirty = [row for row in rows if row is not None and session.is_modified(row)]
+    changed = {
+        column.key
+        for row in dirty
+        for column in inspect(row).mapper.column_attrs
+        if inspect(row).attrs[column.key].history.has_changes()
+    }
+    for row in dirty:
+        for key in changed:
+            flag_modified(row, key)

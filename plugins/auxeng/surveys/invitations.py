@@ -35,6 +35,7 @@ from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import EngagementView, MessagePlanner, end_of_day
 from auxeng.registry.lifecycle import ended_and_live_clause
 from auxeng.settings import Settings
+from auxeng.store.db import same_update_columns
 from auxeng.store.models import (
     EngagementRow,
     MemberRow,
@@ -272,6 +273,7 @@ class Invitations:
         self.session = session
         self.planner = planner
         self._new: list[tuple[dict[str, Any], Planned]] = []
+        self._again: list[SurveyInvitationRow] = []
 
     def invite(
         self,
@@ -305,7 +307,10 @@ class Invitations:
                 round_=round_,
                 blocker=blocker,
             )
-            return None if row is None else Planned(row.status, row.skip_reason, row)
+            if row is None:
+                return None
+            self._again.append(row)
+            return Planned(row.status, row.skip_reason, row)
         values = _invitation_values(
             self.planner, survey, engagement_key, email, side, role, as_of, now, closes_at, round_, blocker
         )
@@ -319,6 +324,8 @@ class Invitations:
         for (_, planned), row in zip(self._new, rows, strict=True):
             planned.row = row
         self._new = []
+        same_update_columns(self.session, self._again)
+        self._again = []
         self.session.flush()
 
 
@@ -533,13 +540,15 @@ def note_deliveries(session: Session, *, settings: Settings, now: datetime) -> i
     sent = dict(session.execute(first_sent).all())
     if not sent:
         return 0
-    for invitation in session.scalars(select(SurveyInvitationRow).where(SurveyInvitationRow.id.in_(sent))):
+    noted = list(session.scalars(select(SurveyInvitationRow).where(SurveyInvitationRow.id.in_(sent))))
+    for invitation in noted:
         invitation.sent_at = sent[invitation.id]
         held = (invitation.sent_at.astimezone(settings.timezone).date() - invitation.invited_on).days
         if held > 0:
             closes_on = invitation.closes_at.astimezone(settings.timezone).date()
             invitation.closes_at = end_of_day(closes_on + timedelta(days=held), settings)
         invitation.updated_at = now
+    same_update_columns(session, noted)
     session.flush()
     return len(sent)
 
