@@ -23,7 +23,7 @@ DAY = date(2026, 12, 1)
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
 
-def findings(count: int, *, severity: str = "warning", requests: int = 2) -> list[Flag]:
+def findings(numbers: range | list[int], *, severity: str = "warning", requests: int = 2) -> list[Flag]:
     return [
         Flag(
             rule="help_requests",
@@ -34,7 +34,7 @@ def findings(count: int, *, severity: str = "warning", requests: int = 2) -> lis
             evidence={"requests": requests},
             team_key=f"team-{n:04d}",
         )
-        for n in range(count)
+        for n in numbers
     ]
 
 
@@ -49,23 +49,21 @@ def _counts(store_url, tmp_path, flags: int) -> dict[str, int]:
     engine = fresh_store(store_url, tmp_path, f"auxeng-{flags}.db")
     load_synthetic(engine, 10)  # the program and its manager, who gets the alerts
     counts = {}
-    opened, statements = _run(engine, reconcile, flags=findings(flags), as_of=DAY, now=NOW)
+    opened, statements = _run(engine, reconcile, flags=findings(range(flags)), as_of=DAY, now=NOW)
     assert len(opened.opened) == flags
     counts["opened"] = len(statements)
     alerts, statements = _run(engine, plan_flag_alerts, settings=SETTINGS, key=KEY, now=NOW)
     assert sum(len(keys) for keys in alerts.announced.values()) == flags and alerts.messages >= flags
     counts["announced"] = len(statements)
-    third = flags // 3
-    changed = (
-        findings(third, severity="critical", requests=9)  # escalated
-        + findings(2 * third, requests=3)[third:]  # updated
-    )  # the rest resolved
+    # Interleaved by id: every third flag escalated, the next updated, the next resolved.
+    escalated, updated = range(0, flags, 3), range(1, flags, 3)
+    changed = findings(escalated, severity="critical", requests=9) + findings(updated, requests=3)
     later = datetime(2026, 12, 2, 9, tzinfo=UTC)
     changes, statements = _run(engine, reconcile, flags=changed, as_of=date(2026, 12, 2), now=later)
     assert (len(changes.escalated), len(changes.updated), len(changes.resolved)) == (
-        third,
-        2 * third,  # the escalated ones are updated too
-        flags - 2 * third,
+        len(escalated),
+        len(escalated) + len(updated),  # the escalated ones are updated too
+        flags - len(escalated) - len(updated),
     )
     counts["changed"] = len(statements)
     with Session(engine) as session:
