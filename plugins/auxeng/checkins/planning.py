@@ -713,6 +713,7 @@ def send_checkin_surveys(
         checkin.updated_at = now
         report.surveyed += 1
         ctx.record(checkin, "surveyed", as_of, now, invited=invited, closes_at=closes_at.isoformat())
+    same_update_columns(session, [checkin for checkin, _ in rows])
     batch.save()
     ctx.save()
     report.people_invited = len(to_invite)
