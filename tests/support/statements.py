@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from time import perf_counter
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from auxeng.checkins import follow_ups, planning
 from auxeng.dev.synthetic import synthetic_registry_yaml
 from auxeng.registry.lifecycle import mark_ended
-from auxeng.registry.parse import parse_registry
+from auxeng.registry.parse import Registry, parse_registry
 from auxeng.registry.sync import sync_registry
 from auxeng.settings import Settings
 from auxeng.store.models import CheckinRow, EngagementRow, OutboxRow
@@ -87,10 +88,16 @@ def fresh_store(store_url: str, tmp_path: Any, name: str) -> Engine:
     return open_store(store_url)
 
 
+@lru_cache(maxsize=4)
+def _synthetic_registry(engagements: int) -> Registry:
+    """The parsed synthetic registry (frozen: parsed once per size and process, for each backend)."""
+    return parse_registry(synthetic_registry_yaml(engagements))
+
+
 def load_synthetic(engine: Engine, engagements: int, as_of: date = PLAN_AS_OF) -> None:
     """A store holding ``engagements`` synthetic engagements, those ended by ``as_of`` marked ended."""
     now = datetime.combine(as_of, time(5), UTC)
-    sync_registry(engine, parse_registry(synthetic_registry_yaml(engagements)), source="synthetic", now=now)
+    sync_registry(engine, _synthetic_registry(engagements), source="synthetic", now=now)
     mark_ended(engine, as_of, now=now)
 
 
