@@ -4,7 +4,10 @@ Target: parsing + validating a 10k-engagement registry and loading it into a
 fresh SQLite store (migrate + first sync) takes < 10 s.
 
 Every load is what the ``auxeng_sync_registry`` task does: read and validate the
-file (``load_registry_file``), then ``sync_registry``. Steps, on each backend:
+file (``load_registry_file``), then ``sync_registry``. Each file is parsed (and timed) once per
+run, the first time it is loaded: the other steps on it, and PostgreSQL, sync the same parsed
+registry and show that parse's seconds (a parse does not depend on the store; parsing the
+4.8 MB file again for every step took 4 more parses of ~9 s). Steps, on each backend:
 
 * ``migrate``            a fresh store brought to the newest schema
 * ``first load``         every engagement created
@@ -82,6 +85,7 @@ class Bench:
     rows: list[Row] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     profiles: list[tuple[str, cProfile.Profile]] = field(default_factory=list)
+    parsed: dict[Path, tuple[Registry, float]] = field(default_factory=dict)  # each file parsed once
 
     def check(self, ok: bool, message: str) -> None:
         if not ok:
@@ -118,9 +122,14 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
-def _parse(bench: Bench, path: Path, label: str, profile: bool) -> tuple[Registry, float]:
+def _parse(bench: Bench, path: Path, label: str, profile: bool) -> tuple[Registry, float, bool]:
+    """The file read and validated as the task does: timed the first time, then the same (frozen)
+    registry and its seconds again (a parse does not depend on the store). Last: whether it was reused."""
+    if path in bench.parsed:
+        return *bench.parsed[path], True
     with _maybe_profile(bench, f"{label}: parse + validate", profile):
         registry, seconds = _timed(lambda: load_registry_file(path))
+    bench.parsed[path] = (registry, seconds)
     bench.check(
         not registry.problems, f"{path.name}: {len(registry.problems)} problem(s): {registry.problems[:3]}"
     )
@@ -128,7 +137,7 @@ def _parse(bench: Bench, path: Path, label: str, profile: bool) -> tuple[Registr
         len(registry.engagements) == bench.engagements,
         f"{path.name}: {len(registry.engagements)} engagements parsed, expected {bench.engagements}",
     )
-    return registry, seconds
+    return registry, seconds, False
 
 
 def _describe(result: SyncResult) -> str:
@@ -166,19 +175,20 @@ def run_backend(bench: Bench, backend: str, engine: Engine) -> None:
         now = BASE_NOW + timedelta(minutes=number)
         if step == "re-load, same file":
             # What the hourly run does with an unchanged file: hash the bytes, skip the parse.
-            parse_s = None
+            parse_s, reused = None, False
             result, store_s = _timed(
                 lambda path=path, now=now: sync_registry_file(engine, path, now=now, force=False)
             )
         else:
-            registry, parse_s = _parse(bench, path, label, profile=first and backend == "sqlite")
+            registry, parse_s, reused = _parse(bench, path, label, profile=first and backend == "sqlite")
             with _maybe_profile(bench, f"{label}: sync", first):
                 result, store_s = _timed(
                     lambda registry=registry, path=path, force=force, now=now: sync_registry(
                         engine, registry, source=str(path), now=now, force=force
                     )
                 )
-        bench.rows.append(Row(backend, step, parse_s, store_s, _describe(result)))
+        note = " (parse s: the file's first parse, reused)" if reused else ""
+        bench.rows.append(Row(backend, step, parse_s, store_s, _describe(result) + note))
         expected = {
             "first load": (False, n, 0, 0),
             "re-load, same file": (True, 0, 0, 0),
