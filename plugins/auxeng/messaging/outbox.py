@@ -4,8 +4,8 @@ This module owns every change to ``auxeng_outbox``; nothing else updates its row
 
 - :func:`enqueue`: idempotent (a deterministic ``dedupe_key`` under a unique constraint),
   so planners can run any number of times.
-- :func:`withdraw` / :func:`went_out`: a planner takes back pending messages it no longer
-  wants (a moved check-in, a stopped follow-up), or asks whether one already went out.
+- :func:`withdraw_each` / :func:`which_went_out`: a planner takes back pending messages it no
+  longer wants (moved check-ins, stopped follow-ups), or asks which already went out: many at once.
 - :func:`retry`: a failed message is queued again (the dashboard).
 - Delivery (:mod:`auxeng.delivery.drain`) goes through :func:`claim`, :func:`renew`,
   :func:`release`, :func:`skip`, and the per-message marks :func:`mark_sent`,
@@ -136,24 +136,6 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
 # --- planners ---------------------------------------------------------------------------
 
 
-def withdraw(
-    session: Session,
-    *,
-    kind: str,
-    why: str,
-    now: datetime,
-    dedupe_prefix: str | None = None,
-    engagement_key: str | None = None,
-) -> int:
-    """Skip (cause ``withdrawn``) the pending messages of ``kind`` matching the prefix or engagement
-    that no drainer holds right now; returns how many."""
-    if (dedupe_prefix is None) == (engagement_key is None):
-        raise ValueError("withdraw needs a dedupe prefix or an engagement key (one of them)")
-    if dedupe_prefix is not None:
-        return withdraw_each(session, kind=kind, prefixes={dedupe_prefix: (why, now)})
-    return withdraw_each(session, kind=kind, engagements={engagement_key: (why, now)})
-
-
 def withdraw_each(
     session: Session,
     *,
@@ -161,8 +143,10 @@ def withdraw_each(
     prefixes: Mapping[str, tuple[str, datetime]] | None = None,
     engagements: Mapping[str, tuple[str, datetime]] | None = None,
 ) -> int:
-    """:func:`withdraw` for many dedupe prefixes (or engagements) at once, each with its own
-    (reason, moment): one UPDATE per :data:`WITHDRAW_CHUNK` of them. Returns how many were withdrawn."""
+    """Skip (cause ``withdrawn``) the pending messages of ``kind`` under each dedupe prefix (or of
+    each engagement) that no drainer holds at that one's moment, with its reason: ``prefixes`` or
+    ``engagements`` map each to (reason, moment). One UPDATE per :data:`WITHDRAW_CHUNK` of them;
+    returns how many messages were withdrawn."""
     column = OutboxRow.dedupe_key if prefixes is not None else OutboxRow.engagement_key
     items = list((prefixes if prefixes is not None else engagements or {}).items())
 
@@ -191,11 +175,6 @@ def withdraw_each(
             or 0
         )
     return withdrawn
-
-
-def went_out(session: Session, *, kind: str, dedupe_prefix: str, now: datetime) -> bool:
-    """Whether a message of ``kind`` under ``dedupe_prefix`` was sent (or is being sent right now)."""
-    return dedupe_prefix in which_went_out(session, kind=kind, dedupe_prefixes=[dedupe_prefix], now=now)
 
 
 def which_went_out(session: Session, *, kind: str, dedupe_prefixes: Iterable[str], now: datetime) -> set[str]:
