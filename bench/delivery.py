@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.generator import BytesGenerator
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,7 @@ from auxeng.store.models import OutboxRow  # noqa: E402
 from tests.support.slack_standin import SlackStandIn  # noqa: E402
 from tests.support.smtp_server import SmtpServer, free_port  # noqa: E402
 
-TARGET_RATIO = 0.7
+TARGET_RATIO = 0.9
 ROUNDS = 5  # raw and deliver() alternate, 1/ROUNDS of the messages at a time
 RATE_LIMITED = 0.05
 RETRY_AFTER = 0.05
@@ -236,14 +238,25 @@ def _maybe_profile(bench: Bench, label: str) -> Any:
     return profiled(bench.profile, label, bench.profiles)
 
 
-def raw_smtplib(server: SmtpServerProcess, messages: list[QueuedMessage]) -> float:
-    """The baseline: build each message, send it over one plain smtplib connection; no database."""
+def prerendered(messages: list[QueuedMessage]) -> list[tuple[str, bytes]]:
+    """(recipient, bytes) of each message, as ``smtplib.send_message`` would put them on the wire."""
+    out = []
+    for message in messages:
+        buffer = io.BytesIO()
+        msg = build_email(message, email_from=EMAIL_FROM)
+        BytesGenerator(buffer, policy=msg.policy.clone(linesep="\r\n")).flatten(msg, linesep="\r\n")
+        out.append((message.recipient, buffer.getvalue()))
+    return out
+
+
+def raw_smtplib(server: SmtpServerProcess, messages: list[tuple[str, bytes]]) -> float:
+    """The baseline: the same messages' bytes, rendered beforehand (untimed), sent over one plain
+    smtplib connection; no database, no message building."""
     start = time.perf_counter()
     client = smtplib.SMTP(server.host, server.port, timeout=30)
     try:
-        for message in messages:
-            msg = build_email(message, email_from=EMAIL_FROM)
-            client.send_message(msg, from_addr="auxeng@example.com", to_addrs=[message.recipient])
+        for recipient, data in messages:
+            client.sendmail("auxeng@example.com", [recipient], data)
     finally:
         client.quit()
     return time.perf_counter() - start
@@ -273,14 +286,14 @@ def run_email(bench: Bench, backend: str, engine: Engine, server: SmtpServerProc
     settings = dataclasses.replace(load_settings({}), email_from=EMAIL_FROM)
 
     # Warm up both paths (connections, imports) outside the timings.
-    raw_smtplib(server, [as_queued(invitation(n + i), n + i) for i in range(50)])
+    raw_smtplib(server, prerendered([as_queued(invitation(n + i), n + i) for i in range(50)]))
     server.clear()
     raw_s = deliver_s = 0.0
     raw_received = delivered = sent = sessions = 0
     for r in range(rounds):
-        chunk = [as_queued(m, i + 1) for i, m in enumerate(messages) if i * rounds // n == r]
+        chunk = prerendered([as_queued(m, i + 1) for i, m in enumerate(messages) if i * rounds // n == r])
 
-        def raw(chunk: list[QueuedMessage] = chunk) -> float:
+        def raw(chunk: list[tuple[str, bytes]] = chunk) -> float:
             before = server.stats()["received"]
             seconds = raw_smtplib(server, chunk)
             nonlocal raw_received
@@ -317,7 +330,7 @@ def run_email(bench: Bench, backend: str, engine: Engine, server: SmtpServerProc
     )
     bench.check(counts == {"sent": n}, f"{backend}: outbox after delivery: {counts}")
     bench.rows.append(
-        Row(backend, "raw smtplib loop, 1 connection", n, raw_s, f"{raw_received} received, ~{size} B each")
+        Row(backend, "raw smtplib, pre-rendered bytes", n, raw_s, f"{raw_received} received, ~{size} B each")
     )
     bench.rows.append(
         Row(
@@ -478,7 +491,8 @@ def report(bench: Bench) -> int:
     print()
     for backend, ratio in bench.ratios.items():
         print(
-            f"{backend}: deliver() reaches {ratio:.2f}× the raw smtplib loop's throughput (target >= {TARGET_RATIO})"
+            f"{backend}: deliver() / raw smtplib (pre-rendered bytes) throughput: {ratio:.2f}x, "
+            f"limit >= {TARGET_RATIO}x: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}"
         )
     if bench.profile:
         print("(--profile inflates the deliver() times: the ratio target is not checked)")

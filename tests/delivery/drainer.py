@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--kill-after", type=int, default=0)
     parser.add_argument("--lease", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--mark-every", type=int, default=20)
     args = parser.parse_args()
 
     settings = dataclasses.replace(load_settings(), outbox_lease_seconds=args.lease)
@@ -59,6 +60,7 @@ def main() -> None:
         channels=["email"],
         transports={"email": email},
         batch_size=args.batch_size,
+        mark_every=args.mark_every,
     )
     print(json.dumps(report.summary()))
 

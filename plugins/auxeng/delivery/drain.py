@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,9 +117,11 @@ class _Scope:
     channels: tuple[str, ...]
     kinds: tuple[str, ...] | None
 
-    def where(self, channel: str | None = None) -> list[ColumnElement[bool]]:
+    def where(
+        self, channel: str | None = None, status: OutboxStatus = OutboxStatus.PENDING
+    ) -> list[ColumnElement[bool]]:
         conditions = [
-            o.c.status == OutboxStatus.PENDING,
+            o.c.status == status,
             o.c.channel == channel if channel else o.c.channel.in_(self.channels),
         ]
         if self.kinds is not None:
@@ -204,6 +206,11 @@ def _guard_pass(engine: Engine, scope: _Scope, report: DeliveryReport) -> None:
                 report.skipped[channel] += 1
                 report.skipped_by[guard.cause] += 1
         report.voided_invitations += void_withdrawn(conn, wall)
+        for channel in outbox.doubt(conn, scope.where(status=OutboxStatus.SENDING), wall=wall):
+            report.in_doubt[channel] += 1
+    for channel, number in sorted(report.in_doubt.items()):
+        report.note_problem(f"{channel}: {number} message(s) in doubt: {outbox.IN_DOUBT_REASON}")
+        log.error("%s: %d message(s) in doubt: %s", channel, number, outbox.IN_DOUBT_REASON)
     if report.skipped:
         log.info("Guard: skipped %s (%s)", dict(report.skipped), dict(report.skipped_by))
 
@@ -250,6 +257,16 @@ def _window_delay(message: QueuedMessage, now: datetime) -> datetime | None:
     return window.next_opening(now)
 
 
+@dataclass
+class _Outcomes:
+    """What the transport said about a group's messages, written in one transaction after it."""
+
+    sent: list[tuple[int, str | None]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    retried: list[tuple[int, str]] = field(default_factory=list)
+    handed: set[int] = field(default_factory=set)  # given to the transport (whatever it said)
+
+
 class _ChannelRun:
     """Drains one channel with one transport; counts into the report."""
 
@@ -263,6 +280,7 @@ class _ChannelRun:
         now: datetime,
         settings: Settings,
         batch_size: int,
+        mark_every: int,
         report: DeliveryReport,
     ) -> None:
         self.engine = engine
@@ -273,21 +291,20 @@ class _ChannelRun:
         self.lease = timedelta(seconds=max(1, settings.outbox_lease_seconds))
         self.max_attempts = max(1, settings.outbox_max_attempts)
         self.batch_size = batch_size
+        self.mark_every = mark_every
         self.report = report
         self.down: str | None = None
         self.transient_in_a_row = 0
         self.until = now  # the lease of the batch being sent
         # Rows that hit a transient error keep their lease until the run ends (lease → ids).
         self.retry_later: dict[datetime, list[int]] = {}
-        self.marks: Connection | None = None  # set while running
+        self.open_ids: set[int] = set()  # of the batch being sent
+        self.renew_at = now
 
     def run(self) -> None:
-        # Claims, renewals and releases are transactions on ``conn``. Each mark is one
-        # UPDATE by primary key on an autocommit connection: durable when it returns,
-        # one round trip (no BEGIN/COMMIT), which keeps per-message commits cheap.
-        with self.engine.connect() as conn, self.engine.connect() as marks:
-            marks = marks.execution_options(isolation_level="AUTOCOMMIT")
-            self.marks = marks
+        # Claims, renewals, releases and each group's two transactions (its "sending" mark, then
+        # its outcomes) run on one connection, each committed at once.
+        with self.engine.connect() as conn:
             try:
                 self._drain(conn)
             finally:
@@ -318,106 +335,133 @@ class _ChannelRun:
     def _batch(
         self, conn: Connection, batch: list[QueuedMessage], claimed_at: datetime, until: datetime
     ) -> None:
-        open_ids = {m.id for m in batch}
-        renew_at = claimed_at + self.lease / 2
+        self.open_ids = {m.id for m in batch}  # leased and not handed over (or settled) yet
+        self.renew_at = claimed_at + self.lease / 2
         self.until = until
         try:
             try:
                 with self.transport as transport:
-                    for message in batch:
-                        if message.id not in open_ids:
-                            continue  # lost its lease (see renewal below)
-                        if utcnow() >= renew_at:
-                            new_until = utcnow() + self.lease
-                            kept = outbox.renew(conn, sorted(open_ids), until, new_until)
-                            if kept != open_ids:
-                                log.warning(
-                                    "Leases lost for outbox rows %s: skipped", sorted(open_ids - kept)
-                                )
-                            open_ids, until = kept, new_until
-                            self.until = until
-                            renew_at = utcnow() + self.lease / 2
-                            if message.id not in open_ids:
-                                continue
-                        self._one(transport, message)
-                        open_ids.discard(message.id)
+                    for start in range(0, len(batch), self.mark_every):
                         if self.down is not None:
                             break
+                        self._renew_if_due(conn, set())
+                        group = [m for m in batch[start : start + self.mark_every] if m.id in self.open_ids]
+                        self._group(conn, transport, group)
             except TransientDeliveryError as exc:  # opening the transport failed: nothing attempted
                 self._stop(exc.reason)
         finally:
             reason = f"not attempted: {self.down}" if self.down else None
-            if open_ids and self.down:
-                self.report.deferred[self.channel] += len(open_ids)
+            left = self.open_ids
+            if left and self.down:
+                self.report.deferred[self.channel] += len(left)
             try:
-                outbox.release(conn, open_ids, until, reason and reason[:MAX_REASON])
+                outbox.release(conn, left, self.until, reason and reason[:MAX_REASON])
             except Exception:  # never hide the error that got us here; the lease expires anyway
-                log.exception("Could not release the leases of outbox rows %s", sorted(open_ids))
+                log.exception("Could not release the leases of outbox rows %s", sorted(left))
+
+    def _renew_if_due(self, conn: Connection, sending: set[int]) -> set[int]:
+        """Past half the lease, a new lease for the rows still held (``sending`` ones too); returns
+        the ``sending`` rows still held."""
+        if utcnow() < self.renew_at:
+            return sending
+        held = self.open_ids | sending
+        new_until = utcnow() + self.lease
+        kept = outbox.renew(conn, sorted(held), self.until, new_until)
+        if kept != held:
+            log.warning("Leases lost for outbox rows %s: skipped", sorted(held - kept))
+        self.open_ids &= kept
+        self.until, self.renew_at = new_until, utcnow() + self.lease / 2
+        return sending & kept
+
+    def _group(self, conn: Connection, transport: Transport, group: list[QueuedMessage]) -> None:
+        """Send up to ``mark_every`` messages: mark them ``sending`` (committed), hand them to the
+        transport, then write what it said in one transaction. A crash in between leaves them
+        ``sending`` (``in_doubt`` once the lease runs out): never sent twice."""
+        wall = utcnow()
+        ready = []
+        for message in group:
+            later = _window_delay(message, self.now)
+            if later is None:
+                ready.append(message)
+                continue
+            outbox.reschedule(
+                conn,
+                message.id,
+                later=later,
+                why=f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
+                f"moved to {later:%Y-%m-%d %H:%M} UTC",
+                at=wall,
+            )
+            self.open_ids.discard(message.id)
+            self.report.rescheduled[self.channel] += 1
+        sending = outbox.start_sending(conn, [m.id for m in ready], self.until, at=wall)
+        conn.commit()
+        if len(sending) < len(ready):
+            lost = sorted(m.id for m in ready if m.id not in sending)
+            log.warning("Leases lost for outbox rows %s: skipped", lost)
+            self.open_ids.difference_update(lost)
+        outcomes = _Outcomes()
+        try:
+            for message in ready:
+                sending = self._renew_if_due(conn, sending)
+                if message.id not in sending or self.down is not None:
+                    continue
+                outcomes.handed.add(message.id)
+                self.open_ids.discard(message.id)
+                self._one(transport, message, outcomes)
+        finally:
+            # Handed over but with no outcome (an exception escaped the send): stays "sending".
+            self._settle(conn, outcomes, sending - outcomes.handed)
+
+    def _settle(self, conn: Connection, outcomes: _Outcomes, not_handed: set[int]) -> None:
+        at = utcnow()
+        outbox.mark_sent(conn, outcomes.sent, sent_at=self.now, at=at, via=self.transport.name[:16])
+        for row_id, why in outcomes.failed:
+            outbox.mark_failed(conn, row_id, why=why, at=at)
+        for row_id, why in outcomes.retried:
+            outbox.note_attempt(conn, row_id, why=why, at=at)
+        outbox.unsend(conn, not_handed, at=at)
+        conn.commit()
 
     def _stop(self, reason: str) -> None:
         self.down = reason
         self.report.errors[self.channel] = reason
         log.error("%s: stopping for this run: %s", self.channel, reason)
 
-    def _mark(self, transition: Callable[..., None], row_id: int, **values: Any) -> None:
-        assert self.marks is not None
-        transition(self.marks, row_id, **values)
-        self.marks.commit()  # no-op on the database in autocommit mode; ends SQLAlchemy's marker
-
-    def _one(self, transport: Transport, message: QueuedMessage) -> None:
-        later = _window_delay(message, self.now)
-        if later is not None:
-            self._mark(
-                outbox.reschedule,
-                message.id,
-                later=later,
-                why=f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
-                f"moved to {later:%Y-%m-%d %H:%M} UTC",
-                at=utcnow(),
-            )
-            self.report.rescheduled[self.channel] += 1
-            return
+    def _one(self, transport: Transport, message: QueuedMessage, outcomes: _Outcomes) -> None:
         try:
             external_id = transport.send(message)
         except PermanentDeliveryError as exc:
-            self._failed(message, exc.reason)
+            self._failed(message, exc.reason, outcomes)
             if exc.credentials:
                 self.report.credential_errors[self.channel] = exc.reason
             self.transient_in_a_row = 0
         except TransientDeliveryError as exc:
-            self._transient(message, exc.reason)
+            self._transient(message, exc.reason, outcomes)
             if exc.transport_down:
                 self._stop(exc.reason)
         except Exception as exc:  # a bug or an unexpected library error: retry later, never loop on it
             log.exception("Outbox row %s (%s): unexpected error", message.id, message.dedupe_key)
-            self._transient(message, f"unexpected {type(exc).__name__}: {exc}")
+            self._transient(message, f"unexpected {type(exc).__name__}: {exc}", outcomes)
         else:
-            # The transport confirmed: record it before anything else can go wrong.
-            self._mark(
-                outbox.mark_sent,
-                message.id,
-                sent_at=self.now,
-                at=utcnow(),
-                via=transport.name[:16],
-                external_id=None if external_id is None else str(external_id)[:200],
-            )
+            outcomes.sent.append((message.id, None if external_id is None else str(external_id)[:200]))
             self.report.sent[self.channel] += 1
             self.transient_in_a_row = 0
             log.debug("Sent outbox row %s (%s) via %s", message.id, message.dedupe_key, transport.name)
 
-    def _failed(self, message: QueuedMessage, reason: str) -> None:
-        self._mark(outbox.mark_failed, message.id, why=reason[:MAX_REASON], at=utcnow())
+    def _failed(self, message: QueuedMessage, reason: str, outcomes: _Outcomes) -> None:
+        outcomes.failed.append((message.id, reason[:MAX_REASON]))
         self.report.failed[self.channel] += 1
         self.report.note_problem(f"{self.channel} #{message.id} {message.recipient}: {reason}")
         log.warning("Outbox row %s (%s) failed: %s", message.id, message.dedupe_key, reason)
 
-    def _transient(self, message: QueuedMessage, reason: str) -> None:
+    def _transient(self, message: QueuedMessage, reason: str, outcomes: _Outcomes) -> None:
         attempts = message.attempts + 1
         self.report.errors[self.channel] = reason
         if attempts >= self.max_attempts:
-            self._failed(message, f"gave up after {attempts} attempts: {reason}")
+            self._failed(message, f"gave up after {attempts} attempts: {reason}", outcomes)
         else:
-            self._mark(outbox.note_attempt, message.id, why=reason[:MAX_REASON], at=utcnow())
+            outcomes.retried.append((message.id, reason[:MAX_REASON]))
             self.retry_later.setdefault(self.until, []).append(message.id)
             self.report.deferred[self.channel] += 1
             log.warning(
@@ -540,6 +584,7 @@ def deliver(
     channels: Iterable[str] | None = None,
     kinds: Iterable[str] | None = None,
     batch_size: int = 200,
+    mark_every: int = 20,
     transports: dict[str, Transport] | None = None,
 ) -> DeliveryReport:
     """Send every due outbox message (``not_before <= now``) of ``channels`` and ``kinds``.
@@ -552,13 +597,15 @@ def deliver(
     ``transports`` (channel → transport) replaces the configured transport of
     those channels; the others come from :func:`~auxeng.delivery.resolve_transports`.
     ``dry_run`` writes nothing (no guard pass, no claims) and reports what would go out.
+    ``batch_size`` rows are claimed at a time (one transport session each); their outcomes are
+    written every ``mark_every`` messages (at most that many are in doubt if the process dies).
     Returns the :class:`DeliveryReport`; call its ``raise_for_problems()`` to fail
     (and have Airflow retry) when due messages were left undelivered.
     """
     if now.tzinfo is None:
         raise ValueError("now must be time-zone aware")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or mark_every < 1:
+        raise ValueError("batch_size and mark_every must be at least 1")
     settings = settings or load_settings()
     chosen = tuple(dict.fromkeys(channels)) if channels is not None else CHANNELS
     unknown = [c for c in chosen if c not in CHANNELS]
@@ -601,6 +648,7 @@ def deliver(
             now=now,
             settings=settings,
             batch_size=batch_size,
+            mark_every=mark_every,
             report=report,
         )
         run.run()
