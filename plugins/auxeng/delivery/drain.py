@@ -1,4 +1,4 @@
-"""Draining the outbox: guard, claim, send, mark, one commit per message.
+"""Draining the outbox: guard, claim, then send in groups, each behind a committed "sending" mark.
 
 ``deliver`` runs in four steps:
 
@@ -7,31 +7,40 @@
    answered; message that needs an ended engagement whose engagement was removed,
    cancelled or reopened (or is unknown). Invitations whose invitation messages
    were all withdrawn that way, with nothing of theirs ever sent, become ``void``
-   (the survey planner invites again when the engagement ends again).
+   (the survey planner invites again when the engagement ends again). Rows a dead
+   drainer left ``sending`` whose lease ran out become ``in_doubt`` (see below).
 2. **Claim** due rows (``not_before <= now``, the business clock) of one channel in
-   batches, with a lease on the wall clock (``claimed_until``): PostgreSQL
-   ``SELECT … FOR UPDATE SKIP LOCKED`` then an UPDATE; SQLite one atomic
+   batches (``batch_size``), with a lease on the wall clock (``claimed_until``):
+   PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` then an UPDATE; SQLite one atomic
    ``UPDATE … WHERE id IN (SELECT … LIMIT n)``. Rows matching a guard are never
    claimed, so an opt-out that arrives mid-run is honoured. Any number of
    drainers can run at once: each row is claimed by one of them.
-3. **Send** each claimed row through its channel's transport (one session per
-   batch). A row outside its recipient's send window (``payload["send_window"]``)
-   at ``now`` is moved to the window's next opening instead.
-4. **Mark** each row right after its transport confirmed: ``sent`` with the
-   transport and external id (one UPDATE by primary key, committed at once),
-   ``failed`` on a permanent error, or still ``pending`` with ``attempts + 1``
-   and the reason on a transient error (``failed`` once ``outbox_max_attempts``
-   is reached; not retried in the same run). Marks run on an autocommit
-   connection: one round trip each. Leases of rows not done are released on
-   every exit (exceptions included); only a hard kill leaves them to expire.
+3. **Send** each batch through its channel's transport (one session per batch) in groups
+   of ``mark_every`` rows: first the group's rows become ``sending`` (one UPDATE,
+   committed), then each is handed to the transport. A row outside its recipient's send
+   window (``payload["send_window"]``) at ``now`` is moved to the window's next opening
+   instead. An email is sent as the bytes rendered when it was queued (see
+   :mod:`auxeng.messaging.mime`): no message is built here.
+4. **Mark** the group's outcomes in one transaction after it: the sent rows in one
+   UPDATE (``sent`` with the transport and external id), ``failed`` on a permanent
+   error, ``pending`` again with ``attempts + 1`` and the reason on a transient error
+   (``failed`` once ``outbox_max_attempts`` is reached; not retried in the same run),
+   ``pending`` again for rows never handed over (the transport went down). Leases of
+   rows not done are released on every exit (exceptions included); only a hard kill
+   leaves them to expire.
 
-Exactly once, and the one window where it is not: a process killed after the
-server accepted a message and before its ``sent`` commit leaves that row
-claimed; once the lease (``outbox_lease_seconds``) expires, the next run sends
-it again. So a hard kill re-sends at most the one message in flight per
-drainer, with the same Message-ID (clients that deduplicate by Message-ID show
-it once). A transport that cannot connect counts no attempt: an SMTP outage
-cannot use up the messages' attempts.
+Exactly once, and what a crash costs: no row is ever handed to a transport twice. A
+process killed after a group's ``sending`` commit and before its outcomes' commit leaves
+the whole group ``sending``: the server may have accepted some of it, nobody knows which.
+Once the lease (``outbox_lease_seconds``) expires, the next run's guard marks those rows
+``in_doubt`` (reported in ``in_doubt`` and as a problem) and never sends them: a person
+checks (the mail server's log, the recipient) and retries those that did not go out
+(:func:`auxeng.messaging.outbox.retry`). So a hard kill leaves at most one group
+(``mark_every`` messages) per drainer in doubt and never duplicates a message; what it
+buys is two commits per group instead of one per message. (The one duplicate left is
+inside the SMTP transport: a connection dropped mid-message is re-opened and the
+message retried, see :class:`~auxeng.delivery.mail.SmtpTransport`.) A transport that
+cannot connect counts no attempt: an SMTP outage cannot use up the messages' attempts.
 """
 
 from __future__ import annotations
