@@ -113,6 +113,7 @@ _MESSAGE_COLUMNS = (
     o.c.not_before,
     o.c.engagement_key,
     o.c.invitation_id,
+    o.c.rendered,
 )
 
 
