@@ -277,6 +277,14 @@ class _Outcomes:
     handed: set[int] = field(default_factory=set)  # given to the transport (whatever it said)
 
 
+@dataclass
+class _Group:
+    """Up to ``mark_every`` messages of a batch: those to send, and the ids marked ``sending``."""
+
+    ready: list[QueuedMessage]
+    sending: set[int]
+
+
 class _ChannelRun:
     """Drains one channel with one transport; counts into the report."""
 
@@ -348,15 +356,22 @@ class _ChannelRun:
         self.open_ids = {m.id for m in batch}  # leased and not handed over (or settled) yet
         self.renew_at = claimed_at + self.lease / 2
         self.until = until
+        groups = [batch[i : i + self.mark_every] for i in range(0, len(batch), self.mark_every)]
         try:
             try:
                 with self.transport as transport:
-                    for start in range(0, len(batch), self.mark_every):
+                    group = self._start(conn, groups[0])
+                    conn.commit()
+                    for position in range(len(groups)):
+                        outcomes = self._send(conn, transport, group)
+                        self._settle(conn, outcomes, group.sending - outcomes.handed)
+                        # One commit: this group's outcomes and the next group's "sending" mark.
+                        if position + 1 < len(groups) and self.down is None:
+                            self._renew_if_due(conn, set())
+                            group = self._start(conn, groups[position + 1])
+                        conn.commit()
                         if self.down is not None:
                             break
-                        self._renew_if_due(conn, set())
-                        group = [m for m in batch[start : start + self.mark_every] if m.id in self.open_ids]
-                        self._group(conn, transport, group)
             except TransientDeliveryError as exc:  # opening the transport failed: nothing attempted
                 self._stop(exc.reason)
         finally:
@@ -371,7 +386,7 @@ class _ChannelRun:
 
     def _renew_if_due(self, conn: Connection, sending: set[int]) -> set[int]:
         """Past half the lease, a new lease for the rows still held (``sending`` ones too); returns
-        the ``sending`` rows still held."""
+        the ``sending`` rows still held. Commits."""
         if utcnow() < self.renew_at:
             return sending
         held = self.open_ids | sending
@@ -383,13 +398,14 @@ class _ChannelRun:
         self.until, self.renew_at = new_until, utcnow() + self.lease / 2
         return sending & kept
 
-    def _group(self, conn: Connection, transport: Transport, group: list[QueuedMessage]) -> None:
-        """Send up to ``mark_every`` messages: mark them ``sending`` (committed), hand them to the
-        transport, then write what it said in one transaction. A crash in between leaves them
-        ``sending`` (``in_doubt`` once the lease runs out): never sent twice."""
+    def _start(self, conn: Connection, messages: list[QueuedMessage]) -> _Group:
+        """Reschedule the messages outside their send window; mark the others ``sending`` (the
+        caller commits before handing any of them over)."""
         wall = utcnow()
         ready = []
-        for message in group:
+        for message in messages:
+            if message.id not in self.open_ids:
+                continue  # lost its lease
             later = _window_delay(message, self.now)
             if later is None:
                 ready.append(message)
@@ -405,25 +421,32 @@ class _ChannelRun:
             self.open_ids.discard(message.id)
             self.report.rescheduled[self.channel] += 1
         sending = outbox.start_sending(conn, [m.id for m in ready], self.until, at=wall)
-        conn.commit()
         if len(sending) < len(ready):
             lost = sorted(m.id for m in ready if m.id not in sending)
             log.warning("Leases lost for outbox rows %s: skipped", lost)
             self.open_ids.difference_update(lost)
+        return _Group(ready, sending)
+
+    def _send(self, conn: Connection, transport: Transport, group: _Group) -> _Outcomes:
+        """Hand the group's ``sending`` messages to the transport. If anything escapes, what is
+        known is written (the message in flight stays ``sending``: in doubt) before it goes on."""
         outcomes = _Outcomes()
         try:
-            for message in ready:
-                sending = self._renew_if_due(conn, sending)
-                if message.id not in sending or self.down is not None:
+            for message in group.ready:
+                group.sending = self._renew_if_due(conn, group.sending)
+                if message.id not in group.sending or self.down is not None:
                     continue
                 outcomes.handed.add(message.id)
                 self.open_ids.discard(message.id)
                 self._one(transport, message, outcomes)
-        finally:
-            # Handed over but with no outcome (an exception escaped the send): stays "sending".
-            self._settle(conn, outcomes, sending - outcomes.handed)
+        except BaseException:
+            self._settle(conn, outcomes, group.sending - outcomes.handed)
+            conn.commit()
+            raise
+        return outcomes
 
     def _settle(self, conn: Connection, outcomes: _Outcomes, not_handed: set[int]) -> None:
+        """Write a group's outcomes (the caller commits)."""
         at = utcnow()
         outbox.mark_sent(conn, outcomes.sent, sent_at=self.now, at=at, via=self.transport.name[:16])
         for row_id, why in outcomes.failed:
@@ -431,7 +454,6 @@ class _ChannelRun:
         for row_id, why in outcomes.retried:
             outbox.note_attempt(conn, row_id, why=why, at=at)
         outbox.unsend(conn, not_handed, at=at)
-        conn.commit()
 
     def _stop(self, reason: str) -> None:
         self.down = reason
