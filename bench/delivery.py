@@ -2,10 +2,10 @@
 
 Targets:
 
-* **email**: ``deliver()`` sends 5,000 invitation-sized emails (multipart text +
+* **email**: ``deliver()`` sends 3,000 invitation-sized emails (multipart text +
   HTML, ~3 KB) queued in the store through ``SmtpTransport`` (the smtp
   provider's hook) to a local aiosmtpd server at >= 0.9x the throughput of a
-  raw ``smtplib`` loop sending the same 5,000 messages' bytes over one
+  raw ``smtplib`` loop sending the same 3,000 messages' bytes over one
   connection, in the same run. The raw loop's bytes are rendered beforehand,
   untimed (``build_email``, flattened as ``smtplib.send_message`` does) and it
   has no database: the ratio is what the outbox costs (the guard pass, claims
@@ -429,7 +429,7 @@ def run_backend(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--emails", type=int, default=5_000, help="emails to deliver (default 5000)")
+    parser.add_argument("--emails", type=int, default=3_000, help="emails to deliver (default 3000)")
     parser.add_argument(
         "--slack", type=int, default=1_000, help="Slack DMs to deliver (default 1000; 0 skips)"
     )
