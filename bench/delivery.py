@@ -2,14 +2,17 @@
 
 Targets:
 
-* **email**: ``deliver()`` sends 5,000 invitation-sized emails (multipart text +
+* **email**: ``deliver()`` sends 3,000 invitation-sized emails (multipart text +
   HTML, ~3 KB) queued in the store through ``SmtpTransport`` (the smtp
-  provider's hook) to a local aiosmtpd server at ≥ 0.7× the throughput of a
-  raw ``smtplib`` loop sending the same 5,000 messages over one connection, in
-  the same run. The raw loop builds each message with the same builder
-  (``auxeng.delivery.build_email``) and has no database: the ratio is what the
-  outbox costs (claims with leases, one commit per message, the guard pass, one
-  SMTP session per batch of 200).
+  provider's hook) to a local aiosmtpd server at >= 0.9x the throughput of a
+  raw ``smtplib`` loop sending the same 3,000 messages' bytes over one
+  connection, in the same run. The raw loop's bytes are rendered beforehand,
+  untimed (``build_email``, flattened as ``smtplib.send_message`` does) and it
+  has no database: the ratio is what the outbox costs (the guard pass, claims
+  with leases, a committed "sending" mark and one "sent" UPDATE per group of
+  ``mark_every`` messages, one SMTP session per batch of 200, adding the From,
+  Date and Message-ID lines to the bytes rendered when queueing). Queueing, where
+  the bytes are now rendered, is timed on its own line, not in the ratio.
 * **slack**: 1,000 DMs through ``SlackApiTransport`` to the Slack stand-in
   answering 5% of calls with 429 (``Retry-After`` 0.05 s): none lost, none
   duplicated (every text posted exactly once), every row ``sent``. The time is
@@ -19,7 +22,10 @@ Every count is checked (a wrong one is a FAIL too). PostgreSQL runs when
 ``AUXENG_BENCH_POSTGRES_URL`` or ``AUXENG_TEST_POSTGRES_URL`` is set: a scratch
 database ``auxeng_bench_delivery_<pid>`` is created and dropped at the end.
 
-Usage: ``.venv/bin/python bench/delivery.py [--emails N] [--slack N] [--profile]``. Exit 1 on FAIL.
+It prints each backend's ratio, the limit and PASS/FAIL.
+
+Usage: ``.venv/bin/python bench/delivery.py [--emails N] [--slack N] [--mark-every N] [--profile]``.
+Exit 1 on FAIL.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -37,6 +44,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.generator import BytesGenerator
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +70,9 @@ from auxeng.store.models import OutboxRow  # noqa: E402
 from tests.support.slack_standin import SlackStandIn  # noqa: E402
 from tests.support.smtp_server import SmtpServer, free_port  # noqa: E402
 
-TARGET_RATIO = 0.7
+TARGET_RATIO = 0.9
 ROUNDS = 5  # raw and deliver() alternate, 1/ROUNDS of the messages at a time
+WARM_UP = 50  # messages each side sends before the timings
 RATE_LIMITED = 0.05
 RETRY_AFTER = 0.05
 POSTGRES_URL_VARS = ("AUXENG_BENCH_POSTGRES_URL", "AUXENG_TEST_POSTGRES_URL")
@@ -91,6 +100,7 @@ class Bench:
     emails: int
     slack: int
     profile: bool
+    mark_every: int | None = None
     rows: list[Row] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     profiles: list[tuple[str, cProfile.Profile]] = field(default_factory=list)
@@ -202,14 +212,9 @@ class SmtpServerProcess:
                 server.clear()
                 pipe.send("ok")
             elif command == "stats":
-                received = server.messages
-                pipe.send(
-                    {
-                        "received": len(received),
-                        "unique_ids": len({m.message_id for m in received}),
-                        "sessions": server.sessions,
-                    }
-                )
+                pipe.send({"received": len(server.messages), "sessions": server.sessions})
+            elif command == "ids":  # parsing every message is slow: only once, at the end
+                pipe.send({"unique_ids": len({m.message_id for m in server.messages})})
             else:
                 server.stop()
                 pipe.send("stopped")
@@ -219,9 +224,13 @@ class SmtpServerProcess:
         self._pipe.send("clear")
         self._pipe.recv()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, ids: bool = False) -> dict[str, int]:
         self._pipe.send("stats")
-        return self._pipe.recv()
+        counts = self._pipe.recv()
+        if ids:
+            self._pipe.send("ids")
+            counts.update(self._pipe.recv())
+        return counts
 
     def connection_extra(self) -> dict[str, object]:
         return {"disable_tls": True, "disable_ssl": True, "from_email": "auxeng@example.com", "timeout": 30}
@@ -236,14 +245,25 @@ def _maybe_profile(bench: Bench, label: str) -> Any:
     return profiled(bench.profile, label, bench.profiles)
 
 
-def raw_smtplib(server: SmtpServerProcess, messages: list[QueuedMessage]) -> float:
-    """The baseline: build each message, send it over one plain smtplib connection; no database."""
+def prerendered(messages: list[QueuedMessage]) -> list[tuple[str, bytes]]:
+    """(recipient, bytes) of each message, as ``smtplib.send_message`` would put them on the wire."""
+    out = []
+    for message in messages:
+        buffer = io.BytesIO()
+        msg = build_email(message, email_from=EMAIL_FROM)
+        BytesGenerator(buffer, policy=msg.policy.clone(linesep="\r\n")).flatten(msg, linesep="\r\n")
+        out.append((message.recipient, buffer.getvalue()))
+    return out
+
+
+def raw_smtplib(server: SmtpServerProcess, messages: list[tuple[str, bytes]]) -> float:
+    """The baseline: the same messages' bytes, rendered beforehand (untimed), sent over one plain
+    smtplib connection; no database, no message building."""
     start = time.perf_counter()
     client = smtplib.SMTP(server.host, server.port, timeout=30)
     try:
-        for message in messages:
-            msg = build_email(message, email_from=EMAIL_FROM)
-            client.send_message(msg, from_addr="auxeng@example.com", to_addrs=[message.recipient])
+        for recipient, data in messages:
+            client.sendmail("auxeng@example.com", [recipient], data)
     finally:
         client.quit()
     return time.perf_counter() - start
@@ -272,15 +292,21 @@ def run_email(bench: Bench, backend: str, engine: Engine, server: SmtpServerProc
     size = len(build_email(as_queued(messages[0], 1), email_from=EMAIL_FROM).as_bytes())
     settings = dataclasses.replace(load_settings({}), email_from=EMAIL_FROM)
 
-    # Warm up both paths (connections, imports) outside the timings.
-    raw_smtplib(server, [as_queued(invitation(n + i), n + i) for i in range(50)])
+    # Warm up both paths (connections, imports, the smtp provider) outside the timings.
+    warm = [
+        dataclasses.replace(invitation(n + i), not_before=NOW - timedelta(minutes=10)) for i in range(WARM_UP)
+    ]
+    raw_smtplib(server, prerendered([as_queued(m, n + i) for i, m in enumerate(warm)]))
+    with session_scope(engine) as session:
+        enqueue(session, warm, now=NOW - timedelta(hours=1))
+    deliver(engine, now=NOW - timedelta(minutes=5), settings=settings, channels=["email"])
     server.clear()
     raw_s = deliver_s = 0.0
     raw_received = delivered = sent = sessions = 0
     for r in range(rounds):
-        chunk = [as_queued(m, i + 1) for i, m in enumerate(messages) if i * rounds // n == r]
+        chunk = prerendered([as_queued(m, i + 1) for i, m in enumerate(messages) if i * rounds // n == r])
 
-        def raw(chunk: list[QueuedMessage] = chunk) -> float:
+        def raw(chunk: list[tuple[str, bytes]] = chunk) -> float:
             before = server.stats()["received"]
             seconds = raw_smtplib(server, chunk)
             nonlocal raw_received
@@ -292,7 +318,11 @@ def run_email(bench: Bench, backend: str, engine: Engine, server: SmtpServerProc
             with _maybe_profile(bench, f"{backend}: deliver round {r + 1}"):
                 start = time.perf_counter()
                 report = deliver(
-                    engine, now=NOW + timedelta(minutes=r), settings=settings, channels=["email"]
+                    engine,
+                    now=NOW + timedelta(minutes=r),
+                    settings=settings,
+                    channels=["email"],
+                    **({"mark_every": bench.mark_every} if bench.mark_every else {}),
                 )
                 seconds = time.perf_counter() - start
             after = server.stats()
@@ -308,16 +338,16 @@ def run_email(bench: Bench, backend: str, engine: Engine, server: SmtpServerProc
         else:
             deliver_s += outbox()
             raw_s += raw()
-    stats = server.stats()
+    stats = server.stats(ids=True)
     counts = outbox_counts(engine)
     bench.check(raw_received == n, f"{backend}: raw loop: {raw_received} of {n} received")
     bench.check(sent == n and delivered == n, f"{backend}: deliver() sent {sent} of {n}, {delivered} arrived")
     bench.check(
         stats["unique_ids"] == n, f"{backend}: {stats['unique_ids']} unique Message-IDs for {n} messages"
     )
-    bench.check(counts == {"sent": n}, f"{backend}: outbox after delivery: {counts}")
+    bench.check(counts == {"sent": n + WARM_UP}, f"{backend}: outbox after delivery: {counts}")
     bench.rows.append(
-        Row(backend, "raw smtplib loop, 1 connection", n, raw_s, f"{raw_received} received, ~{size} B each")
+        Row(backend, "raw smtplib, pre-rendered bytes", n, raw_s, f"{raw_received} received, ~{size} B each")
     )
     bench.rows.append(
         Row(
@@ -399,17 +429,20 @@ def run_backend(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--emails", type=int, default=5_000, help="emails to deliver (default 5000)")
+    parser.add_argument("--emails", type=int, default=3_000, help="emails to deliver (default 3000)")
     parser.add_argument(
         "--slack", type=int, default=1_000, help="Slack DMs to deliver (default 1000; 0 skips)"
     )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the email deliver() runs (the target is not checked)"
     )
+    parser.add_argument(
+        "--mark-every", type=int, default=None, help="deliver()'s mark_every (default: deliver()'s own)"
+    )
     args = parser.parse_args()
     if args.emails < 1:
         parser.error("--emails must be at least 1")
-    bench = Bench(args.emails, args.slack, args.profile)
+    bench = Bench(args.emails, args.slack, args.profile, args.mark_every)
 
     workdir = Path(tempfile.mkdtemp(prefix="auxeng-bench-delivery-db-"))
     server: SmtpServerProcess | None = None
@@ -478,7 +511,8 @@ def report(bench: Bench) -> int:
     print()
     for backend, ratio in bench.ratios.items():
         print(
-            f"{backend}: deliver() reaches {ratio:.2f}× the raw smtplib loop's throughput (target >= {TARGET_RATIO})"
+            f"{backend}: deliver() / raw smtplib (pre-rendered bytes) throughput: {ratio:.2f}x, "
+            f"limit >= {TARGET_RATIO}x: {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}"
         )
     if bench.profile:
         print("(--profile inflates the deliver() times: the ratio target is not checked)")

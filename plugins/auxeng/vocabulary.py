@@ -49,12 +49,19 @@ class MessageKind(StrEnum):
 
 
 class OutboxStatus(StrEnum):
-    """An outbox row's state: ``pending`` until it is ``sent``, ``failed`` or ``skipped``."""
+    """An outbox row's state: ``pending`` until it is ``sent``, ``failed`` or ``skipped``.
+
+    ``sending``: a drainer is handing it to its transport (committed before it does);
+    ``in_doubt``: that drainer died before recording the outcome, so the message may have
+    gone out: it is never sent again unless a person retries it.
+    """
 
     PENDING = "pending"
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    IN_DOUBT = "in_doubt"
 
 
 class InvitationStatus(StrEnum):

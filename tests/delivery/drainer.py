@@ -17,6 +17,7 @@ import signal
 from datetime import datetime
 
 from auxeng.delivery import SmtpTransport, deliver, resolve_transports
+from auxeng.delivery.drain import MARK_EVERY
 from auxeng.settings import load_settings
 from auxeng.store.db import get_engine
 
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--kill-after", type=int, default=0)
     parser.add_argument("--lease", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--mark-every", type=int, default=MARK_EVERY)
     args = parser.parse_args()
 
     settings = dataclasses.replace(load_settings(), outbox_lease_seconds=args.lease)
@@ -59,6 +61,7 @@ def main() -> None:
         channels=["email"],
         transports={"email": email},
         batch_size=args.batch_size,
+        mark_every=args.mark_every,
     )
     print(json.dumps(report.summary()))
 

@@ -35,6 +35,7 @@ from tests.delivery.conftest import (
     rows,
     slack_message,
 )
+from tests.support.statements import counting
 
 
 def snapshot(store):
@@ -276,8 +277,10 @@ def test_leases_are_released_when_the_run_dies(store):
         deliver(store, now=NOW, settings=make_settings(), transports={"email": Dying()}, channels=["email"])
 
     state = sorted(rows(store).values(), key=lambda r: r.id)
-    assert [r.status for r in state] == ["sent", "sent", "pending", "pending"]
-    assert all(r.claimed_until is None for r in state)
+    # The third was being handed over when the run ended: it may have gone out, so it stays
+    # "sending" under its lease (then in doubt, never re-sent); the fourth was never handed over.
+    assert [r.status for r in state] == ["sent", "sent", "sending", "pending"]
+    assert [r.claimed_until is None for r in state] == [True, True, False, True]
     assert [r.attempts for r in state] == [1, 1, 0, 0]
 
 
@@ -345,3 +348,37 @@ def test_a_long_batch_renews_its_leases(store):
     assert report.sent == {"email": 2}
     (renewed,) = seen
     assert renewed >= started + timedelta(seconds=1.5)  # claimed at ~started with 1 s; renewed after 0.6 s
+
+
+def test_sent_rows_are_marked_once_per_group_not_once_per_message(store):
+    """45 messages, batches of 30, groups of 10: 5 groups, each one "sending" UPDATE before and
+    one "sent" UPDATE after (counted statements: deterministic)."""
+    queue(store, *(email_message(n) for n in range(45)))
+    transport = Recorder("email")
+    with counting(store) as statements:
+        report = deliver(
+            store,
+            now=NOW,
+            settings=make_settings(),
+            transports={"email": transport},
+            channels=["email"],
+            batch_size=30,
+            mark_every=10,
+        )
+    assert report.sent == {"email": 45} and len(transport.sent) == 45
+    updates = [" ".join(s.split()) for s in statements.sql if s.lstrip().upper().startswith("UPDATE")]
+    marked_sent = [s for s in updates if "external_id" in s]
+    marked_sending = [
+        s
+        for s in updates
+        if s.startswith("UPDATE auxeng_outbox SET status=")
+        and s.endswith(("RETURNING id", "RETURNING auxeng_outbox.id"))
+    ]
+    assert len(marked_sent) == 5, updates
+    assert len(marked_sending) == 5, updates
+    assert len(statements) < 45, statements.by_verb()  # nothing per message
+    state = rows(store)
+    assert {(r.status, r.attempts, r.transport, r.claimed_until) for r in state.values()} == {
+        ("sent", 1, "recorder", None)
+    }
+    assert {r.external_id for r in state.values()} == {f"rec-{r.id}" for r in state.values()}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
+from sqlalchemy import update
 
 from auxeng.delivery import DeliveryIncomplete, deliver
 from auxeng.messaging.outbox import message_id
+from auxeng.store.models import OutboxRow
 from tests.delivery.conftest import NOW, email_message, make_settings, queue, rows
 
 # A 1×1 PNG.
@@ -369,3 +371,30 @@ def test_a_non_ascii_attendee_round_trips_through_the_attached_invite(store, smt
             "Check-in: Über-Migration",
             "Wie läuft es?",
         )
+
+
+def test_the_queued_bytes_go_out_and_a_row_without_them_is_built_the_same(
+    store, smtp_connection, smtp_server
+):
+    """The bytes rendered when queueing go out; rows without them (queued before ``rendered``
+    existed, or not rendered) are built at send time."""
+    queue(store, email_message(1), email_message(2))
+    rendered = rows(store)["test:1:email"].rendered
+    with store.begin() as conn:
+        conn.execute(update(OutboxRow).where(OutboxRow.dedupe_key == "test:2:email").values(rendered=None))
+        # Marked, to see that the bytes stored when queueing are what goes out.
+        marked = rendered.replace(b"Hello person 1,", b"Hello PERSON 1,")
+        conn.execute(update(OutboxRow).where(OutboxRow.dedupe_key == "test:1:email").values(rendered=marked))
+
+    assert send_email(store).sent == {"email": 2}
+
+    received = by_recipient(smtp_server)
+    prerendered, built = received["person1@example.com"].message, received["person2@example.com"].message
+    for msg, n in ((prerendered, 1), (built, 2)):
+        assert msg["Message-ID"] == message_id(f"test:{n}:email", "example.com")
+        assert msg["From"] == "auxeng@example.com" and msg["Date"].datetime.tzinfo is not None
+    assert [h for h, _ in prerendered.items()] == [h for h, _ in built.items()]  # same headers, same order
+    assert built.get_body(("plain",)).get_content() == email_message(2).body_text
+    assert prerendered.get_body(("plain",)).get_content() == email_message(1).body_text.replace(
+        "Hello person 1,", "Hello PERSON 1,"
+    )

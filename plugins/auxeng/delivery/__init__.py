@@ -22,10 +22,11 @@ from auxeng.delivery.base import (
 )
 from auxeng.delivery.dev import DevFileTransport
 from auxeng.delivery.drain import deliver
-from auxeng.delivery.mail import SmtpTransport, build_email
+from auxeng.delivery.mail import SmtpTransport
 from auxeng.delivery.report import DeliveryIncomplete, DeliveryReport
 from auxeng.delivery.resolve import resolve_transports
 from auxeng.delivery.slack import SlackApiTransport, SlackWebhookTransport
+from auxeng.messaging.mime import build_email
 
 __all__ = [
     "BaseTransport",

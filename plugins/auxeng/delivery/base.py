@@ -62,6 +62,7 @@ class QueuedMessage:
     not_before: datetime | None = None
     engagement_key: str | None = None
     invitation_id: int | None = None
+    rendered: bytes | None = None  # an email's bytes as queued (auxeng.messaging.mime.render)
 
 
 @runtime_checkable

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 from auxeng.delivery.base import BaseTransport, PermanentDeliveryError, QueuedMessage
-from auxeng.delivery.mail import build_email
 from auxeng.delivery.slack import slack_file
+from auxeng.messaging.mime import build_email
 from auxeng.messaging.outbox import CHANNELS, EMAIL
 
 DEV_EMAIL_FROM = "AuxEng (dev outbox) <auxeng@localhost>"

@@ -1,4 +1,4 @@
-"""Draining the outbox: guard, claim, send, mark, one commit per message.
+"""Draining the outbox: guard, claim, then send in groups, each behind a committed "sending" mark.
 
 ``deliver`` runs in four steps:
 
@@ -7,39 +7,48 @@
    answered; message that needs an ended engagement whose engagement was removed,
    cancelled or reopened (or is unknown). Invitations whose invitation messages
    were all withdrawn that way, with nothing of theirs ever sent, become ``void``
-   (the survey planner invites again when the engagement ends again).
+   (the survey planner invites again when the engagement ends again). Rows a dead
+   drainer left ``sending`` whose lease ran out become ``in_doubt`` (see below).
 2. **Claim** due rows (``not_before <= now``, the business clock) of one channel in
-   batches, with a lease on the wall clock (``claimed_until``): PostgreSQL
-   ``SELECT … FOR UPDATE SKIP LOCKED`` then an UPDATE; SQLite one atomic
+   batches (``batch_size``), with a lease on the wall clock (``claimed_until``):
+   PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` then an UPDATE; SQLite one atomic
    ``UPDATE … WHERE id IN (SELECT … LIMIT n)``. Rows matching a guard are never
    claimed, so an opt-out that arrives mid-run is honoured. Any number of
    drainers can run at once: each row is claimed by one of them.
-3. **Send** each claimed row through its channel's transport (one session per
-   batch). A row outside its recipient's send window (``payload["send_window"]``)
-   at ``now`` is moved to the window's next opening instead.
-4. **Mark** each row right after its transport confirmed: ``sent`` with the
-   transport and external id (one UPDATE by primary key, committed at once),
-   ``failed`` on a permanent error, or still ``pending`` with ``attempts + 1``
-   and the reason on a transient error (``failed`` once ``outbox_max_attempts``
-   is reached; not retried in the same run). Marks run on an autocommit
-   connection: one round trip each. Leases of rows not done are released on
-   every exit (exceptions included); only a hard kill leaves them to expire.
+3. **Send** each batch through its channel's transport (one session per batch) in groups
+   of ``mark_every`` rows: first the group's rows become ``sending`` (one UPDATE,
+   committed), then each is handed to the transport. A row outside its recipient's send
+   window (``payload["send_window"]``) at ``now`` is moved to the window's next opening
+   instead. An email is sent as the bytes rendered when it was queued (see
+   :mod:`auxeng.messaging.mime`): no message is built here.
+4. **Mark** the group's outcomes in one transaction after it: the sent rows in one
+   UPDATE (``sent`` with the transport and external id), ``failed`` on a permanent
+   error, ``pending`` again with ``attempts + 1`` and the reason on a transient error
+   (``failed`` once ``outbox_max_attempts`` is reached; not retried in the same run),
+   ``pending`` again for rows never handed over (the transport went down). Leases of
+   rows not done are released on every exit (exceptions included); only a hard kill
+   leaves them to expire.
 
-Exactly once, and the one window where it is not: a process killed after the
-server accepted a message and before its ``sent`` commit leaves that row
-claimed; once the lease (``outbox_lease_seconds``) expires, the next run sends
-it again. So a hard kill re-sends at most the one message in flight per
-drainer, with the same Message-ID (clients that deduplicate by Message-ID show
-it once). A transport that cannot connect counts no attempt: an SMTP outage
-cannot use up the messages' attempts.
+Exactly once, and what a crash costs: no row is ever handed to a transport twice. A
+process killed after a group's ``sending`` commit and before its outcomes' commit leaves
+the whole group ``sending``: the server may have accepted some of it, nobody knows which.
+Once the lease (``outbox_lease_seconds``) expires, the next run's guard marks those rows
+``in_doubt`` (reported in ``in_doubt`` and as a problem) and never sends them: a person
+checks (the mail server's log, the recipient) and retries those that did not go out
+(:func:`auxeng.messaging.outbox.retry`). So a hard kill leaves at most one group
+(``mark_every`` messages) per drainer in doubt and never duplicates a message; what it
+buys is two commits per group instead of one per message. (The one duplicate left is
+inside the SMTP transport: a connection dropped mid-message is re-opened and the
+message retried, see :class:`~auxeng.delivery.mail.SmtpTransport`.) A transport that
+cannot connect counts no attempt: an SMTP outage cannot use up the messages' attempts.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,6 +89,10 @@ from auxeng.vocabulary import OutboxStatus, SkipCause
 log = logging.getLogger(__name__)
 
 ANSWERED = "answered before this reminder went out"
+# Outcomes are written once per this many messages: at most this many are in doubt when a drainer
+# dies. Each group costs one commit (an fsync: ~5 ms on the loaded 2-core dev machine, where 20 gave
+# 0.41-0.48x the raw loop's throughput and 50 gave 0.61-0.63x; see bench/README.md).
+MARK_EVERY = 50
 # Stop using a transport for the rest of the run after this many transient errors in a row.
 STOP_AFTER_TRANSIENT = 3
 _PG_GUARD_LOCK = 0x41555847  # "AUXG": serialises guard passes of concurrent drainers
@@ -104,6 +117,7 @@ _MESSAGE_COLUMNS = (
     o.c.not_before,
     o.c.engagement_key,
     o.c.invitation_id,
+    o.c.rendered,
 )
 
 
@@ -117,9 +131,11 @@ class _Scope:
     channels: tuple[str, ...]
     kinds: tuple[str, ...] | None
 
-    def where(self, channel: str | None = None) -> list[ColumnElement[bool]]:
+    def where(
+        self, channel: str | None = None, status: OutboxStatus = OutboxStatus.PENDING
+    ) -> list[ColumnElement[bool]]:
         conditions = [
-            o.c.status == OutboxStatus.PENDING,
+            o.c.status == status,
             o.c.channel == channel if channel else o.c.channel.in_(self.channels),
         ]
         if self.kinds is not None:
@@ -204,6 +220,11 @@ def _guard_pass(engine: Engine, scope: _Scope, report: DeliveryReport) -> None:
                 report.skipped[channel] += 1
                 report.skipped_by[guard.cause] += 1
         report.voided_invitations += void_withdrawn(conn, wall)
+        for channel in outbox.doubt(conn, scope.where(status=OutboxStatus.SENDING), wall=wall):
+            report.in_doubt[channel] += 1
+    for channel, number in sorted(report.in_doubt.items()):
+        report.note_problem(f"{channel}: {number} message(s) in doubt: {outbox.IN_DOUBT_REASON}")
+        log.error("%s: %d message(s) in doubt: %s", channel, number, outbox.IN_DOUBT_REASON)
     if report.skipped:
         log.info("Guard: skipped %s (%s)", dict(report.skipped), dict(report.skipped_by))
 
@@ -250,6 +271,24 @@ def _window_delay(message: QueuedMessage, now: datetime) -> datetime | None:
     return window.next_opening(now)
 
 
+@dataclass
+class _Outcomes:
+    """What the transport said about a group's messages, written in one transaction after it."""
+
+    sent: list[tuple[int, str | None]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    retried: list[tuple[int, str]] = field(default_factory=list)
+    handed: set[int] = field(default_factory=set)  # given to the transport (whatever it said)
+
+
+@dataclass
+class _Group:
+    """Up to ``mark_every`` messages of a batch: those to send, and the ids marked ``sending``."""
+
+    ready: list[QueuedMessage]
+    sending: set[int]
+
+
 class _ChannelRun:
     """Drains one channel with one transport; counts into the report."""
 
@@ -263,6 +302,7 @@ class _ChannelRun:
         now: datetime,
         settings: Settings,
         batch_size: int,
+        mark_every: int,
         report: DeliveryReport,
     ) -> None:
         self.engine = engine
@@ -273,21 +313,20 @@ class _ChannelRun:
         self.lease = timedelta(seconds=max(1, settings.outbox_lease_seconds))
         self.max_attempts = max(1, settings.outbox_max_attempts)
         self.batch_size = batch_size
+        self.mark_every = mark_every
         self.report = report
         self.down: str | None = None
         self.transient_in_a_row = 0
         self.until = now  # the lease of the batch being sent
         # Rows that hit a transient error keep their lease until the run ends (lease → ids).
         self.retry_later: dict[datetime, list[int]] = {}
-        self.marks: Connection | None = None  # set while running
+        self.open_ids: set[int] = set()  # of the batch being sent
+        self.renew_at = now
 
     def run(self) -> None:
-        # Claims, renewals and releases are transactions on ``conn``. Each mark is one
-        # UPDATE by primary key on an autocommit connection: durable when it returns,
-        # one round trip (no BEGIN/COMMIT), which keeps per-message commits cheap.
-        with self.engine.connect() as conn, self.engine.connect() as marks:
-            marks = marks.execution_options(isolation_level="AUTOCOMMIT")
-            self.marks = marks
+        # Claims, renewals, releases and each group's two transactions (its "sending" mark, then
+        # its outcomes) run on one connection, each committed at once.
+        with self.engine.connect() as conn:
             try:
                 self._drain(conn)
             finally:
@@ -318,106 +357,147 @@ class _ChannelRun:
     def _batch(
         self, conn: Connection, batch: list[QueuedMessage], claimed_at: datetime, until: datetime
     ) -> None:
-        open_ids = {m.id for m in batch}
-        renew_at = claimed_at + self.lease / 2
+        self.open_ids = {m.id for m in batch}  # leased and not handed over (or settled) yet
+        self.renew_at = claimed_at + self.lease / 2
         self.until = until
+        groups = [batch[i : i + self.mark_every] for i in range(0, len(batch), self.mark_every)]
         try:
             try:
                 with self.transport as transport:
-                    for message in batch:
-                        if message.id not in open_ids:
-                            continue  # lost its lease (see renewal below)
-                        if utcnow() >= renew_at:
-                            new_until = utcnow() + self.lease
-                            kept = outbox.renew(conn, sorted(open_ids), until, new_until)
-                            if kept != open_ids:
-                                log.warning(
-                                    "Leases lost for outbox rows %s: skipped", sorted(open_ids - kept)
-                                )
-                            open_ids, until = kept, new_until
-                            self.until = until
-                            renew_at = utcnow() + self.lease / 2
-                            if message.id not in open_ids:
-                                continue
-                        self._one(transport, message)
-                        open_ids.discard(message.id)
+                    group = self._start(conn, groups[0])
+                    conn.commit()
+                    for position in range(len(groups)):
+                        outcomes = self._send(conn, transport, group)
+                        self._settle(conn, outcomes, group.sending - outcomes.handed)
+                        # One commit: this group's outcomes and the next group's "sending" mark.
+                        if position + 1 < len(groups) and self.down is None:
+                            self._renew_if_due(conn, set())
+                            group = self._start(conn, groups[position + 1])
+                        conn.commit()
                         if self.down is not None:
                             break
             except TransientDeliveryError as exc:  # opening the transport failed: nothing attempted
                 self._stop(exc.reason)
         finally:
             reason = f"not attempted: {self.down}" if self.down else None
-            if open_ids and self.down:
-                self.report.deferred[self.channel] += len(open_ids)
+            left = self.open_ids
+            if left and self.down:
+                self.report.deferred[self.channel] += len(left)
             try:
-                outbox.release(conn, open_ids, until, reason and reason[:MAX_REASON])
+                outbox.release(conn, left, self.until, reason and reason[:MAX_REASON])
             except Exception:  # never hide the error that got us here; the lease expires anyway
-                log.exception("Could not release the leases of outbox rows %s", sorted(open_ids))
+                log.exception("Could not release the leases of outbox rows %s", sorted(left))
+
+    def _renew_if_due(self, conn: Connection, sending: set[int]) -> set[int]:
+        """Past half the lease, a new lease for the rows still held (``sending`` ones too); returns
+        the ``sending`` rows still held. Commits."""
+        if utcnow() < self.renew_at:
+            return sending
+        held = self.open_ids | sending
+        new_until = utcnow() + self.lease
+        kept = outbox.renew(conn, sorted(held), self.until, new_until)
+        if kept != held:
+            log.warning("Leases lost for outbox rows %s: skipped", sorted(held - kept))
+        self.open_ids &= kept
+        self.until, self.renew_at = new_until, utcnow() + self.lease / 2
+        return sending & kept
+
+    def _start(self, conn: Connection, messages: list[QueuedMessage]) -> _Group:
+        """Reschedule the messages outside their send window; mark the others ``sending`` (the
+        caller commits before handing any of them over)."""
+        wall = utcnow()
+        ready = []
+        for message in messages:
+            if message.id not in self.open_ids:
+                continue  # lost its lease
+            later = _window_delay(message, self.now)
+            if later is None:
+                ready.append(message)
+                continue
+            outbox.reschedule(
+                conn,
+                message.id,
+                later=later,
+                why=f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
+                f"moved to {later:%Y-%m-%d %H:%M} UTC",
+                at=wall,
+            )
+            self.open_ids.discard(message.id)
+            self.report.rescheduled[self.channel] += 1
+        sending = outbox.start_sending(conn, [m.id for m in ready], self.until, at=wall)
+        if len(sending) < len(ready):
+            lost = sorted(m.id for m in ready if m.id not in sending)
+            log.warning("Leases lost for outbox rows %s: skipped", lost)
+            self.open_ids.difference_update(lost)
+        return _Group(ready, sending)
+
+    def _send(self, conn: Connection, transport: Transport, group: _Group) -> _Outcomes:
+        """Hand the group's ``sending`` messages to the transport. If anything escapes, what is
+        known is written (the message in flight stays ``sending``: in doubt) before it goes on."""
+        outcomes = _Outcomes()
+        try:
+            for message in group.ready:
+                group.sending = self._renew_if_due(conn, group.sending)
+                if message.id not in group.sending or self.down is not None:
+                    continue
+                outcomes.handed.add(message.id)
+                self.open_ids.discard(message.id)
+                self._one(transport, message, outcomes)
+        except BaseException:
+            self._settle(conn, outcomes, group.sending - outcomes.handed)
+            conn.commit()
+            raise
+        return outcomes
+
+    def _settle(self, conn: Connection, outcomes: _Outcomes, not_handed: set[int]) -> None:
+        """Write a group's outcomes (the caller commits)."""
+        at = utcnow()
+        outbox.mark_sent(conn, outcomes.sent, sent_at=self.now, at=at, via=self.transport.name[:16])
+        for row_id, why in outcomes.failed:
+            outbox.mark_failed(conn, row_id, why=why, at=at)
+        for row_id, why in outcomes.retried:
+            outbox.note_attempt(conn, row_id, why=why, at=at)
+        outbox.unsend(conn, not_handed, at=at)
 
     def _stop(self, reason: str) -> None:
         self.down = reason
         self.report.errors[self.channel] = reason
         log.error("%s: stopping for this run: %s", self.channel, reason)
 
-    def _mark(self, transition: Callable[..., None], row_id: int, **values: Any) -> None:
-        assert self.marks is not None
-        transition(self.marks, row_id, **values)
-        self.marks.commit()  # no-op on the database in autocommit mode; ends SQLAlchemy's marker
-
-    def _one(self, transport: Transport, message: QueuedMessage) -> None:
-        later = _window_delay(message, self.now)
-        if later is not None:
-            self._mark(
-                outbox.reschedule,
-                message.id,
-                later=later,
-                why=f"outside the recipient's send window at {self.now:%Y-%m-%d %H:%M} UTC: "
-                f"moved to {later:%Y-%m-%d %H:%M} UTC",
-                at=utcnow(),
-            )
-            self.report.rescheduled[self.channel] += 1
-            return
+    def _one(self, transport: Transport, message: QueuedMessage, outcomes: _Outcomes) -> None:
         try:
             external_id = transport.send(message)
         except PermanentDeliveryError as exc:
-            self._failed(message, exc.reason)
+            self._failed(message, exc.reason, outcomes)
             if exc.credentials:
                 self.report.credential_errors[self.channel] = exc.reason
             self.transient_in_a_row = 0
         except TransientDeliveryError as exc:
-            self._transient(message, exc.reason)
+            self._transient(message, exc.reason, outcomes)
             if exc.transport_down:
                 self._stop(exc.reason)
         except Exception as exc:  # a bug or an unexpected library error: retry later, never loop on it
             log.exception("Outbox row %s (%s): unexpected error", message.id, message.dedupe_key)
-            self._transient(message, f"unexpected {type(exc).__name__}: {exc}")
+            self._transient(message, f"unexpected {type(exc).__name__}: {exc}", outcomes)
         else:
-            # The transport confirmed: record it before anything else can go wrong.
-            self._mark(
-                outbox.mark_sent,
-                message.id,
-                sent_at=self.now,
-                at=utcnow(),
-                via=transport.name[:16],
-                external_id=None if external_id is None else str(external_id)[:200],
-            )
+            outcomes.sent.append((message.id, None if external_id is None else str(external_id)[:200]))
             self.report.sent[self.channel] += 1
             self.transient_in_a_row = 0
             log.debug("Sent outbox row %s (%s) via %s", message.id, message.dedupe_key, transport.name)
 
-    def _failed(self, message: QueuedMessage, reason: str) -> None:
-        self._mark(outbox.mark_failed, message.id, why=reason[:MAX_REASON], at=utcnow())
+    def _failed(self, message: QueuedMessage, reason: str, outcomes: _Outcomes) -> None:
+        outcomes.failed.append((message.id, reason[:MAX_REASON]))
         self.report.failed[self.channel] += 1
         self.report.note_problem(f"{self.channel} #{message.id} {message.recipient}: {reason}")
         log.warning("Outbox row %s (%s) failed: %s", message.id, message.dedupe_key, reason)
 
-    def _transient(self, message: QueuedMessage, reason: str) -> None:
+    def _transient(self, message: QueuedMessage, reason: str, outcomes: _Outcomes) -> None:
         attempts = message.attempts + 1
         self.report.errors[self.channel] = reason
         if attempts >= self.max_attempts:
-            self._failed(message, f"gave up after {attempts} attempts: {reason}")
+            self._failed(message, f"gave up after {attempts} attempts: {reason}", outcomes)
         else:
-            self._mark(outbox.note_attempt, message.id, why=reason[:MAX_REASON], at=utcnow())
+            outcomes.retried.append((message.id, reason[:MAX_REASON]))
             self.retry_later.setdefault(self.until, []).append(message.id)
             self.report.deferred[self.channel] += 1
             log.warning(
@@ -540,6 +620,7 @@ def deliver(
     channels: Iterable[str] | None = None,
     kinds: Iterable[str] | None = None,
     batch_size: int = 200,
+    mark_every: int = MARK_EVERY,
     transports: dict[str, Transport] | None = None,
 ) -> DeliveryReport:
     """Send every due outbox message (``not_before <= now``) of ``channels`` and ``kinds``.
@@ -552,13 +633,15 @@ def deliver(
     ``transports`` (channel → transport) replaces the configured transport of
     those channels; the others come from :func:`~auxeng.delivery.resolve_transports`.
     ``dry_run`` writes nothing (no guard pass, no claims) and reports what would go out.
+    ``batch_size`` rows are claimed at a time (one transport session each); their outcomes are
+    written every ``mark_every`` messages (at most that many are in doubt if the process dies).
     Returns the :class:`DeliveryReport`; call its ``raise_for_problems()`` to fail
     (and have Airflow retry) when due messages were left undelivered.
     """
     if now.tzinfo is None:
         raise ValueError("now must be time-zone aware")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or mark_every < 1:
+        raise ValueError("batch_size and mark_every must be at least 1")
     settings = settings or load_settings()
     chosen = tuple(dict.fromkeys(channels)) if channels is not None else CHANNELS
     unknown = [c for c in chosen if c not in CHANNELS]
@@ -601,6 +684,7 @@ def deliver(
             now=now,
             settings=settings,
             batch_size=batch_size,
+            mark_every=mark_every,
             report=report,
         )
         run.run()

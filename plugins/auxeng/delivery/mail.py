@@ -1,18 +1,12 @@
-"""Email: the MIME message of an outbox row, and the SMTP transport (the smtp provider's hook)."""
+"""Email: the SMTP transport (the smtp provider's hook); the MIME message is :mod:`auxeng.messaging.mime`'s."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import email.policy
 import logging
-import mimetypes
 import smtplib
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
-from pathlib import Path
+from email.utils import parseaddr
 from typing import Any, Self
 
 from auxeng.delivery.base import (
@@ -21,147 +15,10 @@ from auxeng.delivery.base import (
     QueuedMessage,
     TransientDeliveryError,
 )
-from auxeng.messaging.outbox import EMAIL, message_id
+from auxeng.messaging.mime import address_domain, build_email, from_line, message_id, wire_bytes
+from auxeng.messaging.outbox import EMAIL
 
 log = logging.getLogger(__name__)
-
-# Headers delivery sets itself; a payload may not override them.
-RESERVED_HEADERS = frozenset(
-    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "content-type"}
-)
-
-# Serialise headers folded only past RFC 5322's 998 characters: at the default 78, a long word with
-# no space to fold at (the List-Unsubscribe URL) is RFC 2047-encoded, and mail clients then offer no
-# one-click unsubscribe. Set once the parts are built, so body encodings keep their 76-column lines.
-HEADER_POLICY = email.policy.default.clone(max_line_length=998)
-
-
-def address_domain(address: str) -> str:
-    """The domain of an address (``"AuxEng <auxeng@example.com>"`` → ``example.com``)."""
-    _, addr_spec = parseaddr(address)
-    local, at, domain = addr_spec.rpartition("@")
-    if not (local and at and domain):
-        raise ValueError(f"not an email address: {address!r}")
-    return domain.lower()
-
-
-def build_email(message: QueuedMessage, *, email_from: str, date: datetime | None = None) -> EmailMessage:
-    """The MIME message SMTP sends (and the dev outbox writes) for one outbox row.
-
-    ``multipart/alternative`` with the text and HTML bodies (text only when there
-    is no HTML), a stable ``Message-ID`` derived from the dedupe key, extra
-    headers from ``payload["headers"]``, images from ``payload["inline_images"]``
-    embedded in a ``multipart/related`` part next to the HTML (which references
-    each as ``cid:<cid>``; images are only added when there is an HTML body), and
-    a calendar invitation from ``payload["calendar"]`` (``{"method": "REQUEST",
-    "ics": "BEGIN:VCALENDAR…"}``) as a ``text/calendar`` alternative plus an
-    ``invite.ics`` attachment, the way mail clients show an accept/decline invitation.
-
-    An inline image is either a file read when the message is built, or bytes
-    carried in the row itself (for rows drained on another machine than the one
-    that rendered the image)::
-
-        {"cid": "chart", "path": "/…/chart.png"}
-        {"cid": "chart", "filename": "nps-trend.png", "data": "<base64>"}
-
-    The MIME type is guessed from the file name (``path`` form: else
-    ``application/octet-stream``; ``data`` form: else ``image/png``, and the
-    file name defaults to ``<cid>.png``).
-
-    Raises ValueError for a message that cannot be built (bad address, bad header,
-    an image without ``cid``, with neither ``path`` nor ``data``, unreadable or not base64).
-    """
-    payload = message.payload or {}
-    msg = EmailMessage()
-    msg["From"] = email_from
-    to_name = payload.get("to_name") or ""
-    try:
-        msg["To"] = Address(display_name=to_name, addr_spec=message.recipient)
-    except (ValueError, IndexError) as exc:  # the header parser raises either on garbage
-        raise ValueError(f"bad recipient address {message.recipient!r}: {exc}") from exc
-    msg["Subject"] = message.subject or ""
-    msg["Date"] = format_datetime(date or datetime.now(tz=UTC))
-    msg["Message-ID"] = message_id(message.dedupe_key, address_domain(email_from))
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
-    for name, value in (payload.get("headers") or {}).items():
-        if name.lower() in RESERVED_HEADERS or name.lower() == "auto-submitted":
-            raise ValueError(f"payload header {name!r} is set by delivery itself")
-        msg[name] = str(value)
-    msg.set_content(message.body_text or "")
-    if message.body_html:
-        msg.add_alternative(message.body_html, subtype="html")
-        images = payload.get("inline_images") or []
-        if images:
-            html_part = msg.get_payload()[1]
-            for image in images:
-                _add_inline_image(html_part, image)
-    calendar = payload.get("calendar")
-    if calendar:
-        _add_calendar(msg, calendar)
-    for part in msg.walk():
-        if part is not msg:
-            del part["MIME-Version"]  # the email package repeats it on parts it creates
-    msg.policy = HEADER_POLICY
-    return msg
-
-
-def _add_calendar(msg: EmailMessage, calendar: dict[str, Any]) -> None:
-    method = str(calendar.get("method", "")).upper()
-    ics = calendar.get("ics") or ""
-    if method not in {"REQUEST", "CANCEL"} or not ics.startswith("BEGIN:VCALENDAR"):
-        raise ValueError(
-            f"payload calendar needs method REQUEST or CANCEL and an iCalendar text, got {method!r}"
-        )
-    msg.add_alternative(ics, subtype="calendar", params={"method": method})
-    msg.add_attachment(  # charset: RFC 5545 text is UTF-8, and without it clients read it as ASCII
-        ics.encode(),
-        maintype="text",
-        subtype="calendar",
-        filename="invite.ics",
-        params={"method": method, "charset": "utf-8"},
-    )
-
-
-def _inline_image_bytes(image: dict[str, Any], cid: str) -> tuple[bytes, str, str]:
-    """(data, file name, MIME type) of an ``inline_images`` entry."""
-    if image.get("data") is not None:
-        raw = image["data"]
-        try:
-            if not isinstance(raw, str | bytes):
-                raise TypeError(type(raw).__name__)
-            data = base64.b64decode(b"".join(_ascii(raw).split()), validate=True)
-        except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
-            raise ValueError(f"inline image {cid!r}: data is not valid base64 ({exc})") from exc
-        if not data:
-            raise ValueError(f"inline image {cid!r}: data is empty")
-        filename = str(image.get("filename") or f"{cid}.png")
-        return data, filename, mimetypes.guess_type(filename)[0] or "image/png"
-    if image.get("path"):
-        path = Path(image["path"])
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ValueError(f"inline image {cid!r} ({path}) cannot be read: {exc.strerror or exc}") from exc
-        filename = str(image.get("filename") or path.name)
-        return data, filename, mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    raise ValueError(f"inline image {cid!r} has neither path nor data")
-
-
-def _ascii(raw: str | bytes) -> bytes:
-    return raw.encode("ascii") if isinstance(raw, str) else raw  # non-ASCII: UnicodeEncodeError (ValueError)
-
-
-def _add_inline_image(html_part: EmailMessage, image: dict[str, Any]) -> None:
-    cid = image.get("cid") if isinstance(image, dict) else None
-    if not cid or not isinstance(cid, str):
-        keys = sorted(image) if isinstance(image, dict) else type(image).__name__
-        raise ValueError(f"inline image without a cid ({keys})")
-    data, filename, mime_type = _inline_image_bytes(image, cid)
-    maintype, subtype = mime_type.split("/", 1)
-    # inline, not attachment: some clients also list an image marked attachment below the message
-    html_part.add_related(
-        data, maintype=maintype, subtype=subtype, cid=f"<{cid}>", filename=filename, disposition="inline"
-    )
 
 
 def _reply_text(raw: bytes | str) -> str:
@@ -180,7 +37,10 @@ class SmtpTransport(BaseTransport):
 
     One SMTP session per batch: entering enters the hook as a context manager
     (connect, STARTTLS and login as the connection says); each ``send`` hands our
-    own MIME message to the SMTP client the hook opened. We do not use the hook's
+    own MIME message to the SMTP client the hook opened: the row's bytes rendered when
+    it was queued (``rendered``) with this sender's From and the Date and Message-ID
+    lines added, the same bytes the built message would give; or, for a row without
+    them (or a sender address that needs SMTPUTF8), the message built now. We do not use the hook's
     ``send_email_smtp``: it only builds HTML-only messages (no text part, no
     Message-ID of ours) and re-sends the whole message on *any* error, which can
     duplicate mail.
@@ -197,7 +57,8 @@ class SmtpTransport(BaseTransport):
         self.conn_id = conn_id
         self.email_from = email_from
         self.envelope_from = parseaddr(email_from)[1]
-        address_domain(email_from)  # fail early on a bad From
+        self.domain = address_domain(email_from)  # fails early on a bad From
+        self.from_line = from_line(email_from) if self.envelope_from.isascii() else None
         self._hook: Any = None
         self._session: contextlib.ExitStack | None = None
         self._reconnected = False
@@ -264,16 +125,38 @@ class SmtpTransport(BaseTransport):
                 transport_down=True,
             ) from exc
 
-    def send(self, message: QueuedMessage) -> str | None:
+    def _prerendered(self, message: QueuedMessage) -> bytes | None:
+        if message.rendered is None or self.from_line is None:
+            return None
         try:
-            msg = build_email(message, email_from=self.email_from)
-        except ValueError as exc:
-            raise PermanentDeliveryError(f"cannot build the email: {exc}") from exc
-        mid = msg["Message-ID"]
+            return wire_bytes(
+                message.rendered,
+                sender=self.from_line,
+                dedupe_key=message.dedupe_key,
+                domain=self.domain,
+                date=datetime.now(tz=UTC),
+            )
+        except ValueError:
+            log.warning("Outbox row %s: unreadable rendered email: building it", message.id)
+            return None
+
+    def send(self, message: QueuedMessage) -> str | None:
+        data = self._prerendered(message)
+        if data is None:
+            try:
+                msg = build_email(message, email_from=self.email_from)
+            except ValueError as exc:
+                raise PermanentDeliveryError(f"cannot build the email: {exc}") from exc
+            mid = msg["Message-ID"]
+        else:
+            mid = message_id(message.dedupe_key, self.domain)
         while True:
             client = self._client()
             try:
-                client.send_message(msg, from_addr=self.envelope_from, to_addrs=[message.recipient])
+                if data is None:
+                    client.send_message(msg, from_addr=self.envelope_from, to_addrs=[message.recipient])
+                else:
+                    client.sendmail(self.envelope_from, [message.recipient], data)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
                 raise _reply_error(code, text) from exc

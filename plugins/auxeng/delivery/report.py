@@ -43,7 +43,9 @@ class DeliveryReport:
     * ``rescheduled``: outside the recipient's send window at ``now``: moved to its next opening;
     * ``waiting``: due, but no transport can send them (see ``missing``);
     * ``not_due``: pending with ``not_before`` after ``now``;
-    * ``leased``: due, but held by another drainer right now.
+    * ``leased``: due, but held by another drainer right now;
+    * ``in_doubt``: found ``sending`` with its lease run out (a drainer died after handing
+      them to the transport, before recording the outcome): now ``in_doubt``, never re-sent.
 
     In a dry run nothing is written: ``would_send`` (channel → kind → count) and
     ``samples`` say what would go out, and ``skipped``/``rescheduled``/``waiting``
@@ -63,6 +65,7 @@ class DeliveryReport:
     waiting: Counter[str] = field(default_factory=Counter)
     not_due: Counter[str] = field(default_factory=Counter)
     leased: Counter[str] = field(default_factory=Counter)
+    in_doubt: Counter[str] = field(default_factory=Counter)
     would_send: dict[str, Counter[str]] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
@@ -79,6 +82,8 @@ class DeliveryReport:
         out: dict[str, Any] = {"now": self.now.isoformat(), "dry_run": self.dry_run}
         for name in ("sent", "failed", "skipped", "deferred", "rescheduled", "waiting", "not_due", "leased"):
             out[name] = _plain(getattr(self, name))
+        if self.in_doubt:
+            out["in_doubt"] = _plain(self.in_doubt)
         if self.skipped_by:
             out["skipped_by"] = _plain(self.skipped_by)
         if self.dry_run:
@@ -129,7 +134,7 @@ class DeliveryReport:
 
 # What each drainer did adds up across drainers (each row is handled by exactly one of them);
 # ``waiting``/``not_due``/``leased`` are snapshots taken at one drainer's end and do not add up.
-ADDITIVE = ("sent", "failed", "skipped", "skipped_by", "deferred", "rescheduled")
+ADDITIVE = ("sent", "failed", "skipped", "skipped_by", "deferred", "rescheduled", "in_doubt")
 
 
 def _total(counts: dict[str, int]) -> int:
@@ -208,6 +213,8 @@ def totals_line(totals: Mapping[str, Any]) -> str:
         parts.append(_count_phrase("skipped", totals.get("skipped_by") or {}))
     if totals.get("rescheduled"):
         parts.append(_count_phrase("rescheduled", totals["rescheduled"]))
+    if totals.get("in_doubt"):
+        parts.append(_count_phrase("in doubt", totals["in_doubt"]))
     parts.append(
         f"pending {_total(due) + _total(later)} (due now {_total(due)}"
         + (f": {_detail(due)}" if due else "")

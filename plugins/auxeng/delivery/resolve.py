@@ -17,8 +17,9 @@ from typing import Any
 
 from auxeng.delivery.base import Transport
 from auxeng.delivery.dev import DevFileTransport
-from auxeng.delivery.mail import SmtpTransport, address_domain
+from auxeng.delivery.mail import SmtpTransport
 from auxeng.delivery.slack import SlackApiTransport, SlackWebhookTransport
+from auxeng.messaging.mime import address_domain
 from auxeng.messaging.outbox import CHANNELS, EMAIL, SLACK
 from auxeng.settings import Settings
 

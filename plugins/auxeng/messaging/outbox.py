@@ -8,16 +8,20 @@ This module owns every change to ``auxeng_outbox``; nothing else updates its row
   longer wants (moved check-ins, stopped follow-ups), or asks which already went out: many at once.
 - :func:`retry`: a failed message is queued again (the dashboard).
 - Delivery (:mod:`auxeng.delivery.drain`) goes through :func:`claim`, :func:`renew`,
-  :func:`release`, :func:`skip`, and the per-message marks :func:`mark_sent`,
-  :func:`mark_failed`, :func:`note_attempt` and :func:`reschedule`.
+  :func:`release`, :func:`skip`, :func:`reschedule`, then per group of messages
+  :func:`start_sending` before handing them to the transport and, after, :func:`mark_sent`
+  (the group's sent rows in one UPDATE), :func:`mark_failed`, :func:`note_attempt` and
+  :func:`unsend`; :func:`doubt` for the rows a dead drainer left ``sending``.
 
-Status: ``pending`` → ``sent`` | ``failed`` | ``skipped`` (with a :class:`SkipCause`);
-``retry`` takes ``failed`` back to ``pending``.
+Status: ``pending`` → ``sending`` → ``sent`` | ``failed`` | back to ``pending`` (transient
+error, or not handed over); ``pending`` → ``skipped`` (with a :class:`SkipCause`);
+``sending`` → ``in_doubt`` once its drainer's lease ran out (it died before recording the
+outcome: the message may have gone out, so it is not sent again by itself);
+``retry`` takes ``failed`` or ``in_doubt`` back to ``pending``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +30,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, Text, bindparam, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from auxeng.messaging.mime import message_id as message_id  # re-exported: callers know it from here
+from auxeng.messaging.mime import render
 from auxeng.store.db import insert_skipping_duplicates
 from auxeng.store.models import OutboxRow, UTCDateTime
 from auxeng.vocabulary import OutboxStatus, SkipCause
@@ -73,12 +79,6 @@ class OutboundMessage:
             raise ValueError(f"dedupe key longer than 300 characters: {self.dedupe_key[:60]}…")
 
 
-def message_id(dedupe_key: str, domain: str) -> str:
-    """The stable ``Message-ID`` of an email: the same row always gets the same id."""
-    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
-    return f"<auxeng.{digest}@{domain}>"
-
-
 def unsubscribe_headers(link: str) -> dict[str, str]:
     """The headers of a bulk email with which clients offer one-click unsubscribe (RFC 2369, RFC 8058)."""
     return {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
@@ -92,7 +92,9 @@ def samples(messages: Sequence[OutboundMessage], limit: int = 6) -> list[str]:
 def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datetime) -> int:
     """Queue messages; ones already queued under the same dedupe key are left as they are.
 
-    Returns how many rows were newly queued. Runs in the caller's transaction.
+    Returns how many rows were newly queued. Runs in the caller's transaction. An email's
+    bytes are rendered here (:func:`auxeng.messaging.mime.render`), once: delivery only adds
+    the From, Date and Message-ID lines.
 
     Every row names every column it sets (None where a message has none), and they go through
     Core (``insert(table)``, executemany): one INSERT … RETURNING per :data:`ENQUEUE_CHUNK` rows,
@@ -120,6 +122,7 @@ def enqueue(session: Session, messages: Iterable[OutboundMessage], *, now: datet
             "not_before": m.not_before,
             "created_at": now,
             "updated_at": now,
+            "rendered": render(m) if m.channel == EMAIL else None,
         }
         for m in messages
     ]
@@ -179,7 +182,7 @@ def withdraw_each(
 
 def which_went_out(session: Session, *, kind: str, dedupe_prefixes: Iterable[str], now: datetime) -> set[str]:
     """The prefixes of ``dedupe_prefixes`` under which a message of ``kind`` was sent (or is being
-    sent right now): one query per :data:`WITHDRAW_CHUNK` prefixes."""
+    sent right now, or may have been: ``in_doubt``): one query per :data:`WITHDRAW_CHUNK` prefixes."""
     prefixes = list(dict.fromkeys(dedupe_prefixes))
     found: set[str] = set()
     for start in range(0, len(prefixes), WITHDRAW_CHUNK):
@@ -189,7 +192,7 @@ def which_went_out(session: Session, *, kind: str, dedupe_prefixes: Iterable[str
                 OutboxRow.kind == kind,
                 or_(*(OutboxRow.dedupe_key.startswith(p, autoescape=True) for p in chunk)),
                 or_(
-                    OutboxRow.status == OutboxStatus.SENT,
+                    OutboxRow.status.in_((OutboxStatus.SENT, OutboxStatus.SENDING, OutboxStatus.IN_DOUBT)),
                     (OutboxRow.status == OutboxStatus.PENDING) & (OutboxRow.claimed_until >= now),
                 ),
             )
@@ -221,11 +224,15 @@ def first_sent(session: Session, *, kind: str, dedupe_prefixes: Iterable[str]) -
 
 
 def retry(session: Session, message_id: int, *, now: datetime) -> bool:
-    """A failed message becomes pending again (no attempts, no reason, due ``now``); False if it
-    is not failed (any more)."""
+    """A failed or in-doubt message becomes pending again (no attempts, no reason, due ``now``);
+    False if it is neither (any more). An in-doubt message may have gone out: retry it once
+    you know it did not (the mail server's log, the recipient)."""
     changed = session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id == message_id, OutboxRow.status == OutboxStatus.FAILED)
+        .where(
+            OutboxRow.id == message_id,
+            OutboxRow.status.in_((OutboxStatus.FAILED, OutboxStatus.IN_DOUBT)),
+        )
         .values(
             status=OutboxStatus.PENDING,
             attempts=0,
@@ -248,24 +255,16 @@ def _at(name: str) -> Any:
     return bindparam(name, type_=UTCDateTime())
 
 
-# Per-message marks: one UPDATE by primary key each, compiled once.
-_MARK_SENT = (
-    update(_o)
-    .where(_o.c.id == bindparam("row_id"))
-    .values(
-        status=OutboxStatus.SENT,
-        sent_at=_at("sent_at"),
-        updated_at=_at("at"),
-        transport=bindparam("via"),
-        external_id=bindparam("ext"),
-        attempts=_o.c.attempts + 1,
-        claimed_until=None,
-        reason=None,
-    )
+SENDING = _o.c.status == OutboxStatus.SENDING
+IN_DOUBT_REASON = (
+    "its drainer stopped after handing it to the transport and before recording the outcome: "
+    "it may have been delivered, so it is not sent again (retry it once you know it was not)"
 )
+
+# Per-message marks: one UPDATE by primary key each, compiled once.
 _MARK_FAILED = (
     update(_o)
-    .where(_o.c.id == bindparam("row_id"), PENDING)
+    .where(_o.c.id == bindparam("row_id"), SENDING)
     .values(
         status=OutboxStatus.FAILED,
         reason=bindparam("why"),
@@ -276,8 +275,10 @@ _MARK_FAILED = (
 )
 _NOTE_ATTEMPT = (
     update(_o)
-    .where(_o.c.id == bindparam("row_id"), PENDING)
-    .values(reason=bindparam("why"), attempts=_o.c.attempts + 1, updated_at=_at("at"))
+    .where(_o.c.id == bindparam("row_id"), SENDING)
+    .values(
+        status=OutboxStatus.PENDING, reason=bindparam("why"), attempts=_o.c.attempts + 1, updated_at=_at("at")
+    )
 )  # the lease is kept until the end of the run: not retried in the same run
 _RESCHEDULE = (
     update(_o)
@@ -286,12 +287,51 @@ _RESCHEDULE = (
 )
 
 
+def start_sending(conn: Connection, ids: Sequence[int], until: datetime, *, at: datetime) -> set[int]:
+    """The rows of ``ids`` still leased until ``until`` become ``sending``: from now on no drainer
+    sends them again, whatever happens to this one. Returns the ids kept. The caller commits,
+    before handing any of them to its transport."""
+    if not ids:
+        return set()
+    rows = conn.execute(
+        update(_o)
+        .where(_o.c.id.in_(ids), PENDING, _o.c.claimed_until == until)
+        .values(status=OutboxStatus.SENDING, updated_at=at)
+        .returning(_o.c.id)
+    ).all()
+    return {r[0] for r in rows}
+
+
 def mark_sent(
-    conn: Connection, row_id: int, *, sent_at: datetime, at: datetime, via: str, external_id: str | None
+    conn: Connection,
+    sent: Sequence[tuple[int, str | None]],
+    *,
+    sent_at: datetime,
+    at: datetime,
+    via: str,
 ) -> None:
-    """The transport confirmed: ``sent`` at ``sent_at`` (the run's moment: rules that count days from
-    when a person got a message read it), with the transport's name and its id for the message."""
-    conn.execute(_MARK_SENT, {"row_id": row_id, "sent_at": sent_at, "at": at, "via": via, "ext": external_id})
+    """The transport confirmed these ``(row id, external id)``: ``sent`` at ``sent_at`` (the run's
+    moment: rules that count days from when a person got a message read it), with the transport's
+    name. One UPDATE for all of them; a row already ``in_doubt`` (its lease ran out meanwhile) is
+    settled too."""
+    if not sent:
+        return
+    ids = [row_id for row_id, _ in sent]
+    externals = {row_id: external for row_id, external in sent if external is not None}
+    conn.execute(
+        update(_o)
+        .where(_o.c.id.in_(ids), _o.c.status.in_((OutboxStatus.SENDING, OutboxStatus.IN_DOUBT)))
+        .values(
+            status=OutboxStatus.SENT,
+            sent_at=sent_at,
+            updated_at=at,
+            transport=via,
+            external_id=case(externals, value=_o.c.id, else_=None) if externals else None,
+            attempts=_o.c.attempts + 1,
+            claimed_until=None,
+            reason=None,
+        )
+    )
 
 
 def mark_failed(conn: Connection, row_id: int, *, why: str, at: datetime) -> None:
@@ -300,13 +340,35 @@ def mark_failed(conn: Connection, row_id: int, *, why: str, at: datetime) -> Non
 
 
 def note_attempt(conn: Connection, row_id: int, *, why: str, at: datetime) -> None:
-    """A transient error: still ``pending``, one more attempt counted, the reason kept."""
+    """A transient error (the transport refused it): ``pending`` again, one more attempt counted,
+    the reason kept."""
     conn.execute(_NOTE_ATTEMPT, {"row_id": row_id, "why": why, "at": at})
+
+
+def unsend(conn: Connection, ids: Iterable[int], *, at: datetime) -> None:
+    """Rows marked ``sending`` that were never handed to the transport: ``pending`` again."""
+    ids = list(ids)
+    if ids:
+        conn.execute(
+            update(_o).where(_o.c.id.in_(ids), SENDING).values(status=OutboxStatus.PENDING, updated_at=at)
+        )
 
 
 def reschedule(conn: Connection, row_id: int, *, later: datetime, why: str, at: datetime) -> None:
     """Due again at ``later`` (the recipient's send window opens then); the lease is let go."""
     conn.execute(_RESCHEDULE, {"row_id": row_id, "later": later, "why": why, "at": at})
+
+
+def doubt(conn: Connection, conditions: Sequence[ColumnElement[bool]], *, wall: datetime) -> list[str]:
+    """``sending`` rows matching ``conditions`` whose lease ran out (their drainer died between
+    handing them over and recording the outcome) become ``in_doubt``; returns the channel of each."""
+    rows = conn.execute(
+        update(_o)
+        .where(SENDING, *conditions, _o.c.claimed_until < wall)
+        .values(status=OutboxStatus.IN_DOUBT, reason=IN_DOUBT_REASON, claimed_until=None, updated_at=wall)
+        .returning(_o.c.channel)
+    ).all()
+    return [channel for (channel,) in rows]
 
 
 def free(wall: datetime) -> ColumnElement[bool]:
@@ -363,10 +425,15 @@ def claim(
 
 
 def renew(conn: Connection, ids: Sequence[int], until: datetime, new_until: datetime) -> set[int]:
-    """Extend the leases still held (``claimed_until == until``); returns the ids kept. Commits."""
+    """Extend the leases still held (``claimed_until == until``, ``pending`` or ``sending``); returns
+    the ids kept. Commits."""
     rows = conn.execute(
         update(_o)
-        .where(_o.c.id.in_(ids), PENDING, _o.c.claimed_until == until)
+        .where(
+            _o.c.id.in_(ids),
+            _o.c.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+            _o.c.claimed_until == until,
+        )
         .values(claimed_until=new_until)
         .returning(_o.c.id)
     ).all()

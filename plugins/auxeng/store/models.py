@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -201,7 +202,10 @@ class OutboxRow(Base):
 
     Status: ``pending`` → ``sent`` | ``failed`` (permanent error, or attempts
     exhausted) | ``skipped`` (no longer wanted: opted out, answered, cancelled), with
-    ``skip_cause`` the code (:class:`~auxeng.vocabulary.SkipCause`) and ``reason`` the text.
+    ``skip_cause`` the code (:class:`~auxeng.vocabulary.SkipCause`) and ``reason`` the text;
+    ``sending`` while a drainer hands it to its transport, ``in_doubt`` when that drainer died
+    before recording the outcome (possibly delivered: never sent again by itself).
+    ``rendered`` is an email's MIME bytes, rendered when queued (without From, Date, Message-ID).
     Only :mod:`auxeng.messaging.outbox` changes these rows.
     ``claimed_until`` is a drainer's lease: rows another drainer holds are left alone.
     ``response_id`` is the survey response a detractor alert is about.
@@ -236,6 +240,7 @@ class OutboxRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When it went out, on the business clock (the delivery run's moment)."""
+    rendered: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_auxeng_outbox_due", "status", "channel", "not_before"),)
 
