@@ -1,9 +1,9 @@
-"""The weekly NPS aggregation: a week's snapshot, computed in the database and stored.
+"""The weekly NPS aggregation: a week's snapshot, computed from stored weekly counts and stored.
 
 A week is Monday 00:00 to the next Monday 00:00 in the program's time zone; the run
-of Monday 07:00 computes the week that just ended. One query counts the answers and
-one the invitations, per engagement, survey kind and week over the 26 weeks ending with
-the week; they are rolled up to every segment kind (see :mod:`auxeng.nps.queries`):
+of Monday 07:00 computes the week that just ended. Its snapshot adds up the counts of
+the 26 weeks ending with it, each computed once and stored (see
+:mod:`auxeng.nps.week_counts`: a steady run computes only the new week), per segment kind:
 
 * ``program``: the week, the week before, the 13 weeks ending with it, the 13 weeks
   before those, and the 13-week trend;
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,14 +30,8 @@ from sqlalchemy import JSON, Text, bindparam, cast, column, delete, func, insert
 from sqlalchemy.orm import Session
 
 from auxeng.nps.maths import NpsResult, nps, response_rate
-from auxeng.nps.queries import (
-    SEGMENTS,
-    InvitationCounts,
-    SegmentCounts,
-    answer_totals,
-    engagement_hosts,
-    invitation_totals,
-)
+from auxeng.nps.queries import SEGMENTS, InvitationCounts, SegmentCounts
+from auxeng.nps.week_counts import WeekCounts, counts_of, local_midnight
 from auxeng.store.models import NpsSnapshotRow, NpsWeekRow
 
 TREND_WEEKS = 13
@@ -54,11 +48,6 @@ def week_to_report(moment: datetime, timezone: ZoneInfo) -> date:
     """The Monday of the last complete week before ``moment`` (local time): Monday 07:00
     reports the week that ended at midnight; a run on a Wednesday, the week before too."""
     return week_of(moment.astimezone(timezone).date()) - timedelta(weeks=1)
-
-
-def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
-    """``day`` 00:00 in ``timezone``, in UTC."""
-    return datetime.combine(day, time(0), timezone).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -112,8 +101,12 @@ def _spans_by_period(segment: str, periods: int) -> list[tuple[str, ...]]:
     return spans
 
 
-def compute_week(session: Session, week: date, *, timezone: ZoneInfo, min_responses: int) -> WeeklySnapshot:
-    """The snapshot of the week starting on Monday ``week`` (3 queries, nothing loaded row by row)."""
+def compute_week(
+    session: Session, week: date, *, timezone: ZoneInfo, min_responses: int, now: datetime | None = None
+) -> WeeklySnapshot:
+    """The snapshot of the week starting on Monday ``week``, from the stored counts of its 26
+    weeks (:func:`auxeng.nps.week_counts.counts_of`: only the weeks not stored yet, or
+    changed since, are computed; those that had ended by ``now`` are stored)."""
     if week.weekday() != 0:
         raise ValueError(f"a week starts on a Monday; {week} is a {week:%A}")
     days = [week - timedelta(weeks=2 * TREND_WEEKS - 1 - n) for n in range(2 * TREND_WEEKS + 1)]
@@ -123,11 +116,9 @@ def compute_week(session: Session, week: date, *, timezone: ZoneInfo, min_respon
         ends_at=local_midnight(week + timedelta(weeks=1), timezone),
         min_responses=min_responses,
     )
-    hosts = engagement_hosts(session)
-    moments = [local_midnight(day, timezone) for day in days]
-    answers = answer_totals(session, moments, hosts=hosts)
-    invitations = invitation_totals(session, days, answered_before=snapshot.ends_at, hosts=hosts)
     periods = len(days) - 1
+    weekly = counts_of(session, days[:-1], timezone=timezone, now=now or datetime.now(UTC))
+    answers, invitations = _totals(weekly, days[:-1])
     for segment in SEGMENTS:
         spans = SPANS if segment == "program" else (WEEK, QUARTER)
         by_period = _spans_by_period(segment, periods)
@@ -162,6 +153,30 @@ def compute_week(session: Session, week: date, *, timezone: ZoneInfo, min_respon
             }
         )
     return snapshot
+
+
+Totals = dict[str, dict[tuple[str, int], list[int]]]  # segment → (key, period) → counts
+
+
+def _totals(weekly: dict[date, WeekCounts], weeks: list[date]) -> tuple[Totals, Totals]:
+    """Per segment and (key, week index): the answer counts, and the invitations with those
+    answered before the last week's end (answered by their week's end, plus the late answers
+    the later weeks stored). A key has answers or invitations in each week it appears in."""
+    index = {week: n for n, week in enumerate(weeks)}
+    answers: Totals = {segment: {} for segment in SEGMENTS}
+    invitations: Totals = {segment: {} for segment in SEGMENTS}
+    for week, found in weekly.items():
+        for (segment, key), counts in found.counts.items():
+            if any(counts[:3]):
+                answers[segment][(key, index[week])] = counts[:5]
+            if counts[5]:
+                invitations[segment][(key, index[week])] = counts[5:]
+    for found in weekly.values():
+        for (invite_week, segment, key), answered in found.late.items():
+            counts = invitations[segment].get((key, index.get(invite_week, -1)))
+            if counts is not None:
+                counts[1] += answered
+    return answers, invitations
 
 
 def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None, now: datetime) -> int:
