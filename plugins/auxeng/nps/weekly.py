@@ -107,9 +107,31 @@ def compute_week(
     """The snapshot of the week starting on Monday ``week``, from the stored counts of its 26
     weeks (:func:`auxeng.nps.week_counts.counts_of`: only the weeks not stored yet, or
     changed since, are computed; those that had ended by ``now`` are stored)."""
+    weeks = snapshot_weeks(week)
+    weekly = counts_of(session, weeks, timezone=timezone, now=now or datetime.now(UTC))
+    answers, invitations = _totals(weekly, weeks)
+    return snapshot_of(
+        week, timezone=timezone, min_responses=min_responses, answers=answers, invitations=invitations
+    )
+
+
+def snapshot_weeks(week: date) -> list[date]:
+    """The 26 Mondays a snapshot of ``week`` counts, oldest first (``week`` must be a Monday)."""
     if week.weekday() != 0:
         raise ValueError(f"a week starts on a Monday; {week} is a {week:%A}")
-    days = [week - timedelta(weeks=2 * TREND_WEEKS - 1 - n) for n in range(2 * TREND_WEEKS + 1)]
+    return [week - timedelta(weeks=2 * TREND_WEEKS - 1 - n) for n in range(2 * TREND_WEEKS)]
+
+
+Totals = dict[str, dict[tuple[str, int], list[int]]]  # segment → (key, week index) → counts
+
+
+def snapshot_of(
+    week: date, *, timezone: ZoneInfo, min_responses: int, answers: Totals, invitations: Totals
+) -> WeeklySnapshot:
+    """The snapshot of ``week`` from its 26 weeks' totals per segment and (key, week index):
+    the answer counts (:class:`SegmentCounts`' order) and the invitations (invited, answered
+    before ``week``'s end); a (key, week) is present when it has answers, or invitations."""
+    days = [*snapshot_weeks(week), week + timedelta(weeks=1)]
     snapshot = WeeklySnapshot(
         week=week,
         starts_at=local_midnight(week, timezone),
@@ -117,8 +139,6 @@ def compute_week(
         min_responses=min_responses,
     )
     periods = len(days) - 1
-    weekly = counts_of(session, days[:-1], timezone=timezone, now=now or datetime.now(UTC))
-    answers, invitations = _totals(weekly, days[:-1])
     for segment in SEGMENTS:
         spans = SPANS if segment == "program" else (WEEK, QUARTER)
         by_period = _spans_by_period(segment, periods)
@@ -153,9 +173,6 @@ def compute_week(
             }
         )
     return snapshot
-
-
-Totals = dict[str, dict[tuple[str, int], list[int]]]  # segment → (key, period) → counts
 
 
 def _totals(weekly: dict[date, WeekCounts], weeks: list[date]) -> tuple[Totals, Totals]:
