@@ -14,16 +14,14 @@ exactly ``answered_at < end(W)``, whatever the order of the moments.
 :func:`counts_of` returns the counts of consecutive weeks: stored ones are reused, the others
 computed (one run of consecutive missing weeks = 3 queries, each one range scan of a
 covering index, rolled up to the segments in SQL) and stored when the week had ended. A
-stored week is dropped when the host mapping changed (its fingerprint is stored with it) or
-when a trigger (migration 0010) marked one of its days in ``auxeng_nps_dirty_days``: a late
-import, an updated answer, a voided invitation. The marks read are deleted with the
-count they had, so a mark made meanwhile survives for the next run.
+stored week is dropped when a trigger (migration 0010) marked one of its days in
+``auxeng_nps_dirty_days``: a late import, an updated answer, a voided invitation, an
+engagement given another host team, a team another org. The marks read are deleted with
+the count they had, so a mark made meanwhile survives for the next run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from auxeng.nps.queries import NO_ORG, engagement_hosts
+from auxeng.nps.queries import NO_ORG
 from auxeng.store.models import (
     EngagementRow,
     NpsDirtyDayRow,
@@ -85,12 +83,6 @@ class WeekCounts:
 def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
     """``day`` 00:00 in ``timezone``, in UTC."""
     return datetime.combine(day, time(0), timezone).astimezone(UTC)
-
-
-def hosts_fingerprint(session: Session) -> str:
-    """A digest of every engagement's host team and org: stored weeks are reused only under the same."""
-    hosts = sorted(engagement_hosts(session).items())
-    return hashlib.sha256(json.dumps(hosts).encode()).hexdigest()
 
 
 def _bucket(column, boundaries: Sequence[object], values: Sequence[object]):
@@ -282,7 +274,7 @@ def forget_changed_weeks(session: Session, timezone: ZoneInfo) -> set[date]:
     return weeks
 
 
-def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, hosts: str, now: datetime) -> None:
+def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: datetime) -> None:
     session.execute(
         insert(NpsWeekAggregateRow),
         [
@@ -290,7 +282,6 @@ def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, hosts:
                 "week": week,
                 "starts_at": bounds[week][0],
                 "ends_at": bounds[week][1],
-                "hosts": hosts,
                 "computed_at": now,
             }
             for week in computed
@@ -336,8 +327,7 @@ def counts_of(
     session: Session, weeks: Sequence[date], *, timezone: ZoneInfo, now: datetime
 ) -> dict[date, WeekCounts]:
     """The counts of consecutive ``weeks``: stored ones reused, the others computed (and stored
-    when the week has ended by ``now``). Steady state (only the last week new): 11 statements."""
-    hosts = hosts_fingerprint(session)
+    when the week has ended by ``now``). Steady state (the last week new, its days marked): 12 statements."""
     forget_changed_weeks(session, timezone)
     bounds = {
         week: (local_midnight(week, timezone), local_midnight(week + timedelta(weeks=1), timezone))
@@ -346,8 +336,8 @@ def counts_of(
     stale, reused = [], []
     for header in session.scalars(select(NpsWeekAggregateRow).where(NpsWeekAggregateRow.week.in_(weeks))):
         starts_at, ends_at = bounds[header.week]
-        usable = (header.hosts, header.starts_at, header.ends_at) == (hosts, starts_at, ends_at)
-        (reused if usable and header.computed_at >= ends_at else stale).append(header.week)
+        usable = (header.starts_at, header.ends_at) == (starts_at, ends_at) and header.computed_at >= ends_at
+        (reused if usable else stale).append(header.week)
     if stale:
         session.execute(delete(NpsWeekAggregateRow).where(NpsWeekAggregateRow.week.in_(stale)))
     computed: dict[date, WeekCounts] = {}
@@ -356,7 +346,7 @@ def counts_of(
         computed.update(compute_weeks(session, run, timezone))
     ended = {week: counts for week, counts in computed.items() if bounds[week][1] <= now}
     if ended:
-        _store(session, ended, bounds, hosts, now)
+        _store(session, ended, bounds, now)
     return {**_load(session, reused, weeks[0]), **computed}
 
 

@@ -513,9 +513,8 @@ class NpsSnapshotRow(Base):
 class NpsWeekAggregateRow(Base):
     """The stored counts of one week for the weekly NPS (:mod:`auxeng.nps.week_counts`).
 
-    Reusable while ``hosts`` (a fingerprint of the engagement → host team → org mapping)
-    and the week's bounds still match and no mark in ``auxeng_nps_dirty_days`` touched it;
-    only weeks that had ended when computed are stored.
+    Reusable while the week's bounds (the program's time zone) still match and no mark in
+    ``auxeng_nps_dirty_days`` touched it; only weeks that had ended when computed are stored.
     """
 
     __tablename__ = "auxeng_nps_week_aggregates"
@@ -523,7 +522,6 @@ class NpsWeekAggregateRow(Base):
     week: Mapped[date] = mapped_column(Date, primary_key=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    hosts: Mapped[str] = mapped_column(String(64))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -568,8 +566,9 @@ class NpsDirtyDayRow(Base):
     """A UTC day whose answers or invitations changed since the weekly NPS last looked.
 
     Written by database triggers (migration 0010) on every insert, delete and relevant
-    update of ``auxeng_survey_responses`` and ``auxeng_survey_invitations``; ``marks``
-    counts the changes, so a run deletes only the marks it read.
+    update of ``auxeng_survey_responses`` and ``auxeng_survey_invitations``, and of the
+    host mapping (``auxeng_engagements``, ``auxeng_teams``: the days of the rows it moves);
+    ``marks`` counts the changes, so a run deletes only the marks it read.
     """
 
     __tablename__ = "auxeng_nps_dirty_days"

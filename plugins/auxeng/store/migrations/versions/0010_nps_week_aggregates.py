@@ -8,7 +8,7 @@ The weekly NPS stores each week's counts (auxeng_nps_week_aggregates, _week_coun
 _late_answers) and computes only the weeks it has not stored. Every insert, delete and
 relevant update of an answer or an invitation marks the UTC days it can touch in
 auxeng_nps_dirty_days (a trigger, so no writer can forget it); the next run drops the
-stored weeks of those days. Marked days:
+stored weeks of those days. Marked days (UTC):
 
 * an answer: the day of its ``submitted_at`` (before and after an update that changes
   ``submitted_at``, ``survey``, ``engagement_key``, ``nps`` or ``maintainability``);
@@ -16,7 +16,10 @@ stored weeks of those days. Marked days:
   ``engagement_key``, ``status`` or ``invited_on`` change) and, when it has an
   ``answered_at``, the later of that day and ``invited_on`` (the week whose counts hold the
   answer: the invitation week when answered by its end, else the week it was answered in),
-  before and after the change.
+  before and after the change;
+* every answer and invitation of an engagement inserted, deleted or given another host team,
+  and of the engagements hosted by a team inserted, deleted or given another org: the
+  snapshots count them per host team and org (a new engagement has none yet).
 
 PostgreSQL: statement-level triggers over the transition tables (a COPY of a million rows
 marks each day once); SQLite: row-level triggers. Both bump ``marks`` with an upsert.
@@ -49,8 +52,25 @@ def _sqlite_answer_day(row: str) -> str:
 
 
 def _sqlite_mark(days: list[str]) -> str:
-    union = " UNION ".join(f"SELECT {day} AS day" for day in days)
-    return f"INSERT INTO auxeng_nps_dirty_days (day, marks) SELECT day, 1 FROM ({union}) WHERE day IS NOT NULL {MARK};"
+    return _sqlite_mark_select(" UNION ".join(f"SELECT {day} AS day" for day in days))
+
+
+def _sqlite_mark_engagements(engagements: str) -> str:
+    """Mark the days of every answer and invitation of the engagements whose keys ``engagements`` selects."""
+    return _sqlite_mark_select(
+        f"SELECT date(submitted_at) AS day FROM auxeng_survey_responses WHERE engagement_key IN ({engagements})"
+        f" UNION SELECT invited_on FROM auxeng_survey_invitations WHERE engagement_key IN ({engagements})"
+        f" UNION SELECT {_sqlite_answer_day('auxeng_survey_invitations')} FROM auxeng_survey_invitations"
+        f" WHERE engagement_key IN ({engagements})"
+    )
+
+
+def _sqlite_mark_select(days: str) -> str:
+    return f"INSERT INTO auxeng_nps_dirty_days (day, marks) SELECT day, 1 FROM ({days}) WHERE day IS NOT NULL {MARK};"
+
+
+def _hosted_by(*teams: str) -> str:
+    return f"SELECT key FROM auxeng_engagements WHERE host_team_key IN ({', '.join(teams)})"
 
 
 SQLITE_TRIGGERS = {
@@ -86,6 +106,31 @@ SQLITE_TRIGGERS = {
                 _sqlite_answer_day("NEW"),
             ]
         ),
+    ),
+    "auxeng_nps_mark_engagement_insert": (
+        "AFTER INSERT ON auxeng_engagements",
+        _sqlite_mark_engagements("NEW.key"),
+    ),
+    "auxeng_nps_mark_engagement_delete": (
+        "AFTER DELETE ON auxeng_engagements",
+        _sqlite_mark_engagements("OLD.key"),
+    ),
+    "auxeng_nps_mark_engagement_update": (
+        "AFTER UPDATE OF key, host_team_key ON auxeng_engagements"
+        " WHEN OLD.key IS NOT NEW.key OR OLD.host_team_key IS NOT NEW.host_team_key",
+        _sqlite_mark_engagements("OLD.key, NEW.key"),
+    ),
+    "auxeng_nps_mark_team_insert": (
+        "AFTER INSERT ON auxeng_teams",
+        _sqlite_mark_engagements(_hosted_by("NEW.key")),
+    ),
+    "auxeng_nps_mark_team_delete": (
+        "AFTER DELETE ON auxeng_teams",
+        _sqlite_mark_engagements(_hosted_by("OLD.key")),
+    ),
+    "auxeng_nps_mark_team_update": (
+        "AFTER UPDATE OF key, org ON auxeng_teams WHEN OLD.key IS NOT NEW.key OR OLD.org IS NOT NEW.org",
+        _sqlite_mark_engagements(_hosted_by("OLD.key", "NEW.key")),
     ),
 }
 
@@ -153,6 +198,46 @@ PG_FUNCTIONS = {
         ),
     ),
 }
+
+
+def _pg_engagement_days(engagements: str) -> str:
+    """The days of every answer and invitation of the engagements whose keys ``engagements`` selects."""
+    return (
+        "SELECT (r.submitted_at AT TIME ZONE 'UTC')::date AS day FROM auxeng_survey_responses r"
+        f" WHERE r.engagement_key IN ({engagements})"
+        " UNION ALL SELECT d.day FROM auxeng_survey_invitations i CROSS JOIN LATERAL"
+        f" (VALUES (i.invited_on), ({_pg_answer_day('i')})) AS d(day) WHERE i.engagement_key IN ({engagements})"
+    )
+
+
+PG_FUNCTIONS |= {
+    "auxeng_nps_mark_engagements": (
+        "auxeng_engagements",
+        _pg_function(
+            "auxeng_nps_mark_engagements",
+            _pg_engagement_days("SELECT key FROM new_rows"),
+            _pg_engagement_days("SELECT key FROM old_rows"),
+            _pg_engagement_days(
+                "SELECT key FROM ((SELECT key, host_team_key FROM old_rows EXCEPT SELECT key, host_team_key FROM new_rows)"
+                " UNION (SELECT key, host_team_key FROM new_rows EXCEPT SELECT key, host_team_key FROM old_rows)) AS moved"
+            ),
+        ),
+    ),
+    "auxeng_nps_mark_teams": (
+        "auxeng_teams",
+        _pg_function(
+            "auxeng_nps_mark_teams",
+            _pg_engagement_days(_hosted_by("SELECT key FROM new_rows")),
+            _pg_engagement_days(_hosted_by("SELECT key FROM old_rows")),
+            _pg_engagement_days(
+                _hosted_by(
+                    "SELECT key FROM ((SELECT key, org FROM old_rows EXCEPT SELECT key, org FROM new_rows)"
+                    " UNION (SELECT key, org FROM new_rows EXCEPT SELECT key, org FROM old_rows)) AS moved"
+                )
+            ),
+        ),
+    ),
+}
 PG_EVENTS = {
     "insert": "INSERT ON {table} REFERENCING NEW TABLE AS new_rows",
     "update": "UPDATE ON {table} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
@@ -166,7 +251,6 @@ def upgrade() -> None:
         sa.Column("week", sa.Date(), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("hosts", sa.String(length=64), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("week", name=op.f("pk_auxeng_nps_week_aggregates")),
     )
