@@ -52,7 +52,11 @@ def _sqlite_answer_day(row: str) -> str:
 
 
 def _sqlite_mark(days: list[str]) -> str:
-    return _sqlite_mark_select(" UNION ".join(f"SELECT {day} AS day" for day in days))
+    """One single-row upsert per day expression (cheaper than one over their UNION)."""
+    return " ".join(
+        f"INSERT INTO auxeng_nps_dirty_days (day, marks) SELECT {day}, 1 WHERE {day} IS NOT NULL {MARK};"
+        for day in days
+    )
 
 
 def _sqlite_mark_engagements(engagements: str) -> str:
