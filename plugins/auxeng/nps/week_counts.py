@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     Integer,
     case,
     delete,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     tuple_,
 )
@@ -303,31 +305,52 @@ def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: d
         session.execute(insert(NpsLateAnswerRow), late)
 
 
-def _load(session: Session, weeks: Sequence[date], since: date) -> dict[date, WeekCounts]:
-    """The stored counts of ``weeks``, with the late answers of invitation weeks from ``since`` on."""
-    result = {week: WeekCounts(week) for week in weeks}
+def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from: date) -> list[WeekCounts]:
+    """The stored counts of ``weeks`` (the last of them is the snapshot's week), with the late
+    answers of invitation weeks from ``since`` on: the program's per week; the other segments'
+    summed over ``quarter_from`` … the week before the last (dated ``quarter_from``), the last
+    week's apart, the weeks before left out (2 queries, a few hundred rows)."""
     if not weeks:
-        return result
+        return []
+    last = max(weeks)
     c = NpsWeekCountRow
-    query = select(c.week, c.segment, c.key, *(c.__table__.c[name] for name in COUNTS)).where(
-        c.week.in_(weeks)
+    bucket = case((or_(c.segment == "program", c.week == last), c.week), else_=literal(quarter_from, Date))
+    query = (
+        select(bucket, c.segment, c.key, *(func.sum(c.__table__.c[name]) for name in COUNTS))
+        .where(c.week.in_(weeks), or_(c.segment == "program", c.week >= quarter_from))
+        .group_by(bucket, c.segment, c.key)
     )
+    result: dict[date, WeekCounts] = {}
     for week, segment, key, *values in session.execute(query):
-        result[week].counts[(segment, key)] = list(values)
+        result.setdefault(week, WeekCounts(week)).counts[(segment, key)] = list(values)
     a = NpsLateAnswerRow
-    query = select(a.week, a.invite_week, a.segment, a.key, a.answered).where(
-        a.week.in_(weeks), a.invite_week >= since
+    bucket = case(
+        (or_(a.segment == "program", a.invite_week == last), a.invite_week), else_=literal(quarter_from, Date)
     )
-    for week, invite_week, segment, key, answered in session.execute(query):
-        result[week].late[(invite_week, segment, key)] = answered
-    return result
+    query = (
+        select(bucket, a.segment, a.key, func.sum(a.answered))
+        .where(
+            a.week.in_(weeks),
+            a.invite_week >= since,
+            or_(a.segment == "program", a.invite_week >= quarter_from),
+        )
+        .group_by(bucket, a.segment, a.key)
+    )
+    late = WeekCounts(last)
+    late.late = {
+        (invite_week, segment, key): answered
+        for invite_week, segment, key, answered in session.execute(query)
+    }
+    return [*result.values(), late]
 
 
 def counts_of(
-    session: Session, weeks: Sequence[date], *, timezone: ZoneInfo, now: datetime
-) -> dict[date, WeekCounts]:
-    """The counts of consecutive ``weeks``: stored ones reused, the others computed (and stored
-    when the week has ended by ``now``). Steady state (the last week new, its days marked): 12 statements."""
+    session: Session, weeks: Sequence[date], *, timezone: ZoneInfo, now: datetime, quarter_from: date
+) -> list[WeekCounts]:
+    """The counts of consecutive ``weeks``: stored ones reused (summed as :func:`_load` does),
+    the others computed (and stored when the week has ended by ``now``); a (week, segment,
+    key) may come in several parts, to be added up. Steady state (the last week new, its days
+    marked): 12 statements."""
     forget_changed_weeks(session, timezone)
     bounds = {
         week: (local_midnight(week, timezone), local_midnight(week + timedelta(weeks=1), timezone))
@@ -347,7 +370,7 @@ def counts_of(
     ended = {week: counts for week, counts in computed.items() if bounds[week][1] <= now}
     if ended:
         _store(session, ended, bounds, now)
-    return {**_load(session, reused, weeks[0]), **computed}
+    return [*_load(session, reused, since=weeks[0], quarter_from=quarter_from), *computed.values()]
 
 
 def _consecutive(weeks: Sequence[date]) -> list[list[date]]:

@@ -108,7 +108,10 @@ def compute_week(
     weeks (:func:`auxeng.nps.week_counts.counts_of`: only the weeks not stored yet, or
     changed since, are computed; those that had ended by ``now`` are stored)."""
     weeks = snapshot_weeks(week)
-    weekly = counts_of(session, weeks, timezone=timezone, now=now or datetime.now(UTC))
+    quarter_from = weeks[-TREND_WEEKS]
+    weekly = counts_of(
+        session, weeks, timezone=timezone, now=now or datetime.now(UTC), quarter_from=quarter_from
+    )
     answers, invitations = _totals(weekly, weeks)
     return snapshot_of(
         week, timezone=timezone, min_responses=min_responses, answers=answers, invitations=invitations
@@ -175,25 +178,48 @@ def snapshot_of(
     return snapshot
 
 
-def _totals(weekly: dict[date, WeekCounts], weeks: list[date]) -> tuple[Totals, Totals]:
+def _totals(weekly: list[WeekCounts], weeks: list[date]) -> tuple[Totals, Totals]:
     """Per segment and (key, week index): the answer counts, and the invitations with those
     answered before the last week's end (answered by their week's end, plus the late answers
-    the later weeks stored). A key has answers or invitations in each week it appears in."""
+    the later weeks stored). A key has answers or invitations in each week it appears in.
+
+    Segments other than the program count only the last week and the 13 weeks: their weeks
+    before the last are added up at the first of the 13 (as the stored ones come, see
+    :func:`auxeng.nps.week_counts.counts_of`), and the weeks before are left out."""
+    last, quarter = len(weeks) - 1, len(weeks) - TREND_WEEKS
     index = {week: n for n, week in enumerate(weeks)}
+
+    def slot(segment: str, week: date) -> int | None:
+        n = index.get(week)
+        if n is None or segment == "program" or n == last:
+            return n
+        return quarter if n >= quarter else None
+
     answers: Totals = {segment: {} for segment in SEGMENTS}
     invitations: Totals = {segment: {} for segment in SEGMENTS}
-    for week, found in weekly.items():
+    for found in weekly:
         for (segment, key), counts in found.counts.items():
+            n = slot(segment, found.week)
+            if n is None:
+                continue
             if any(counts[:3]):
-                answers[segment][(key, index[week])] = counts[:5]
+                _add(answers[segment], (key, n), counts[:5])
             if counts[5]:
-                invitations[segment][(key, index[week])] = counts[5:]
-    for found in weekly.values():
+                _add(invitations[segment], (key, n), counts[5:])
+    for found in weekly:
         for (invite_week, segment, key), answered in found.late.items():
-            counts = invitations[segment].get((key, index.get(invite_week, -1)))
+            counts = invitations[segment].get((key, slot(segment, invite_week)))
             if counts is not None:
                 counts[1] += answered
     return answers, invitations
+
+
+def _add(totals: dict[tuple[str, int], list[int]], key: tuple[str, int], counts: list[int]) -> None:
+    found = totals.get(key)
+    if found is None:
+        totals[key] = list(counts)
+    else:
+        found[:] = [a + b for a, b in zip(found, counts, strict=True)]
 
 
 def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None, now: datetime) -> int:
