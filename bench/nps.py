@@ -137,6 +137,7 @@ RESPONSE_COLUMNS = (
     "id, response_ref, invitation_id, survey, engagement_key, respondent_email, nps, answers, "
     "maintainability, source, submitted_at, updated_at"
 )
+LOADED_TABLES = ("auxeng_survey_invitations", "auxeng_survey_responses")
 NULL = "\\N"  # COPY text format: NULL, and the escapes of a text value
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
 
@@ -393,6 +394,11 @@ class SqliteLoader:
         self.conn.execute("PRAGMA synchronous=OFF")
         self.conn.execute("PRAGMA cache_size=-262144")  # 256 MB, for the loader only
         self.conn.execute("BEGIN")
+        self.triggers = self.conn.execute(  # the weekly NPS marks (migration 0010): off for the load
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'auxeng_nps_mark_%'"
+        ).fetchall()
+        for name, _sql in self.triggers:
+            self.conn.execute(f"DROP TRIGGER {name}")
         self.seconds = 0.0
         self._invitations = (
             f"INSERT INTO auxeng_survey_invitations ({INVITATION_COLUMNS}) VALUES ({', '.join('?' * 15)})"
@@ -409,6 +415,8 @@ class SqliteLoader:
 
     def finish(self) -> None:
         start = time.perf_counter()
+        for _name, sql in self.triggers:
+            self.conn.execute(sql)
         self.conn.execute("COMMIT")
         self.conn.execute("ANALYZE")
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -423,6 +431,8 @@ class PostgresLoader:
         self.raw = engine.raw_connection()
         self.cursor = self.raw.cursor()
         self.cursor.execute("SET TIME ZONE 'UTC'")  # the timestamps are UTC text without an offset
+        for table in LOADED_TABLES:  # the weekly NPS marks (migration 0010): off for the load
+            self.cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         self.seconds = 0.0
 
     def add(self, invitations: list[tuple], responses: list[tuple]) -> None:
@@ -454,6 +464,8 @@ class PostgresLoader:
             self.cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
             )
+        for table in LOADED_TABLES:
+            self.cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         self.raw.commit()
         dbapi = self.raw.driver_connection
         dbapi.autocommit = True
@@ -600,14 +612,13 @@ def _breakdown(engine: Engine, timezone: ZoneInfo, plans: bool) -> list[dict[str
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     labels = [
-        "host mapping",
         "changed days",
         "stored weeks",
         "the week's answers",
         "the week's invitations",
         "the week's late answers",
-        "stored counts (25 weeks)",
-        "stored late answers",
+        "stored counts (25 weeks, summed)",
+        "stored late answers (summed)",
     ]
     if steady != len(labels):
         labels = [f"query {n + 1}" for n in range(steady)]
