@@ -22,15 +22,18 @@ the count they had, so a mark made meanwhile survives for the next run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
+    bindparam,
     case,
     delete,
     func,
@@ -152,15 +155,22 @@ def _rolled_up(per_engagement, engagement, periods: Sequence[str], counts: Seque
     )
 
 
-def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -> dict[date, WeekCounts]:
-    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 3 queries."""
-    days = [*weeks, weeks[-1] + timedelta(weeks=1)]
-    moments = [local_midnight(day, timezone) for day in days]
-    result = {week: WeekCounts(week) for week in weeks}
-    several = len(weeks) > 1
+@functools.cache
+def _week_statements(periods: int) -> tuple[Any, Any, Any]:
+    """The 3 statements counting ``periods`` consecutive weeks (answers, invitations, late
+    answers), built once per count: their bounds are the parameters ``m0…`` (the weeks'
+    first moments and the end), ``d0…`` (their first days and the next Monday) and
+    ``i0…`` (the first days of the 25 weeks before)."""
+    moments = [bindparam(f"m{n}", type_=UTCDateTime()) for n in range(periods + 1)]
+    days = [bindparam(f"d{n}", type_=Date()) for n in range(periods + 1)]
+    invite_days = [bindparam(f"i{n}", type_=Date()) for n in range(LATE_WEEKS)] + days
+    several = periods > 1
+
+    def index(column, boundaries):
+        return _index(column, boundaries) if several else literal_column("0", Integer)
 
     r = SurveyResponseRow
-    period = _index(r.submitted_at, moments) if several else literal_column("0", Integer)
+    period = index(r.submitted_at, moments)
     answers = (
         select(
             period.label("period"),
@@ -181,14 +191,10 @@ def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -
         .group_by(*([period] if several else []), r.engagement_key, r.survey)
         .subquery()
     )
-    for segment, key, index, *counts in session.execute(
-        _rolled_up(answers, answers.c.engagement_key, ["period"], ANSWER_COUNTS)
-    ):
-        _add(result[weeks[index]].counts, (segment, key), 0, counts)
 
     i = SurveyInvitationRow
-    period = _index(i.invited_on, days) if several else literal_column("0", Integer)
-    week_end = _bucket(i.invited_on, days, [literal(m, UTCDateTime) for m in moments[1:]])
+    period = index(i.invited_on, days)
+    week_end = _bucket(i.invited_on, days, moments[1:])
     invited = (
         select(
             period.label("period"),
@@ -203,14 +209,9 @@ def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -
         .group_by(*([period] if several else []), i.engagement_key, i.survey)
         .subquery()
     )
-    for segment, key, index, invited_count, answered in session.execute(
-        _rolled_up(invited, invited.c.engagement_key, ["period"], INVITATION_COUNTS)
-    ):
-        _add(result[weeks[index]].counts, (segment, key), 5, [invited_count, answered])
 
-    invite_days = [weeks[0] - timedelta(weeks=LATE_WEEKS - n) for n in range(LATE_WEEKS)] + days
-    answered_in = _index(i.answered_at, moments) if several else literal_column("0", Integer)
-    invite_week = _index(i.invited_on, invite_days)  # week n of weeks is invitation week n + LATE_WEEKS
+    answered_in = index(i.answered_at, moments)
+    invite_week = _index(i.invited_on, invite_days)  # week n of the periods is invitation week n + LATE_WEEKS
     late = (
         select(
             answered_in.label("period"),
@@ -231,9 +232,27 @@ def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -
         .group_by(*([answered_in] if several else []), invite_week, i.engagement_key, i.survey)
         .subquery()
     )
-    for segment, key, index, invite_index, answered in session.execute(
-        _rolled_up(late, late.c.engagement_key, ["period", "invite_week"], ["answered"])
-    ):
+    return (
+        _rolled_up(answers, answers.c.engagement_key, ["period"], ANSWER_COUNTS),
+        _rolled_up(invited, invited.c.engagement_key, ["period"], INVITATION_COUNTS),
+        _rolled_up(late, late.c.engagement_key, ["period", "invite_week"], ["answered"]),
+    )
+
+
+def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -> dict[date, WeekCounts]:
+    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 3 queries."""
+    days = [*weeks, weeks[-1] + timedelta(weeks=1)]
+    invite_days = [weeks[0] - timedelta(weeks=LATE_WEEKS - n) for n in range(LATE_WEEKS)] + days
+    parameters = {f"d{n}": day for n, day in enumerate(days)}
+    parameters |= {f"m{n}": local_midnight(day, timezone) for n, day in enumerate(days)}
+    parameters |= {f"i{n}": day for n, day in enumerate(invite_days[:LATE_WEEKS])}
+    answers, invited, late = _week_statements(len(weeks))
+    result = {week: WeekCounts(week) for week in weeks}
+    for segment, key, index, *counts in session.execute(answers, parameters):
+        _add(result[weeks[index]].counts, (segment, key), 0, counts)
+    for segment, key, index, invited_count, answered in session.execute(invited, parameters):
+        _add(result[weeks[index]].counts, (segment, key), 5, [invited_count, answered])
+    for segment, key, index, invite_index, answered in session.execute(late, parameters):
         late_answers = result[weeks[index]].late
         found = (invite_days[invite_index], segment, key)
         late_answers[found] = late_answers.get(found, 0) + answered
@@ -278,7 +297,7 @@ def forget_changed_weeks(session: Session, timezone: ZoneInfo) -> set[date]:
 
 def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: datetime) -> None:
     session.execute(
-        insert(NpsWeekAggregateRow),
+        insert(NpsWeekAggregateRow.__table__),
         [
             {
                 "week": week,
@@ -295,14 +314,14 @@ def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: d
         for (segment, key), values in found.counts.items()
     ]
     if counts:
-        session.execute(insert(NpsWeekCountRow), counts)
+        session.execute(insert(NpsWeekCountRow.__table__), counts)
     late = [
         {"week": week, "invite_week": invite_week, "segment": segment, "key": key, "answered": answered}
         for week, found in computed.items()
         for (invite_week, segment, key), answered in found.late.items()
     ]
     if late:
-        session.execute(insert(NpsLateAnswerRow), late)
+        session.execute(insert(NpsLateAnswerRow.__table__), late)
 
 
 def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from: date) -> list[WeekCounts]:

@@ -272,10 +272,23 @@ def _insert_snapshot_rows(session: Session, rows: list[dict[str, Any]]) -> None:
 
     On PostgreSQL the rows travel as one JSON document unpacked by ``json_to_recordset``:
     psycopg2 formats every bound value on the client (17 per row, ~1 µs each), which
-    costs more than the insert itself. Elsewhere: a multi-row INSERT.
+    costs more than the insert itself. On SQLite: the driver's ``executemany`` of plain
+    tuples, the values as SQLAlchemy stores them (a date as ``YYYY-MM-DD``, a boolean as
+    0/1), which saves SQLAlchemy's per-row parameter processing (~10 µs a row).
     """
     table = NpsSnapshotRow.__table__
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        compiled = (
+            insert(table)
+            .values({name: bindparam(name) for name in rows[0]})
+            .compile(dialect=session.get_bind().dialect)
+        )
+        session.connection().exec_driver_sql(
+            str(compiled), [tuple(_sqlite_value(row[name]) for name in compiled.positiontup) for row in rows]
+        )
+        return
+    if dialect != "postgresql":
         session.execute(insert(table), rows)
         return
     names = list(rows[0])
@@ -286,6 +299,12 @@ def _insert_snapshot_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         .render_derived(name="r", with_types=True)
     )
     session.execute(insert(table).from_select(names, select(*(records.c[name] for name in names))))
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def result_of(row: NpsSnapshotRow) -> NpsResult:
