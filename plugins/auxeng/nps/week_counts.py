@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from auxeng.nps.queries import NO_ORG
+from auxeng.nps.queries import NO_ORG, bucket, count_where, period_index
 from auxeng.store.models import (
     EngagementRow,
     NpsDirtyDayRow,
@@ -88,28 +88,6 @@ class WeekCounts:
 def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
     """``day`` 00:00 in ``timezone``, in UTC."""
     return datetime.combine(day, time(0), timezone).astimezone(UTC)
-
-
-def _bucket(column, boundaries: Sequence[object], values: Sequence[object]):
-    """``values[i]`` for ``column`` in [boundaries[i], boundaries[i + 1]), as a binary search
-    (rows outside every bucket are filtered out by the caller)."""
-
-    def search(first: int, last: int):
-        if first == last:
-            return values[first]
-        middle = (first + last + 1) // 2
-        return case((column < boundaries[middle], search(first, middle - 1)), else_=search(middle, last))
-
-    return search(0, len(values) - 1)
-
-
-def _index(column, boundaries: Sequence[object]):
-    """The period index of ``column`` (periods [boundaries[i], boundaries[i + 1]))."""
-    return _bucket(column, boundaries, [literal_column(str(n), Integer) for n in range(len(boundaries) - 1)])
-
-
-def _count(condition):
-    return func.count(case((condition, 1)))
 
 
 def _rolled_up(per_engagement, engagement, periods: Sequence[str], counts: Sequence[str]):
@@ -167,7 +145,7 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
     several = periods > 1
 
     def index(column, boundaries):
-        return _index(column, boundaries) if several else literal_column("0", Integer)
+        return period_index(column, boundaries) if several else literal_column("0", Integer)
 
     r = SurveyResponseRow
     period = index(r.submitted_at, moments)
@@ -176,9 +154,9 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
             period.label("period"),
             r.engagement_key,
             r.survey,
-            _count(r.nps >= PROMOTER_MIN).label("promoters"),
-            _count(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)).label("passives"),
-            _count(r.nps <= DETRACTOR_MAX).label("detractors"),
+            count_where(r.nps >= PROMOTER_MIN).label("promoters"),
+            count_where(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)).label("passives"),
+            count_where(r.nps <= DETRACTOR_MAX).label("detractors"),
             func.coalesce(func.sum(r.maintainability), 0).label("maintainability_total"),
             func.count(r.maintainability).label("maintainability_answers"),
         )
@@ -194,14 +172,14 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
 
     i = SurveyInvitationRow
     period = index(i.invited_on, days)
-    week_end = _bucket(i.invited_on, days, moments[1:])
+    week_end = bucket(i.invited_on, days, moments[1:])
     invited = (
         select(
             period.label("period"),
             i.engagement_key,
             i.survey,
             func.count().label("invited"),
-            _count(i.answered_at < week_end).label("answered"),
+            count_where(i.answered_at < week_end).label("answered"),
         )
         .where(
             i.invited_on >= days[0], i.invited_on < days[-1], i.survey.in_(NPS_SURVEYS), i.status == "invited"
@@ -211,7 +189,9 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
     )
 
     answered_in = index(i.answered_at, moments)
-    invite_week = _index(i.invited_on, invite_days)  # week n of the periods is invitation week n + LATE_WEEKS
+    invite_week = period_index(
+        i.invited_on, invite_days
+    )  # week n of the periods is invitation week n + LATE_WEEKS
     late = (
         select(
             answered_in.label("period"),
