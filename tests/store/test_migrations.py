@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, Engine, column, create_engine, event, inspect, select, table
+from sqlalchemy import JSON, Engine, column, create_engine, event, inspect, select, table, text
 
 from auxeng.registry.sync import sync_registry_file
 from auxeng.settings import load_settings
@@ -477,11 +477,11 @@ def test_0008_records_when_invitations_already_sent_reached_their_person(store_u
 
 def _nps_triggers(engine: Engine) -> set[str]:
     if engine.dialect.name == "sqlite":
-        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'auxeng_nps_mark_%'"
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :pattern"
     else:
-        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'auxeng_nps_mark_%'"
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE :pattern"
     with engine.connect() as conn:
-        return set(conn.exec_driver_sql(query).scalars())
+        return set(conn.execute(text(query), {"pattern": "auxeng_nps_mark_%"}).scalars())
 
 
 def test_0010_removes_its_tables_and_triggers_and_adds_them_again(store_url):
