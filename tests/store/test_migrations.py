@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, Engine, column, create_engine, event, inspect, select, table
+from sqlalchemy import JSON, Engine, column, create_engine, event, inspect, select, table, text
 
 from auxeng.registry.sync import sync_registry_file
 from auxeng.settings import load_settings
@@ -473,3 +473,31 @@ def test_0008_records_when_invitations_already_sent_reached_their_person(store_u
     _migrate(engine, "0007", down=True)
     assert "sent_at" not in {c["name"] for c in inspect(engine).get_columns("auxeng_survey_invitations")}
     _migrate(engine, "head")
+
+
+def _nps_triggers(engine: Engine) -> set[str]:
+    if engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :pattern"
+    else:
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE :pattern"
+    with engine.connect() as conn:
+        return set(conn.execute(text(query), {"pattern": "auxeng_nps_mark_%"}).scalars())
+
+
+def test_0010_removes_its_tables_and_triggers_and_adds_them_again(store_url):
+    engine = open_store(store_url)
+    tables = {
+        "auxeng_nps_week_aggregates",
+        "auxeng_nps_week_counts",
+        "auxeng_nps_late_answers",
+        "auxeng_nps_dirty_days",
+    }
+    triggers = _nps_triggers(engine)
+    assert len(triggers) == 12  # answers, invitations, engagements, teams: insert, update, delete
+    _migrate(engine, "0009", down=True)
+    assert not tables & set(inspect(engine).get_table_names())
+    assert _nps_triggers(engine) == set()
+    _migrate(engine, "head")
+    assert tables <= set(inspect(engine).get_table_names())
+    assert _nps_triggers(engine) == triggers
+    assert _schema_diff(engine) == []

@@ -79,20 +79,29 @@ def _check(segments: Iterable[str], boundaries: Sequence[object]) -> None:
 def _period(column, boundaries: Sequence[object]):
     """The index of the period ``column`` falls in, as a binary search over the inner
     boundaries (rows outside every period are filtered out); None for a single period."""
-    inner = boundaries[1:-1]
-    if not inner:
-        return None
+    return None if len(boundaries) == 2 else period_index(column, boundaries)
 
-    def search(first: int, last: int):  # ``column`` is in one of the periods first..last
+
+def period_index(column, boundaries: Sequence[object]):
+    """The index of the period [boundaries[i], boundaries[i + 1]) ``column`` falls in (see :func:`bucket`)."""
+    return bucket(column, boundaries, [literal_column(str(n), Integer) for n in range(len(boundaries) - 1)])
+
+
+def bucket(column, boundaries: Sequence[object], values: Sequence[object]):
+    """``values[i]`` for ``column`` in [boundaries[i], boundaries[i + 1]), as a ``CASE``
+    binary search over the inner boundaries (rows outside every bucket are for the caller to
+    filter out)."""
+
+    def search(first: int, last: int):  # ``column`` is in one of the buckets first..last
         if first == last:
-            return literal_column(str(first), Integer)
-        middle = (first + last + 1) // 2  # period ``middle`` starts at inner[middle - 1]
-        return case((column < inner[middle - 1], search(first, middle - 1)), else_=search(middle, last))
+            return values[first]
+        middle = (first + last + 1) // 2  # bucket ``middle`` starts at boundaries[middle]
+        return case((column < boundaries[middle], search(first, middle - 1)), else_=search(middle, last))
 
-    return search(0, len(inner))
+    return search(0, len(values) - 1)
 
 
-def _count(condition):
+def count_where(condition):
     return func.count(case((condition, 1)))  # NULL (not counted) when the condition fails
 
 
@@ -171,9 +180,9 @@ def answer_totals(
     query = (
         select(
             *grouped,
-            _count(r.nps >= PROMOTER_MIN),
-            _count(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)),
-            _count(r.nps <= DETRACTOR_MAX),
+            count_where(r.nps >= PROMOTER_MIN),
+            count_where(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)),
+            count_where(r.nps <= DETRACTOR_MAX),
             func.coalesce(func.sum(r.maintainability), 0).cast(Integer),
             func.count(r.maintainability),
         )
@@ -218,7 +227,7 @@ def invitation_totals(
     period = _period(i.invited_on, days)
     grouped = [i.engagement_key, i.survey] + ([] if period is None else [period])
     query = (
-        select(*grouped, func.count(), _count(i.answered_at < answered_before))
+        select(*grouped, func.count(), count_where(i.answered_at < answered_before))
         .where(
             i.invited_on >= days[0],
             i.invited_on < days[-1],

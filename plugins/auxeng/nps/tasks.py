@@ -51,7 +51,7 @@ def compute_weekly_nps(
     week = week or week_to_report(interval_end, settings.timezone)
     with Session(open_store()) as session:
         snapshot = compute_week(
-            session, week, timezone=settings.timezone, min_responses=settings.nps_min_responses
+            session, week, timezone=settings.timezone, min_responses=settings.nps_min_responses, now=now
         )
         rows = save_week(session, snapshot, run_id=run_id, now=now)
         session.commit()

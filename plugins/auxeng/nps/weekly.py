@@ -1,9 +1,9 @@
-"""The weekly NPS aggregation: a week's snapshot, computed in the database and stored.
+"""The weekly NPS aggregation: a week's snapshot, computed from stored weekly counts and stored.
 
 A week is Monday 00:00 to the next Monday 00:00 in the program's time zone; the run
-of Monday 07:00 computes the week that just ended. One query counts the answers and
-one the invitations, per engagement, survey kind and week over the 26 weeks ending with
-the week; they are rolled up to every segment kind (see :mod:`auxeng.nps.queries`):
+of Monday 07:00 computes the week that just ended. Its snapshot adds up the counts of
+the 26 weeks ending with it, each computed once and stored (see
+:mod:`auxeng.nps.week_counts`: a steady run computes only the new week), per segment kind:
 
 * ``program``: the week, the week before, the 13 weeks ending with it, the 13 weeks
   before those, and the 13-week trend;
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,14 +30,8 @@ from sqlalchemy import JSON, Text, bindparam, cast, column, delete, func, insert
 from sqlalchemy.orm import Session
 
 from auxeng.nps.maths import NpsResult, nps, response_rate
-from auxeng.nps.queries import (
-    SEGMENTS,
-    InvitationCounts,
-    SegmentCounts,
-    answer_totals,
-    engagement_hosts,
-    invitation_totals,
-)
+from auxeng.nps.queries import SEGMENTS, InvitationCounts, SegmentCounts
+from auxeng.nps.week_counts import WeekCounts, counts_of, local_midnight
 from auxeng.store.models import NpsSnapshotRow, NpsWeekRow
 
 TREND_WEEKS = 13
@@ -54,11 +48,6 @@ def week_to_report(moment: datetime, timezone: ZoneInfo) -> date:
     """The Monday of the last complete week before ``moment`` (local time): Monday 07:00
     reports the week that ended at midnight; a run on a Wednesday, the week before too."""
     return week_of(moment.astimezone(timezone).date()) - timedelta(weeks=1)
-
-
-def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
-    """``day`` 00:00 in ``timezone``, in UTC."""
-    return datetime.combine(day, time(0), timezone).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -112,21 +101,46 @@ def _spans_by_period(segment: str, periods: int) -> list[tuple[str, ...]]:
     return spans
 
 
-def compute_week(session: Session, week: date, *, timezone: ZoneInfo, min_responses: int) -> WeeklySnapshot:
-    """The snapshot of the week starting on Monday ``week`` (3 queries, nothing loaded row by row)."""
+def compute_week(
+    session: Session, week: date, *, timezone: ZoneInfo, min_responses: int, now: datetime | None = None
+) -> WeeklySnapshot:
+    """The snapshot of the week starting on Monday ``week``, from the stored counts of its 26
+    weeks (:func:`auxeng.nps.week_counts.counts_of`: only the weeks not stored yet, or
+    changed since, are computed; those that had ended by ``now`` are stored)."""
+    weeks = snapshot_weeks(week)
+    quarter_from = weeks[-TREND_WEEKS]
+    weekly = counts_of(
+        session, weeks, timezone=timezone, now=now or datetime.now(UTC), quarter_from=quarter_from
+    )
+    answers, invitations = _totals(weekly, weeks)
+    return snapshot_of(
+        week, timezone=timezone, min_responses=min_responses, answers=answers, invitations=invitations
+    )
+
+
+def snapshot_weeks(week: date) -> list[date]:
+    """The 26 Mondays a snapshot of ``week`` counts, oldest first (``week`` must be a Monday)."""
     if week.weekday() != 0:
         raise ValueError(f"a week starts on a Monday; {week} is a {week:%A}")
-    days = [week - timedelta(weeks=2 * TREND_WEEKS - 1 - n) for n in range(2 * TREND_WEEKS + 1)]
+    return [week - timedelta(weeks=2 * TREND_WEEKS - 1 - n) for n in range(2 * TREND_WEEKS)]
+
+
+Totals = dict[str, dict[tuple[str, int], list[int]]]  # segment → (key, week index) → counts
+
+
+def snapshot_of(
+    week: date, *, timezone: ZoneInfo, min_responses: int, answers: Totals, invitations: Totals
+) -> WeeklySnapshot:
+    """The snapshot of ``week`` from its 26 weeks' totals per segment and (key, week index):
+    the answer counts (:class:`SegmentCounts`' order) and the invitations (invited, answered
+    before ``week``'s end); a (key, week) is present when it has answers, or invitations."""
+    days = [*snapshot_weeks(week), week + timedelta(weeks=1)]
     snapshot = WeeklySnapshot(
         week=week,
         starts_at=local_midnight(week, timezone),
         ends_at=local_midnight(week + timedelta(weeks=1), timezone),
         min_responses=min_responses,
     )
-    hosts = engagement_hosts(session)
-    moments = [local_midnight(day, timezone) for day in days]
-    answers = answer_totals(session, moments, hosts=hosts)
-    invitations = invitation_totals(session, days, answered_before=snapshot.ends_at, hosts=hosts)
     periods = len(days) - 1
     for segment in SEGMENTS:
         spans = SPANS if segment == "program" else (WEEK, QUARTER)
@@ -162,6 +176,50 @@ def compute_week(session: Session, week: date, *, timezone: ZoneInfo, min_respon
             }
         )
     return snapshot
+
+
+def _totals(weekly: list[WeekCounts], weeks: list[date]) -> tuple[Totals, Totals]:
+    """Per segment and (key, week index): the answer counts, and the invitations with those
+    answered before the last week's end (answered by their week's end, plus the late answers
+    the later weeks stored). A key has answers or invitations in each week it appears in.
+
+    Segments other than the program count only the last week and the 13 weeks: their weeks
+    before the last are added up at the first of the 13 (as the stored ones come, see
+    :func:`auxeng.nps.week_counts.counts_of`), and the weeks before are left out."""
+    last, quarter = len(weeks) - 1, len(weeks) - TREND_WEEKS
+    index = {week: n for n, week in enumerate(weeks)}
+
+    def slot(segment: str, week: date) -> int | None:
+        n = index.get(week)
+        if n is None or segment == "program" or n == last:
+            return n
+        return quarter if n >= quarter else None
+
+    answers: Totals = {segment: {} for segment in SEGMENTS}
+    invitations: Totals = {segment: {} for segment in SEGMENTS}
+    for found in weekly:
+        for (segment, key), counts in found.counts.items():
+            n = slot(segment, found.week)
+            if n is None:
+                continue
+            if any(counts[:3]):
+                _add(answers[segment], (key, n), counts[:5])
+            if counts[5]:
+                _add(invitations[segment], (key, n), counts[5:])
+    for found in weekly:
+        for (invite_week, segment, key), answered in found.late.items():
+            counts = invitations[segment].get((key, slot(segment, invite_week)))
+            if counts is not None:
+                counts[1] += answered
+    return answers, invitations
+
+
+def _add(totals: dict[tuple[str, int], list[int]], key: tuple[str, int], counts: list[int]) -> None:
+    found = totals.get(key)
+    if found is None:
+        totals[key] = list(counts)
+    else:
+        found[:] = [a + b for a, b in zip(found, counts, strict=True)]
 
 
 def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None, now: datetime) -> int:
@@ -214,10 +272,23 @@ def _insert_snapshot_rows(session: Session, rows: list[dict[str, Any]]) -> None:
 
     On PostgreSQL the rows travel as one JSON document unpacked by ``json_to_recordset``:
     psycopg2 formats every bound value on the client (17 per row, ~1 µs each), which
-    costs more than the insert itself. Elsewhere: a multi-row INSERT.
+    costs more than the insert itself. On SQLite: the driver's ``executemany`` of plain
+    tuples, the values as SQLAlchemy stores them (a date as ``YYYY-MM-DD``, a boolean as
+    0/1), which saves SQLAlchemy's per-row parameter processing (~10 µs a row).
     """
     table = NpsSnapshotRow.__table__
-    if session.get_bind().dialect.name != "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        compiled = (
+            insert(table)
+            .values({name: bindparam(name) for name in rows[0]})
+            .compile(dialect=session.get_bind().dialect)
+        )
+        session.connection().exec_driver_sql(
+            str(compiled), [tuple(_sqlite_value(row[name]) for name in compiled.positiontup) for row in rows]
+        )
+        return
+    if dialect != "postgresql":
         session.execute(insert(table), rows)
         return
     names = list(rows[0])
@@ -228,6 +299,12 @@ def _insert_snapshot_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         .render_derived(name="r", with_types=True)
     )
     session.execute(insert(table).from_select(names, select(*(records.c[name] for name in names))))
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def result_of(row: NpsSnapshotRow) -> NpsResult:

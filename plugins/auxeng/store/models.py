@@ -290,6 +290,15 @@ class SurveyInvitationRow(Base):
             "engagement_key",
             "answered_at",
         ),
+        # Covering: the weekly NPS counts the answers that arrived in a week from this index alone.
+        Index(
+            "ix_auxeng_survey_invitations_answered_at",
+            "answered_at",
+            "survey",
+            "status",
+            "engagement_key",
+            "invited_on",
+        ),
     )
 
 
@@ -504,6 +513,73 @@ class NpsSnapshotRow(Base):
     nps_week: Mapped[NpsWeekRow] = relationship(back_populates="snapshots")
 
     __table_args__ = (UniqueConstraint("week", "span", "segment", "key"),)
+
+
+class NpsWeekAggregateRow(Base):
+    """The stored counts of one week for the weekly NPS (:mod:`auxeng.nps.week_counts`).
+
+    Reusable while the week's bounds (the program's time zone) still match and no mark in
+    ``auxeng_nps_dirty_days`` touched it; only weeks that had ended when computed are stored.
+    """
+
+    __tablename__ = "auxeng_nps_week_aggregates"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NpsWeekCountRow(Base):
+    """One segment key's counts in one week: the answers submitted in it and the people
+    invited in it (``answered``: of those, how many answered before the week's end)."""
+
+    __tablename__ = "auxeng_nps_week_counts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    week: Mapped[date] = mapped_column(ForeignKey("auxeng_nps_week_aggregates.week", ondelete="CASCADE"))
+    segment: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    promoters: Mapped[int] = mapped_column(Integer)
+    passives: Mapped[int] = mapped_column(Integer)
+    detractors: Mapped[int] = mapped_column(Integer)
+    maintainability_total: Mapped[int] = mapped_column(Integer)
+    maintainability_answers: Mapped[int] = mapped_column(Integer)
+    invited: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("week", "segment", "key"),)
+
+
+class NpsLateAnswerRow(Base):
+    """Of the people invited in ``invite_week`` (one of the 25 weeks before ``week``), how many
+    per segment key answered during ``week``."""
+
+    __tablename__ = "auxeng_nps_late_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    week: Mapped[date] = mapped_column(ForeignKey("auxeng_nps_week_aggregates.week", ondelete="CASCADE"))
+    invite_week: Mapped[date] = mapped_column(Date)
+    segment: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    answered: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("week", "invite_week", "segment", "key"),)
+
+
+class NpsDirtyDayRow(Base):
+    """A UTC day whose answers or invitations changed since the weekly NPS last looked.
+
+    Written by database triggers (migration 0010) on every insert, delete and relevant
+    update of ``auxeng_survey_responses`` and ``auxeng_survey_invitations``, and of the
+    host mapping (``auxeng_engagements``, ``auxeng_teams``: the days of the rows it moves);
+    ``marks`` counts the changes, so a run deletes only the marks it read.
+    """
+
+    __tablename__ = "auxeng_nps_dirty_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    marks: Mapped[int] = mapped_column(Integer)
 
 
 class DigestOptOutRow(Base):

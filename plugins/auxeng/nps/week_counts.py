@@ -1,0 +1,382 @@
+"""The weekly NPS counts of each week, per segment key, computed in SQL once and stored.
+
+A week's counts (:class:`WeekCounts`), per segment key (``program``/``all``, ``org``,
+``team``, ``survey``, with the host mapping of :mod:`auxeng.nps.queries`):
+
+* the answers submitted in the week: promoters, passives, detractors, comfort total and answers;
+* the people invited in the week and how many of them answered before the week's end;
+* ``late``: per invitation week of the 25 before, how many of its people answered during the week.
+
+So the people of invitation week *i* who answered before the end of a later week *W* are
+those answered by the end of *i* plus the late answers stored with the weeks *i*+1 … *W*:
+exactly ``answered_at < end(W)``, whatever the order of the moments.
+
+:func:`counts_of` returns the counts of consecutive weeks: stored ones are reused, the others
+computed (one run of consecutive missing weeks = 3 queries, each one range scan of a
+covering index, rolled up to the segments in SQL) and stored when the week had ended. A
+stored week is dropped when a trigger (migration 0010) marked one of its days in
+``auxeng_nps_dirty_days``: a late import, an updated answer, a voided invitation, an
+engagement given another host team, a team another org. The marks read are deleted with
+the count they had, so a mark made meanwhile survives for the next run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import Session
+
+from auxeng.nps.queries import NO_ORG, bucket, count_where, period_index
+from auxeng.store.models import (
+    EngagementRow,
+    NpsDirtyDayRow,
+    NpsLateAnswerRow,
+    NpsWeekAggregateRow,
+    NpsWeekCountRow,
+    SurveyInvitationRow,
+    SurveyResponseRow,
+    TeamRow,
+    UTCDateTime,
+)
+from auxeng.vocabulary import DETRACTOR_MAX, NPS_SURVEYS, PROMOTER_MIN
+
+LATE_WEEKS = 25  # a snapshot counts the invitations of its week and the 25 before
+COUNTS = (
+    "promoters",
+    "passives",
+    "detractors",
+    "maintainability_total",
+    "maintainability_answers",
+    "invited",
+    "answered",
+)
+ANSWER_COUNTS, INVITATION_COUNTS = COUNTS[:5], COUNTS[5:]
+
+Key = tuple[str, str]  # (segment, key)
+
+
+@dataclass
+class WeekCounts:
+    """One week's counts: per (segment, key) the :data:`COUNTS`; per (invitation week,
+    segment, key) the people of that week who answered during this one."""
+
+    week: date
+    counts: dict[Key, list[int]] = field(default_factory=dict)
+    late: dict[tuple[date, str, str], int] = field(default_factory=dict)
+
+
+def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
+    """``day`` 00:00 in ``timezone``, in UTC."""
+    return datetime.combine(day, time(0), timezone).astimezone(UTC)
+
+
+def _rolled_up(per_engagement, engagement, periods: Sequence[str], counts: Sequence[str]):
+    """The rows ``(segment, key, *periods, *counts)`` summing a per (engagement, survey,
+    *periods) subquery to every segment: one statement, portable (a CTE grouped by host
+    team and org, then a UNION ALL of one GROUP BY per segment)."""
+    hosted = (
+        select(
+            *(per_engagement.c[name] for name in periods),
+            per_engagement.c.survey,
+            EngagementRow.host_team_key.label("team"),
+            TeamRow.key.label("known"),
+            TeamRow.org,
+            *(func.sum(per_engagement.c[name]).label(name) for name in counts),
+        )
+        .select_from(per_engagement)
+        .outerjoin(EngagementRow, EngagementRow.key == engagement)
+        .outerjoin(TeamRow, TeamRow.key == EngagementRow.host_team_key)
+        .group_by(
+            *(per_engagement.c[name] for name in periods),
+            per_engagement.c.survey,
+            EngagementRow.host_team_key,
+            TeamRow.key,
+            TeamRow.org,
+        )
+        .cte("hosted")
+    )
+    grouped = [hosted.c[name] for name in periods]
+    sums = [func.sum(hosted.c[name]).cast(BigInteger) for name in counts]
+
+    def segment(name: str, key, *, by=None, where=None):
+        query = select(literal_column(f"'{name}'"), key, *grouped, *sums)
+        if where is not None:
+            query = query.where(where)
+        return query.group_by(*grouped, *([] if by is None else [by]))
+
+    return segment("program", literal_column("'all'")).union_all(
+        segment("survey", hosted.c.survey, by=hosted.c.survey),
+        segment("team", hosted.c.team, by=hosted.c.team, where=hosted.c.team.is_not(None)),
+        segment(
+            "org", func.coalesce(hosted.c.org, NO_ORG), by=hosted.c.org, where=hosted.c.known.is_not(None)
+        ),
+    )
+
+
+@functools.cache
+def _week_statements(periods: int) -> tuple[Any, Any, Any]:
+    """The 3 statements counting ``periods`` consecutive weeks (answers, invitations, late
+    answers), built once per count: their bounds are the parameters ``m0…`` (the weeks'
+    first moments and the end), ``d0…`` (their first days and the next Monday) and
+    ``i0…`` (the first days of the 25 weeks before)."""
+    moments = [bindparam(f"m{n}", type_=UTCDateTime()) for n in range(periods + 1)]
+    days = [bindparam(f"d{n}", type_=Date()) for n in range(periods + 1)]
+    invite_days = [bindparam(f"i{n}", type_=Date()) for n in range(LATE_WEEKS)] + days
+    several = periods > 1
+
+    def index(column, boundaries):
+        return period_index(column, boundaries) if several else literal_column("0", Integer)
+
+    r = SurveyResponseRow
+    period = index(r.submitted_at, moments)
+    answers = (
+        select(
+            period.label("period"),
+            r.engagement_key,
+            r.survey,
+            count_where(r.nps >= PROMOTER_MIN).label("promoters"),
+            count_where(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)).label("passives"),
+            count_where(r.nps <= DETRACTOR_MAX).label("detractors"),
+            func.coalesce(func.sum(r.maintainability), 0).label("maintainability_total"),
+            func.count(r.maintainability).label("maintainability_answers"),
+        )
+        .where(
+            r.submitted_at >= moments[0],
+            r.submitted_at < moments[-1],
+            r.survey.in_(NPS_SURVEYS),
+            r.nps.is_not(None),
+        )
+        .group_by(*([period] if several else []), r.engagement_key, r.survey)
+        .subquery()
+    )
+
+    i = SurveyInvitationRow
+    period = index(i.invited_on, days)
+    week_end = bucket(i.invited_on, days, moments[1:])
+    invited = (
+        select(
+            period.label("period"),
+            i.engagement_key,
+            i.survey,
+            func.count().label("invited"),
+            count_where(i.answered_at < week_end).label("answered"),
+        )
+        .where(
+            i.invited_on >= days[0], i.invited_on < days[-1], i.survey.in_(NPS_SURVEYS), i.status == "invited"
+        )
+        .group_by(*([period] if several else []), i.engagement_key, i.survey)
+        .subquery()
+    )
+
+    answered_in = index(i.answered_at, moments)
+    invite_week = period_index(
+        i.invited_on, invite_days
+    )  # week n of the periods is invitation week n + LATE_WEEKS
+    late = (
+        select(
+            answered_in.label("period"),
+            invite_week.label("invite_week"),
+            i.engagement_key,
+            i.survey,
+            func.count().label("answered"),
+        )
+        .where(
+            i.answered_at >= moments[0],
+            i.answered_at < moments[-1],
+            i.invited_on >= invite_days[0],
+            i.invited_on < days[-2],
+            i.survey.in_(NPS_SURVEYS),
+            i.status == "invited",
+            *([invite_week < answered_in + LATE_WEEKS, invite_week >= answered_in] if several else []),
+        )
+        .group_by(*([answered_in] if several else []), invite_week, i.engagement_key, i.survey)
+        .subquery()
+    )
+    return (
+        _rolled_up(answers, answers.c.engagement_key, ["period"], ANSWER_COUNTS),
+        _rolled_up(invited, invited.c.engagement_key, ["period"], INVITATION_COUNTS),
+        _rolled_up(late, late.c.engagement_key, ["period", "invite_week"], ["answered"]),
+    )
+
+
+def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -> dict[date, WeekCounts]:
+    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 3 queries."""
+    days = [*weeks, weeks[-1] + timedelta(weeks=1)]
+    invite_days = [weeks[0] - timedelta(weeks=LATE_WEEKS - n) for n in range(LATE_WEEKS)] + days
+    parameters = {f"d{n}": day for n, day in enumerate(days)}
+    parameters |= {f"m{n}": local_midnight(day, timezone) for n, day in enumerate(days)}
+    parameters |= {f"i{n}": day for n, day in enumerate(invite_days[:LATE_WEEKS])}
+    answers, invited, late = _week_statements(len(weeks))
+    result = {week: WeekCounts(week) for week in weeks}
+    for segment, key, index, *counts in session.execute(answers, parameters):
+        _add(result[weeks[index]].counts, (segment, key), 0, counts)
+    for segment, key, index, invited_count, answered in session.execute(invited, parameters):
+        _add(result[weeks[index]].counts, (segment, key), 5, [invited_count, answered])
+    for segment, key, index, invite_index, answered in session.execute(late, parameters):
+        late_answers = result[weeks[index]].late
+        found = (invite_days[invite_index], segment, key)
+        late_answers[found] = late_answers.get(found, 0) + answered
+    return result
+
+
+def _add(counts: dict[Key, list[int]], key: Key, offset: int, values: Sequence[int]) -> None:
+    """Add ``values`` to the counts of ``key`` from position ``offset`` (a key seen twice, e.g. an
+    org named like ``NO_ORG``, is summed)."""
+    found = counts.setdefault(key, [0] * len(COUNTS))
+    for n, value in enumerate(values, offset):
+        found[n] += value
+
+
+def _weeks_of_days(days: Sequence[date], timezone: ZoneInfo) -> set[date]:
+    """The local weeks a UTC day can touch (its own date too: an ``invited_on`` is a local date)."""
+    weeks = set()
+    for day in days:
+        first = datetime.combine(day, time(0), UTC)
+        for moment in (first, first + timedelta(days=1, microseconds=-1)):
+            local = moment.astimezone(timezone).date()
+            weeks.add(local - timedelta(days=local.weekday()))
+        weeks.add(day - timedelta(days=day.weekday()))
+    return weeks
+
+
+def forget_changed_weeks(session: Session, timezone: ZoneInfo) -> set[date]:
+    """Drop the stored weeks the marked days can touch and delete the marks read (by their
+    count: a mark bumped meanwhile stays); returns those weeks. 1 query, +2 when marked."""
+    marks = session.execute(select(NpsDirtyDayRow.day, NpsDirtyDayRow.marks)).all()
+    if not marks:
+        return set()
+    weeks = _weeks_of_days([day for day, _marks in marks], timezone)
+    session.execute(delete(NpsWeekAggregateRow).where(NpsWeekAggregateRow.week.in_(sorted(weeks))))
+    session.execute(
+        delete(NpsDirtyDayRow).where(
+            tuple_(NpsDirtyDayRow.day, NpsDirtyDayRow.marks).in_([tuple(mark) for mark in marks])
+        )
+    )
+    return weeks
+
+
+def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: datetime) -> None:
+    session.execute(
+        insert(NpsWeekAggregateRow.__table__),
+        [
+            {
+                "week": week,
+                "starts_at": bounds[week][0],
+                "ends_at": bounds[week][1],
+                "computed_at": now,
+            }
+            for week in computed
+        ],
+    )
+    counts = [
+        {"week": week, "segment": segment, "key": key, **dict(zip(COUNTS, values, strict=True))}
+        for week, found in computed.items()
+        for (segment, key), values in found.counts.items()
+    ]
+    if counts:
+        session.execute(insert(NpsWeekCountRow.__table__), counts)
+    late = [
+        {"week": week, "invite_week": invite_week, "segment": segment, "key": key, "answered": answered}
+        for week, found in computed.items()
+        for (invite_week, segment, key), answered in found.late.items()
+    ]
+    if late:
+        session.execute(insert(NpsLateAnswerRow.__table__), late)
+
+
+def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from: date) -> list[WeekCounts]:
+    """The stored counts of ``weeks`` (the last of them is the snapshot's week), with the late
+    answers of invitation weeks from ``since`` on: the program's per week; the other segments'
+    summed over ``quarter_from`` … the week before the last (dated ``quarter_from``), the last
+    week's apart, the weeks before left out (2 queries, a few hundred rows)."""
+    if not weeks:
+        return []
+    last = max(weeks)
+    c = NpsWeekCountRow
+    bucket = case((or_(c.segment == "program", c.week == last), c.week), else_=literal(quarter_from, Date))
+    query = (
+        select(bucket, c.segment, c.key, *(func.sum(c.__table__.c[name]) for name in COUNTS))
+        .where(c.week.in_(weeks), or_(c.segment == "program", c.week >= quarter_from))
+        .group_by(bucket, c.segment, c.key)
+    )
+    result: dict[date, WeekCounts] = {}
+    for week, segment, key, *values in session.execute(query):
+        result.setdefault(week, WeekCounts(week)).counts[(segment, key)] = list(values)
+    a = NpsLateAnswerRow
+    bucket = case(
+        (or_(a.segment == "program", a.invite_week == last), a.invite_week), else_=literal(quarter_from, Date)
+    )
+    query = (
+        select(bucket, a.segment, a.key, func.sum(a.answered))
+        .where(
+            a.week.in_(weeks),
+            a.invite_week >= since,
+            or_(a.segment == "program", a.invite_week >= quarter_from),
+        )
+        .group_by(bucket, a.segment, a.key)
+    )
+    late = WeekCounts(last)
+    late.late = {
+        (invite_week, segment, key): answered
+        for invite_week, segment, key, answered in session.execute(query)
+    }
+    return [*result.values(), late]
+
+
+def counts_of(
+    session: Session, weeks: Sequence[date], *, timezone: ZoneInfo, now: datetime, quarter_from: date
+) -> list[WeekCounts]:
+    """The counts of consecutive ``weeks``: stored ones reused (summed as :func:`_load` does),
+    the others computed (and stored when the week has ended by ``now``); a (week, segment,
+    key) may come in several parts, to be added up. Steady state (the last week new, its days
+    marked): 12 statements."""
+    forget_changed_weeks(session, timezone)
+    bounds = {
+        week: (local_midnight(week, timezone), local_midnight(week + timedelta(weeks=1), timezone))
+        for week in weeks
+    }
+    stale, reused = [], []
+    for header in session.scalars(select(NpsWeekAggregateRow).where(NpsWeekAggregateRow.week.in_(weeks))):
+        starts_at, ends_at = bounds[header.week]
+        usable = (header.starts_at, header.ends_at) == (starts_at, ends_at) and header.computed_at >= ends_at
+        (reused if usable else stale).append(header.week)
+    if stale:
+        session.execute(delete(NpsWeekAggregateRow).where(NpsWeekAggregateRow.week.in_(stale)))
+    computed: dict[date, WeekCounts] = {}
+    missing = [week for week in weeks if week not in reused]
+    for run in _consecutive(missing):
+        computed.update(compute_weeks(session, run, timezone))
+    ended = {week: counts for week, counts in computed.items() if bounds[week][1] <= now}
+    if ended:
+        _store(session, ended, bounds, now)
+    return [*_load(session, reused, since=weeks[0], quarter_from=quarter_from), *computed.values()]
+
+
+def _consecutive(weeks: Sequence[date]) -> list[list[date]]:
+    runs: list[list[date]] = []
+    for week in weeks:
+        if runs and week - runs[-1][-1] == timedelta(weeks=1):
+            runs[-1].append(week)
+        else:
+            runs.append([week])
+    return runs
