@@ -1,7 +1,7 @@
 """the outbox keeps each email's MIME bytes, rendered when it is queued: auxeng_outbox.rendered
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06
 
 Delivery sends these bytes, adding only the From, Date and Message-ID headers (see
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
