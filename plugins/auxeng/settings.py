@@ -211,7 +211,8 @@ def _rules(env: Mapping[str, str], name: str, default: frozenset[str]) -> frozen
 
 
 # A Slack conversation to post ops alerts to: a channel id (C…, G… for a private one) or #name.
-_OPS_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}|#[a-z0-9][a-z0-9._-]{0,79}")
+# A pattern, compiled (and cached by ``re``) on first use, not when DAG files import this module.
+_OPS_CHANNEL = r"[CG][A-Z0-9]{6,20}|#[a-z0-9][a-z0-9._-]{0,79}"
 
 
 def _ops_channel(env: Mapping[str, str], name: str) -> str | None:
@@ -219,7 +220,7 @@ def _ops_channel(env: Mapping[str, str], name: str) -> str | None:
     if raw is None or raw.strip() == "":
         return None
     value = raw.strip()
-    if not _OPS_CHANNEL.fullmatch(value):
+    if not re.fullmatch(_OPS_CHANNEL, value):
         raise SettingsError(
             f"{name}={raw!r} must be a Slack channel id (C0123ABCD, G… for a private channel) "
             f"or a lowercase #channel-name"
