@@ -26,7 +26,7 @@ The pack's own modules are byte-compiled first (``compileall``, into their ``__p
 so that they load from ``.pyc`` like Airflow's do: where ``PYTHONDONTWRITEBYTECODE`` is set
 (this machine) Python would otherwise compile them from source in every cold process, a cost
 a deployment does not pay and Airflow's own modules are not charged. DAG files are compiled
-from source on both sides, as the dag processor does.
+from source at every parse on both sides, as a dag processor does where bytecode writing is off.
 
 ``--breakdown`` then measures what the pack's extra warm time is made of: the pack's files
 without their params, without their schedules (``schedule=None``), without both, and trivial
