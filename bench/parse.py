@@ -22,12 +22,25 @@ which re-executes it under its unique module name every time.
 * **median / max** are over ``--rounds`` warm parses, pack and trivial files
   interleaved so that drift affects both alike. The targets use the medians.
 
-Usage: ``.venv/bin/python bench/parse.py [--rounds N] [--cold-rounds N]`` (or ``make bench``). Exit 1 on FAIL.
+The pack's own modules are byte-compiled first (``compileall``, into their ``__pycache__``),
+so that they load from ``.pyc`` like Airflow's do: where ``PYTHONDONTWRITEBYTECODE`` is set
+(this machine) Python would otherwise compile them from source in every cold process, a cost
+a deployment does not pay and Airflow's own modules are not charged. DAG files are compiled
+from source at every parse on both sides, as a dag processor does where bytecode writing is off.
+
+``--breakdown`` then measures what the pack's extra warm time is made of: the pack's files
+without their params, without their schedules (``schedule=None``), without both, and trivial
+files with as many chained tasks as each pack DAG has (Airflow's per-task cost).
+
+Usage: ``.venv/bin/python bench/parse.py [--rounds N] [--cold-rounds N] [--breakdown]`` (or ``make bench``).
+Exit 1 on FAIL.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import compileall
 import gc
 import json
 import os
@@ -132,12 +145,21 @@ class Parser:
         self._last_dags[str(path)] = dag
         return elapsed
 
+    def last_dag(self, path: Path):
+        """The DAG the last parse of ``path`` produced."""
+        return self._last_dags[str(path)]
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="warm parses per file (default 15)")
     parser.add_argument(
         "--cold-rounds", type=int, default=5, help="fresh processes per side for the cold parse (default 5)"
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also measure pack variants: what the extra warm time is made of",
     )
     parser.add_argument("--cold-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -149,6 +171,8 @@ def main() -> int:
         home = workdir / "airflow-home"
         home.mkdir()
         _prepare_environment(home)
+        if not compileall.compile_dir(str(PLUGINS / "auxeng"), quiet=1):
+            raise SystemExit("could not byte-compile plugins/auxeng")
 
         started = time.perf_counter()
         import airflow
@@ -200,6 +224,8 @@ def main() -> int:
 
         cold = _cold_rounds(pack_files, trivial_files, warmup_file, args.cold_rounds)
         code = _report(pack_files, trivial_files, first, warm, airflow_import_s, args.rounds, cold)
+        if args.breakdown:
+            _breakdown(timer, pack_files, trivial_files, workdir, args.rounds)
         print()
         print(
             "Packages the first parse of the pack imported (modules per top-level package):\n"
@@ -255,6 +281,76 @@ def _cold_rounds(
                 raise SystemExit(f"cold parse of the {side} files failed:\n{result.stderr[-3000:]}")
             cold[side].append(json.loads(result.stdout.strip().splitlines()[-1])["total"])
     return cold
+
+
+def _without(source: str, *, params: bool, schedule: bool) -> str:
+    """``source`` with its ``@dag(...)`` params dropped and/or its schedule set to None."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dag":
+            if params:
+                node.keywords = [k for k in node.keywords if k.arg != "params"]
+            for keyword in node.keywords:
+                if schedule and keyword.arg == "schedule":
+                    keyword.value = ast.Constant(None)
+    return ast.unparse(tree)
+
+
+def _chained_tasks(dag_id: str, count: int) -> str:
+    """A trivial DAG of ``count`` chained tasks (the first-task shape of TRIVIAL_DAG)."""
+    tasks = "".join(f"    @task\n    def step_{n}() -> int:\n        return {n}\n\n" for n in range(count))
+    chain = " >> ".join(f"step_{n}()" for n in range(count))
+    return (
+        "from datetime import datetime\n\nfrom airflow.sdk import dag, task\n\n\n"
+        f"@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)\ndef {dag_id}():\n"
+        f"{tasks}    {chain}\n\n\n{dag_id}()\n"
+    )
+
+
+def _breakdown(
+    timer: Parser, pack_files: list[Path], trivial_files: list[Path], workdir: Path, rounds: int
+) -> None:
+    """Warm totals of pack variants, interleaved like the main measurement, against the same trivial files."""
+    variants: dict[str, list[Path]] = {"pack": pack_files}
+    for name, params, schedule in (
+        ("pack without params", True, False),
+        ("pack without schedules", False, True),
+        ("pack without both", True, True),
+    ):
+        folder = workdir / name.replace(" ", "_")
+        folder.mkdir()
+        variants[name] = []
+        for path in pack_files:
+            target = folder / path.name
+            target.write_text(_without(path.read_text(), params=params, schedule=schedule))
+            variants[name].append(target)
+    folder = workdir / "trivial_chained"
+    folder.mkdir()
+    variants["trivial, pack's task counts"] = []
+    for n, path in enumerate(pack_files):
+        tasks = len(timer.last_dag(path).tasks)
+        target = folder / f"bench_chained_{n}.py"
+        target.write_text(_chained_tasks(f"bench_chained_{n}", tasks))
+        variants["trivial, pack's task counts"].append(target)
+    variants["trivial"] = trivial_files
+    times: dict[Path, list[float]] = {p: [] for files in variants.values() for p in files}
+    for files in variants.values():
+        for path in files:
+            timer.parse(path)  # untimed first parse
+    names = list(variants)
+    for round_no in range(rounds):
+        for index in range(len(pack_files)):
+            for name in names if round_no % 2 == 0 else reversed(names):
+                path = variants[name][index]
+                times[path].append(timer.parse(path))
+    totals = {name: sum(statistics.median(times[p]) for p in files) for name, files in variants.items()}
+    print()
+    print(f"Breakdown (warm, sum of medians over {rounds} interleaved rounds):")
+    for name, total in totals.items():
+        print(
+            f"  {name:<30}{total * 1000:8.2f} ms  {total / totals['trivial']:5.2f}x trivial"
+            f"  {(totals['pack'] - total) * 1000:+8.2f} ms vs pack"
+        )
 
 
 def _new_packages(before: set[str]) -> list[tuple[str, int]]:

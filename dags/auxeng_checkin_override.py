@@ -17,25 +17,26 @@ Only check-ins whose survey has not gone out yet can be changed. A bad request
 message that says what is wrong (no retries), and changes nothing.
 """
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.dagkit.params import param
 from auxeng.vocabulary import OVERRIDE_ACTIONS, MessageKind
 
 # The task modules (store models, calendar, email) are imported inside the tasks, never while parsing.
 
 PARAMS = {
-    "engagement": Param("", type="string", minLength=1, description="Engagement key, e.g. ENG-2026-025."),
-    "action": Param("reschedule", type="string", enum=list(OVERRIDE_ACTIONS), description="What to do."),
-    "new_due_date": Param(
+    "engagement": param("", type="string", minLength=1, description="Engagement key, e.g. ENG-2026-025."),
+    "action": param("reschedule", type="string", enum=list(OVERRIDE_ACTIONS), description="What to do."),
+    "new_due_date": param(
         None,
         type=["null", "string"],
         format="date",
         description="For reschedule (and resume): the new due date, YYYY-MM-DD.",
     ),
-    "reason": Param("", type="string", minLength=3, description="Why (recorded with the change)."),
+    "reason": param("", type="string", minLength=3, description="Why (recorded with the change)."),
 }
 
 

@@ -41,16 +41,17 @@ every message has a dedupe key, nothing is sent twice. If a task fails, read its
 log: a missing connection is named; the messages stay pending and the retry sends them.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, dag, get_current_context, task
 
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.dagkit.params import param
 from auxeng.vocabulary import MessageKind
 
 # The task modules (store models, calendar, email) are imported inside the tasks, never while parsing.
 
-DRY_RUN = Param(False, type="boolean", description="Plan and render only: change and send nothing.")
+DRY_RUN = param(False, type="boolean", description="Plan and render only: change and send nothing.")
 
 
 def _step(name: str) -> dict:

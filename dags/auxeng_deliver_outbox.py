@@ -44,10 +44,11 @@ preview. `drainers` (1-16, default 4): how many `deliver_outbox` instances
 drain at once; more only helps while workers and the SMTP/Slack side keep up.
 """
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 from auxeng.dagkit.context import run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.dagkit.params import param
 from auxeng.vocabulary import DRAINER_SUMMARY_KEY, MAX_DRAINERS
 
 # auxeng.delivery.tasks (store, transports) is imported inside the tasks, never while parsing.
@@ -64,8 +65,8 @@ connection or the SMTP/Slack error; the messages stay pending and the retry send
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "delivery"],
     params={
-        "dry_run": Param(False, type="boolean", description="Report what is due: send nothing."),
-        "drainers": Param(
+        "dry_run": param(False, type="boolean", description="Report what is due: send nothing."),
+        "drainers": param(
             4,
             type="integer",
             minimum=1,

@@ -35,10 +35,11 @@ and line and imports the rest. `deliver_outbox` fails when alerts could not go o
 stay pending and the retry sends them).
 """
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.dagkit.params import param
 from auxeng.vocabulary import MessageKind
 
 # The task modules (store models, Slack SDK, email) are imported inside the tasks, never while parsing.
@@ -51,7 +52,7 @@ from auxeng.vocabulary import MessageKind
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "red-flags"],
-    params={"dry_run": Param(False, type="boolean", description="Read, change and send nothing; report.")},
+    params={"dry_run": param(False, type="boolean", description="Read, change and send nothing; report.")},
     doc_md=__doc__,
 )
 def auxeng_dependency_alerts():

@@ -29,15 +29,16 @@ has a dedupe key in the outbox; nothing is ever sent twice. A failed delivery
 leaves the messages pending and fails `deliver_outbox`, which retries.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, dag, get_current_context, task
 
 from auxeng.dagkit.assets import ENGAGEMENTS_ENDED
 from auxeng.dagkit.context import run_date, run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, daily_at
+from auxeng.dagkit.params import param
 
 # The task modules (store models, templates, email) are imported inside the tasks, never while parsing.
 
-DRY_RUN = Param(False, type="boolean", description="Plan and render only: queue and send nothing.")
+DRY_RUN = param(False, type="boolean", description="Plan and render only: queue and send nothing.")
 
 
 @dag(

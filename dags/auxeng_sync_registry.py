@@ -32,10 +32,11 @@ with `allow_mass_removal` switched on; otherwise fix the file.
 **Re-running** is always safe: loading the same file twice changes nothing.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from auxeng.dagkit.assets import registry_file_asset
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.dagkit.params import param
 
 # auxeng.registry.tasks (YAML, store models) is imported inside the task, never while parsing.
 
@@ -51,8 +52,8 @@ from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
     tags=TAGS,
     doc_md=__doc__,
     params={
-        "force": Param(False, type="boolean", description="Reload even if the file is unchanged."),
-        "allow_mass_removal": Param(
+        "force": param(False, type="boolean", description="Reload even if the file is unchanged."),
+        "allow_mass_removal": param(
             False,
             type="boolean",
             description="Confirm a load that removes more engagements than the mass-removal guard "

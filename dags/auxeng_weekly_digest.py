@@ -30,11 +30,12 @@ the newest computed one), `dry_run`.
 go out (SMTP down, Slack credentials): they stay pending and its retry sends them.
 """
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from auxeng.dagkit.assets import NPS_WEEKLY
 from auxeng.dagkit.context import run_moment
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
+from auxeng.dagkit.params import param
 
 # The task modules (store models, matplotlib, email) are imported inside the tasks, never while parsing.
 
@@ -47,10 +48,10 @@ from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "nps", "digest"],
     params={
-        "week": Param(
+        "week": param(
             None, type=["null", "string"], description="Send the digest of this week (its Monday)."
         ),
-        "dry_run": Param(False, type="boolean", description="Build and render only: queue and send nothing."),
+        "dry_run": param(False, type="boolean", description="Build and render only: queue and send nothing."),
     },
     doc_md=__doc__,
 )

@@ -29,11 +29,12 @@ older than `AUXENG_DIGEST_MAX_AGE_DAYS` are not sent, so a backfill mails nobody
 half-written (one transaction). Fix it and clear the task.
 """
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from auxeng.dagkit.assets import NPS_WEEKLY
 from auxeng.dagkit.context import run_moment, utcnow
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interval
+from auxeng.dagkit.params import param
 
 # auxeng.nps.tasks (store models) is imported inside the task, never while parsing.
 
@@ -46,7 +47,7 @@ from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interv
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "nps"],
     params={
-        "week": Param(
+        "week": param(
             None, type=["null", "string"], description="Recompute this week (its Monday, YYYY-MM-DD) instead."
         )
     },

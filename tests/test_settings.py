@@ -116,3 +116,36 @@ def test_bad_registry_removal_guard_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert message in str(caught.value)
+
+
+def test_process_settings_are_built_once_and_follow_environment_changes(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUXENG_TIMEZONE", "Europe/Berlin")
+    monkeypatch.delenv("AUXENG_REGISTRY_PATH", raising=False)
+    first = load_settings()
+    assert load_settings() is first  # DAG files call it on every parse: built once
+    monkeypatch.setenv("AUXENG_TIMEZONE", "Asia/Tokyo")
+    assert str(load_settings().timezone) == "Asia/Tokyo"
+    monkeypatch.setenv("AUXENG_INCLUDE_DIR", str(tmp_path))  # read by include_dir, not by a field's own name
+    assert load_settings().registry_path == tmp_path / "registry" / "engagements.yaml"
+    monkeypatch.setenv("AUXENG_OUTBOX_LEASE_SECONDS", "60")
+    assert load_settings().outbox_lease_seconds == 60
+    monkeypatch.setenv("AUXENG_TIMEZONE", "Europe/Berlin")
+    monkeypatch.delenv("AUXENG_INCLUDE_DIR")
+    monkeypatch.delenv("AUXENG_OUTBOX_LEASE_SECONDS")
+    assert load_settings() == first
+
+
+def test_a_bad_environment_value_fails_every_time_until_fixed(monkeypatch):
+    monkeypatch.setenv("AUXENG_SURVEY_WINDOW_DAYS", "0")
+    for _ in range(2):
+        with pytest.raises(SettingsError, match="AUXENG_SURVEY_WINDOW_DAYS"):
+            load_settings()
+    monkeypatch.setenv("AUXENG_SURVEY_WINDOW_DAYS", "5")
+    assert load_settings().survey_window_days == 5
+
+
+def test_an_explicit_mapping_is_never_served_from_the_process_cache(monkeypatch):
+    monkeypatch.setenv("AUXENG_TIMEZONE", "Asia/Tokyo")
+    assert str(load_settings().timezone) == "Asia/Tokyo"
+    assert str(load_settings({}).timezone) == "UTC"
+    assert str(load_settings({"AUXENG_TIMEZONE": "Europe/Paris"}).timezone) == "Europe/Paris"

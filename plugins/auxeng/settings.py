@@ -25,9 +25,9 @@ class SettingsError(ValueError):
     """An ``AUXENG_*`` setting has a value the pack cannot use."""
 
 
-def include_dir() -> Path:
+def include_dir(env: Mapping[str, str] | None = None) -> Path:
     """The pack's ``include/`` folder (templates, demo registry), next to ``plugins/``."""
-    override = os.environ.get("AUXENG_INCLUDE_DIR")
+    override = (os.environ if env is None else env).get("AUXENG_INCLUDE_DIR")
     return Path(override) if override else PACKAGE_DIR.parents[1] / "include"
 
 
@@ -181,7 +181,7 @@ def _dev_outbox(env: Mapping[str, str]) -> Path | None:
     if raw.lower() in FALSE_WORDS:
         return None
     if raw.lower() in TRUE_WORDS:
-        home = env.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+        home = env.get("AIRFLOW_HOME") or str(Path(env.get("HOME") or Path.home()) / "airflow")
         return Path(home) / "dev-outbox"
     return Path(raw)
 
@@ -211,7 +211,8 @@ def _rules(env: Mapping[str, str], name: str, default: frozenset[str]) -> frozen
 
 
 # A Slack conversation to post ops alerts to: a channel id (C…, G… for a private one) or #name.
-_OPS_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}|#[a-z0-9][a-z0-9._-]{0,79}")
+# A pattern, compiled (and cached by ``re``) on first use, not when DAG files import this module.
+_OPS_CHANNEL = r"[CG][A-Z0-9]{6,20}|#[a-z0-9][a-z0-9._-]{0,79}"
 
 
 def _ops_channel(env: Mapping[str, str], name: str) -> str | None:
@@ -219,7 +220,7 @@ def _ops_channel(env: Mapping[str, str], name: str) -> str | None:
     if raw is None or raw.strip() == "":
         return None
     value = raw.strip()
-    if not _OPS_CHANNEL.fullmatch(value):
+    if not re.fullmatch(_OPS_CHANNEL, value):
         raise SettingsError(
             f"{name}={raw!r} must be a Slack channel id (C0123ABCD, G… for a private channel) "
             f"or a lowercase #channel-name"
@@ -247,11 +248,56 @@ def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(addresses)
 
 
+class _ReadLog(Mapping[str, str]):
+    """A view of an environment that notes each name read and the value it had (None: unset)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.reads: dict[str, str | None] = {}
+        self.complete = True  # False once iterated: every name then counts, so nothing is cached
+
+    def __getitem__(self, name: str) -> str:
+        self.reads[name] = self._env.get(name)
+        return self._env[name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        value = self.reads[name] = self._env.get(name)
+        return default if value is None else value
+
+    def __iter__(self):
+        self.complete = False
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+
+_cached: tuple[tuple[tuple[str, str | None], ...], Settings] | None = None
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
+    """The settings of ``environ`` (default ``os.environ``).
+
+    For ``os.environ`` they are built once per process and rebuilt whenever one of the
+    variables they were built from changes (DAG files call this on every parse).
+    """
+    global _cached
+    if environ is not None:
+        return _build_settings(environ)
+    cached = _cached
+    if cached is not None and all(os.environ.get(name) == value for name, value in cached[0]):
+        return cached[1]
+    log = _ReadLog(os.environ)
+    settings = _build_settings(log)
+    if log.complete:
+        _cached = (tuple(log.reads.items()), settings)
+    return settings
+
+
+def _build_settings(env: Mapping[str, str]) -> Settings:
     timezone = _zone(env, "AUXENG_TIMEZONE", "UTC")
     assert timezone is not None
-    registry = env.get("AUXENG_REGISTRY_PATH") or str(include_dir() / "registry" / "engagements.yaml")
+    registry = env.get("AUXENG_REGISTRY_PATH") or str(include_dir(env) / "registry" / "engagements.yaml")
     public_url = env.get("AUXENG_PUBLIC_URL", "http://localhost:8080/auxeng").rstrip("/")
     if not public_url.startswith(("http://", "https://")):
         raise SettingsError(f"AUXENG_PUBLIC_URL={public_url!r} must start with http:// or https://")

@@ -102,3 +102,40 @@ def test_dag_follows_the_pack_conventions(dagbag, dag_id):
         assert task.owner == "auxeng-platform", task.task_id
         assert task.retries >= 2, task.task_id
         assert task.on_failure_callback, task.task_id
+
+
+# Values a trigger form may send, good and bad for one param or another.
+PARAM_PROBES = [
+    None,
+    "",
+    "x",
+    "reschedule",
+    "2026-02-30",
+    "2026-03-02",
+    "ENG-2026-025",
+    0,
+    4,
+    17,
+    True,
+    False,
+]
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
+def test_params_name_the_cheap_dialect_and_mean_what_the_default_one_would(dagbag, dag_id):
+    """Params come from ``auxeng.dagkit.params.param`` (draft-07, cheaper to validate on every parse), and
+    accept and reject exactly what Airflow's default dialect (2020-12) would."""
+    from jsonschema import Draft202012Validator, FormatChecker, validators
+
+    from auxeng.dagkit.params import SCHEMA_DIALECT
+
+    params = dagbag.dags[dag_id].params
+    for name in params:
+        default_value, schema = params.get_param(name).value, params.get_param(name).schema
+        assert schema.get("$schema") == SCHEMA_DIALECT, f"{dag_id}.{name}: use auxeng.dagkit.params.param"
+        assert validators.validator_for(schema).__name__ == "Draft7Validator"
+        plain = {key: value for key, value in schema.items() if key != "$schema"}
+        cheap = validators.validator_for(schema)(schema, format_checker=FormatChecker())
+        default = Draft202012Validator(plain, format_checker=FormatChecker())
+        for probe in [default_value, *PARAM_PROBES]:
+            assert cheap.is_valid(probe) == default.is_valid(probe), f"{dag_id}.{name}: {probe!r}"

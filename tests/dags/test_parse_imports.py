@@ -70,3 +70,33 @@ def test_parsing_imports_only_the_light_part_of_the_pack(parse_reports, path):
     # Newly imported by the parse, i.e. not already loaded by Airflow itself.
     heavy = sorted(m for m in report["new"] if m.split(".")[0] in FORBIDDEN_PACKAGES)
     assert heavy == []
+
+
+# Parses every file twice in one process, counting how often the settings are built from the environment.
+PARSE_TWICE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag  # puts plugins/ on sys.path
+import auxeng.settings as settings
+
+builds = []
+build = settings._build_settings
+settings._build_settings = lambda env: builds.append(1) or build(env)
+for _ in range(2):
+    for path in sys.argv[1:]:
+        bag = DagBag(dag_folder=path, bundle_name="dags-folder", collect_dags=False, load_op_links=False)
+        assert bag.process_file(path, only_if_updated=False, safe_mode=True), bag.import_errors
+print(json.dumps({"builds": len(builds)}))
+"""
+
+
+def test_parsing_builds_the_settings_once_per_process():
+    """DAG files read settings (time zone, registry path) on every parse: the process builds them once."""
+    result = subprocess.run(
+        [sys.executable, "-c", PARSE_TWICE, *map(str, DAG_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=os.environ.copy(),
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"builds": 1}
