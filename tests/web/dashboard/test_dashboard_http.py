@@ -300,7 +300,30 @@ def test_retrying_a_failed_message_queues_it_again_once(dash):
             before.updated_at,
         )
         page = dash.follow(again)
-        assert f"Message #{message_id} is not failed (any more): nothing to retry." in page.text
+        assert f"Message #{message_id} is not failed or in doubt (any more): nothing to retry." in page.text
+
+
+def test_an_in_doubt_message_is_listed_with_the_failed_ones_and_can_be_retried(dash):
+    from auxeng.messaging.outbox import IN_DOUBT_REASON
+
+    (doubt,) = add_outbox(dash.engine, [outbox_row(0, "in_doubt", reason=IN_DOUBT_REASON, attempts=1)])
+    page = dash.get()
+    assert "Outbox: 2 failed, 1 in doubt, 1 pending" in page.text
+    listed = MESSAGE_ROW.findall(page.text)
+    assert listed.index(str(doubt)) < listed.index(
+        str(dash.demo.failed[0])
+    )  # the newest needing a person first
+    row_html = page.text.split(f'<tr id="message-{doubt}"', 1)[1].split("</tr>", 1)[0]
+    assert (
+        'data-status="in_doubt"' in row_html
+        and "Retry" in row_html
+        and "it may have been delivered" in row_html
+    )
+
+    done = dash.post(f"outbox/{doubt}/retry", {"csrf": dash.csrf()})
+    assert message(dash.engine, doubt).status == "pending"
+    assert f"Message #{doubt} is pending again" in dash.follow(done).text
+    assert "Outbox: 2 failed, 2 pending" in dash.get().text
 
 
 def test_the_flash_message_is_shown_once(dash):

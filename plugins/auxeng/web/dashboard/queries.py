@@ -113,8 +113,12 @@ class Dashboard:
     messages: list[MessageLine]
     message_pages: Pages
     failed: int
+    in_doubt: int
     pending: int
     nps: NpsSummary | None
+
+
+NEEDS_A_PERSON = (OutboxStatus.FAILED, OutboxStatus.IN_DOUBT)  # listed first, with a Retry button
 
 
 class BadCursor(ValueError):
@@ -169,8 +173,8 @@ def _moment(text: str) -> datetime:
 
 
 def outbox_cursor(cursor: str) -> tuple[bool, datetime | None, datetime, int]:
-    """``f|<updated_at>|<not_before>|<id>`` (failed) or ``p|<not_before>|<id>`` (pending) →
-    (failed, updated_at, not_before, id); :class:`BadCursor` if it is not one."""
+    """``f|<updated_at>|<not_before>|<id>`` (failed or in doubt) or ``p|<not_before>|<id>``
+    (pending) → (needs a person, updated_at, not_before, id); :class:`BadCursor` if it is not one."""
     kind = cursor[:1]
     if kind == "f":
         _, updated, due, ident = _parts(cursor, 4)
@@ -296,20 +300,21 @@ def _engagement_seek(seek: Seek) -> list[Any]:
 
 
 def outbox_lines(session: Session, seek: Seek = Seek()) -> tuple[list[MessageLine], Pages, dict[str, int]]:
-    """Failed messages (newest first), then pending ones (next due first), ties by id: two
-    statements; the page found by keyset on that order."""
+    """Messages that need a person (failed or in doubt, newest first), then pending ones (next
+    due first), ties by id: two statements; the page found by keyset on that order."""
     from sqlalchemy import case, func, select
 
     from auxeng.store.models import OutboxRow
 
-    waiting = OutboxRow.status.in_((OutboxStatus.FAILED, OutboxStatus.PENDING))
+    waiting = OutboxRow.status.in_((*NEEDS_A_PERSON, OutboxStatus.PENDING))
     counts = dict(
         session.execute(
             select(OutboxRow.status, func.count()).where(waiting).group_by(OutboxRow.status)
         ).all()
     )
-    failed_first = case((OutboxRow.status == OutboxStatus.FAILED, 0), else_=1)
-    failed_time = case((OutboxRow.status == OutboxStatus.FAILED, OutboxRow.updated_at), else_=None)
+    attention = OutboxRow.status.in_(NEEDS_A_PERSON)
+    failed_first = case((attention, 0), else_=1)
+    failed_time = case((attention, OutboxRow.updated_at), else_=None)
     order = (failed_first, failed_time.desc(), OutboxRow.not_before, OutboxRow.id)
     reverse = (failed_first.desc(), failed_time, OutboxRow.not_before.desc(), OutboxRow.id.desc())
     rows = session.execute(
@@ -333,7 +338,7 @@ def outbox_lines(session: Session, seek: Seek = Seek()) -> tuple[list[MessageLin
         rows.reverse()
 
     def cursor_of(row: Any) -> str:
-        if row[1] == OutboxStatus.FAILED:
+        if row[1] in NEEDS_A_PERSON:
             return f"f|{row[9].isoformat()}|{row[8].isoformat()}|{row[0]}"
         return f"p|{row[8].isoformat()}|{row[0]}"
 
@@ -342,7 +347,7 @@ def outbox_lines(session: Session, seek: Seek = Seek()) -> tuple[list[MessageLin
 
 
 def _outbox_seek(seek: Seek) -> list[Any]:
-    """Failed rows (updated_at desc, not_before, id), then pending ones (not_before, id)."""
+    """Failed and in-doubt rows (updated_at desc, not_before, id), then pending ones (not_before, id)."""
     from sqlalchemy import and_, literal, or_
 
     from auxeng.store.models import OutboxRow
@@ -354,7 +359,7 @@ def _outbox_seek(seek: Seek) -> list[Any]:
     failed, updated_at, due, ident = outbox_cursor(cursor)
     kind = OutboxRow.not_before.type
     tail = [(OutboxRow.not_before, False, literal(due, kind)), (OutboxRow.id, False, ident)]
-    is_failed, is_pending = OutboxRow.status == OutboxStatus.FAILED, OutboxRow.status == OutboxStatus.PENDING
+    is_failed, is_pending = OutboxRow.status.in_(NEEDS_A_PERSON), OutboxRow.status == OutboxStatus.PENDING
     if failed:
         within = and_(
             is_failed, _later([(OutboxRow.updated_at, True, literal(updated_at, kind)), *tail], forward)
@@ -432,6 +437,7 @@ def load_dashboard(
         messages=messages,
         message_pages=message_pages,
         failed=counts.get(OutboxStatus.FAILED, 0),
+        in_doubt=counts.get(OutboxStatus.IN_DOUBT, 0),
         pending=counts.get(OutboxStatus.PENDING, 0),
         nps=nps_summary(session, now),
     )
@@ -467,14 +473,14 @@ def acknowledge_flag(session: Session, flag_id: int, *, by: str, note: str, now:
 
 
 def retry_message(session: Session, message_id: int, *, by: str, now: datetime) -> Flash:
-    """Queue a failed message again (pending, no attempts, no reason, due now). Only a failed one."""
+    """Queue a failed or in-doubt message again (pending, no attempts, no reason, due now)."""
     from auxeng.messaging import outbox
 
     changed = outbox.retry(session, message_id, now=now)
     if changed:
         log.info("Outbox message %s queued again by %s on the dashboard", message_id, by)
         return Flash("ok", f"Message #{message_id} is pending again: the next delivery run sends it.")
-    return Flash("info", f"Message #{message_id} is not failed (any more): nothing to retry.")
+    return Flash("info", f"Message #{message_id} is not failed or in doubt (any more): nothing to retry.")
 
 
 # --- the NPS trend chart ------------------------------------------------------------------
