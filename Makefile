@@ -87,7 +87,11 @@ schema: install
 	$(BIN)/python -m auxeng.registry.schema
 
 bench: install
-	@for f in bench/*.py; do case $$f in */_*) continue;; esac; echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@start=$$(date +%s); failed=""; \
+	for f in bench/*.py; do case $$f in */_*) continue;; esac; \
+	  echo "== $$f"; t=$$(date +%s); $(BIN)/python $$f || failed="$$failed $$f"; echo "== $$f: $$(( $$(date +%s) - t )) s"; done; \
+	echo "== make bench: $$(( $$(date +%s) - start )) s in all (limit 600 s)"; \
+	if [ -n "$$failed" ]; then echo "== FAIL:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .airflow .airflow-demo .pytest_cache .ruff_cache
