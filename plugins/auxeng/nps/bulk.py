@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, insert, select
+from sqlalchemy import JSON, Boolean, Date, Table, Text, bindparam, cast, column, func, insert, select
 from sqlalchemy.orm import Session
 
 
@@ -25,9 +25,20 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
         compiled = insert(table).values({name: bindparam(name) for name in rows[0]}).compile(dialect=dialect)
-        session.connection().exec_driver_sql(
-            str(compiled), [tuple(_sqlite_value(row[name]) for name in compiled.positiontup) for row in rows]
-        )
+        names = compiled.positiontup
+        plain = [name for name in names if type(table.c[name].type) not in _SQLITE_VALUES]
+        if len(plain) == len(names):
+            values = [tuple(row[name] for name in names) for row in rows]
+        else:
+            convert = [_SQLITE_VALUES.get(type(table.c[name].type)) for name in names]
+            values = [
+                tuple(
+                    value if to is None or value is None else to(value)
+                    for value, to in zip([row[name] for name in names], convert, strict=True)
+                )
+                for row in rows
+            ]
+        session.connection().exec_driver_sql(str(compiled), values)
         return
     if dialect.name != "postgresql":
         session.execute(insert(table), rows)
@@ -42,7 +53,4 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     session.execute(insert(table).from_select(names, select(*(records.c[name] for name in names))))
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    return value.isoformat() if isinstance(value, date) else value
+_SQLITE_VALUES = {Date: date.isoformat, Boolean: int}  # as SQLAlchemy stores them on SQLite
