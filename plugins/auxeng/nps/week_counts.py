@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from auxeng.nps.bulk import insert_rows
 from auxeng.nps.queries import NO_ORG, bucket, count_where, period_index
 from auxeng.store.models import (
     EngagementRow,
@@ -293,15 +294,13 @@ def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: d
         for week, found in computed.items()
         for (segment, key), values in found.counts.items()
     ]
-    if counts:
-        session.execute(insert(NpsWeekCountRow.__table__), counts)
+    insert_rows(session, NpsWeekCountRow.__table__, counts)
     late = [
         {"week": week, "invite_week": invite_week, "segment": segment, "key": key, "answered": answered}
         for week, found in computed.items()
         for (invite_week, segment, key), answered in found.late.items()
     ]
-    if late:
-        session.execute(insert(NpsLateAnswerRow.__table__), late)
+    insert_rows(session, NpsLateAnswerRow.__table__, late)
 
 
 def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from: date) -> list[WeekCounts]:

@@ -19,16 +19,16 @@ never duplicates a week.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Text, bindparam, cast, column, delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from auxeng.nps.bulk import insert_rows
 from auxeng.nps.maths import NpsResult, nps, response_rate
 from auxeng.nps.queries import SEGMENTS, InvitationCounts, SegmentCounts
 from auxeng.nps.week_counts import WeekCounts, counts_of, local_midnight
@@ -224,10 +224,9 @@ def _add(totals: dict[tuple[str, int], list[int]], key: tuple[str, int], counts:
 
 def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None, now: datetime) -> int:
     """Replace the stored snapshot of ``snapshot.week`` with this one; returns the rows written."""
-    session.execute(delete(NpsSnapshotRow).where(NpsSnapshotRow.week == snapshot.week))
-    session.execute(delete(NpsWeekRow).where(NpsWeekRow.week == snapshot.week))
-    session.add(
-        NpsWeekRow(
+    session.execute(delete(NpsWeekRow).where(NpsWeekRow.week == snapshot.week))  # its rows: ON DELETE CASCADE
+    session.execute(
+        insert(NpsWeekRow.__table__).values(
             week=snapshot.week,
             starts_at=snapshot.starts_at,
             ends_at=snapshot.ends_at,
@@ -237,7 +236,6 @@ def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None,
             computed_at=now,
         )
     )
-    session.flush()
     rows = []
     for (span, segment, key), counts in sorted(snapshot.spans.items()):
         result = counts.result
@@ -262,49 +260,8 @@ def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None,
                 "maintainability_mean": counts.answers.maintainability_mean,
             }
         )
-    if rows:
-        _insert_snapshot_rows(session, rows)
+    insert_rows(session, NpsSnapshotRow.__table__, rows)
     return len(rows)
-
-
-def _insert_snapshot_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """One INSERT of all the rows, not the ORM's unit of work (no objects to track).
-
-    On PostgreSQL the rows travel as one JSON document unpacked by ``json_to_recordset``:
-    psycopg2 formats every bound value on the client (17 per row, ~1 µs each), which
-    costs more than the insert itself. On SQLite: the driver's ``executemany`` of plain
-    tuples, the values as SQLAlchemy stores them (a date as ``YYYY-MM-DD``, a boolean as
-    0/1), which saves SQLAlchemy's per-row parameter processing (~10 µs a row).
-    """
-    table = NpsSnapshotRow.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        compiled = (
-            insert(table)
-            .values({name: bindparam(name) for name in rows[0]})
-            .compile(dialect=session.get_bind().dialect)
-        )
-        session.connection().exec_driver_sql(
-            str(compiled), [tuple(_sqlite_value(row[name]) for name in compiled.positiontup) for row in rows]
-        )
-        return
-    if dialect != "postgresql":
-        session.execute(insert(table), rows)
-        return
-    names = list(rows[0])
-    document = json.dumps(rows, default=date.isoformat)  # the only non-JSON values are dates
-    records = (
-        func.json_to_recordset(cast(bindparam("rows", document, type_=Text), JSON))
-        .table_valued(*(column(name, table.c[name].type) for name in names))
-        .render_derived(name="r", with_types=True)
-    )
-    session.execute(insert(table).from_select(names, select(*(records.c[name] for name in names))))
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    return value.isoformat() if isinstance(value, date) else value
 
 
 def result_of(row: NpsSnapshotRow) -> NpsResult:
