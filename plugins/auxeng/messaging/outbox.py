@@ -287,18 +287,21 @@ _RESCHEDULE = (
 )
 
 
+_START_SENDING = (
+    update(_o)
+    .where(_o.c.id.in_(bindparam("ids", expanding=True)), PENDING, _o.c.claimed_until == _at("until"))
+    .values(status=OutboxStatus.SENDING, updated_at=_at("at"))
+    .returning(_o.c.id)
+)
+
+
 def start_sending(conn: Connection, ids: Sequence[int], until: datetime, *, at: datetime) -> set[int]:
     """The rows of ``ids`` still leased until ``until`` become ``sending``: from now on no drainer
     sends them again, whatever happens to this one. Returns the ids kept. The caller commits,
     before handing any of them to its transport."""
     if not ids:
         return set()
-    rows = conn.execute(
-        update(_o)
-        .where(_o.c.id.in_(ids), PENDING, _o.c.claimed_until == until)
-        .values(status=OutboxStatus.SENDING, updated_at=at)
-        .returning(_o.c.id)
-    ).all()
+    rows = conn.execute(_START_SENDING, {"ids": list(ids), "until": until, "at": at}).all()
     return {r[0] for r in rows}
 
 
