@@ -46,8 +46,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from auxeng.nps.bulk import insert_rows
 from auxeng.nps.queries import NO_ORG, bucket, count_where, period_index
+from auxeng.store.db import insert_rows
 from auxeng.store.models import (
     EngagementRow,
     NpsDirtyDayRow,

@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from auxeng.nps.bulk import insert_rows
 from auxeng.nps.maths import NpsResult, nps, response_rate
 from auxeng.nps.queries import SEGMENTS, InvitationCounts, SegmentCounts
 from auxeng.nps.week_counts import WeekCounts, counts_of, local_midnight
+from auxeng.store.db import insert_rows
 from auxeng.store.models import NpsSnapshotRow, NpsWeekRow
 
 TREND_WEEKS = 13
