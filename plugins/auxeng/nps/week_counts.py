@@ -38,7 +38,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     literal_column,
     or_,
     select,
@@ -303,6 +302,33 @@ def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: d
     insert_rows(session, NpsLateAnswerRow.__table__, late)
 
 
+@functools.cache
+def _load_statements() -> tuple[Any, Any]:
+    """The 2 statements of :func:`_load`, built once: parameters ``weeks`` (expanding),
+    ``last``, ``quarter_from`` and ``since``."""
+    weeks = bindparam("weeks", expanding=True, type_=Date())
+    last, quarter_from = bindparam("last", type_=Date()), bindparam("quarter_from", type_=Date())
+    c = NpsWeekCountRow
+    bucket = case((or_(c.segment == "program", c.week == last), c.week), else_=quarter_from)
+    counts = (
+        select(bucket, c.segment, c.key, *(func.sum(c.__table__.c[name]) for name in COUNTS))
+        .where(c.week.in_(weeks), or_(c.segment == "program", c.week >= quarter_from))
+        .group_by(bucket, c.segment, c.key)
+    )
+    a = NpsLateAnswerRow
+    bucket = case((or_(a.segment == "program", a.invite_week == last), a.invite_week), else_=quarter_from)
+    late = (
+        select(bucket, a.segment, a.key, func.sum(a.answered))
+        .where(
+            a.week.in_(weeks),
+            a.invite_week >= bindparam("since", type_=Date()),
+            or_(a.segment == "program", a.invite_week >= quarter_from),
+        )
+        .group_by(bucket, a.segment, a.key)
+    )
+    return counts, late
+
+
 def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from: date) -> list[WeekCounts]:
     """The stored counts of ``weeks`` (the last of them is the snapshot's week), with the late
     answers of invitation weeks from ``since`` on: the program's per week; the other segments'
@@ -311,33 +337,18 @@ def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from:
     if not weeks:
         return []
     last = max(weeks)
-    c = NpsWeekCountRow
-    bucket = case((or_(c.segment == "program", c.week == last), c.week), else_=literal(quarter_from, Date))
-    query = (
-        select(bucket, c.segment, c.key, *(func.sum(c.__table__.c[name]) for name in COUNTS))
-        .where(c.week.in_(weeks), or_(c.segment == "program", c.week >= quarter_from))
-        .group_by(bucket, c.segment, c.key)
-    )
+    counts, late_answers = _load_statements()
+    parameters = {"weeks": list(weeks), "last": last, "quarter_from": quarter_from, "since": since}
     result: dict[date, WeekCounts] = {}
-    for week, segment, key, *values in session.execute(query):
-        result.setdefault(week, WeekCounts(week)).counts[(segment, key)] = list(values)
-    a = NpsLateAnswerRow
-    bucket = case(
-        (or_(a.segment == "program", a.invite_week == last), a.invite_week), else_=literal(quarter_from, Date)
-    )
-    query = (
-        select(bucket, a.segment, a.key, func.sum(a.answered))
-        .where(
-            a.week.in_(weeks),
-            a.invite_week >= since,
-            or_(a.segment == "program", a.invite_week >= quarter_from),
-        )
-        .group_by(bucket, a.segment, a.key)
-    )
+    for week, segment, key, *values in session.execute(counts, parameters):
+        found = result.get(week)
+        if found is None:
+            found = result[week] = WeekCounts(week)
+        found.counts[(segment, key)] = values
     late = WeekCounts(last)
     late.late = {
         (invite_week, segment, key): answered
-        for invite_week, segment, key, answered in session.execute(query)
+        for invite_week, segment, key, answered in session.execute(late_answers, parameters)
     }
     return [*result.values(), late]
 
