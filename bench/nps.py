@@ -630,9 +630,7 @@ def _breakdown(engine: Engine, timezone: ZoneInfo, plans: bool) -> list[dict[str
     labels = [
         "changed days",
         "stored weeks",
-        "the week's answers",
-        "the week's invitations",
-        "the week's late answers",
+        "the week's counts (3 scans)",
         "stored counts (25 weeks, summed)",
         "stored late answers (summed)",
     ]

@@ -12,8 +12,8 @@ those answered by the end of *i* plus the late answers stored with the weeks *i*
 exactly ``answered_at < end(W)``, whatever the order of the moments.
 
 :func:`counts_of` returns the counts of consecutive weeks: stored ones are reused, the others
-computed (one run of consecutive missing weeks = 3 queries, each one range scan of a
-covering index, rolled up to the segments in SQL) and stored when the week had ended. A
+computed (one run of consecutive missing weeks = 1 query, a UNION ALL of 3 range scans of
+covering indexes, rolled up to the segments in SQL) and stored when the week had ended. A
 stored week is dropped when a trigger (migration 0010) marked one of its days in
 ``auxeng_nps_dirty_days``: a late import, an updated answer, a voided invitation, an
 engagement given another host team, a team another org. The marks read are deleted with
@@ -42,6 +42,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -133,32 +134,54 @@ def _rolled_up(per_engagement, engagement, periods: Sequence[str], counts: Seque
     )
 
 
+SOURCES = ("answers", "invitations", "late answers")  # the row kinds of the counting statement
+PADDED = tuple(f"c{n}" for n in range(len(ANSWER_COUNTS)))  # its count columns (zero-padded)
+
+
 @functools.cache
-def _week_statements(periods: int) -> tuple[Any, Any, Any]:
-    """The 3 statements counting ``periods`` consecutive weeks (answers, invitations, late
-    answers), built once per count: their bounds are the parameters ``m0…`` (the weeks'
-    first moments and the end), ``d0…`` (their first days and the next Monday) and
-    ``i0…`` (the first days of the 25 weeks before)."""
+def _week_statement(periods: int) -> Any:
+    """The statement counting ``periods`` consecutive weeks, built once per count: one UNION ALL
+    of the answers, the invitations and the late answers per engagement (each a range scan of a
+    covering index), joined to the hosts once and rolled up. Rows: ``(segment, key, source,
+    period, invite_week, *PADDED)``, ``source`` an index in :data:`SOURCES`. Its bounds are the
+    parameters ``m0…`` (the weeks' first moments and the end), ``d0…`` (their first days and
+    the next Monday) and ``i0…`` (the first days of the 25 weeks before)."""
     moments = [bindparam(f"m{n}", type_=UTCDateTime()) for n in range(periods + 1)]
     days = [bindparam(f"d{n}", type_=Date()) for n in range(periods + 1)]
     invite_days = [bindparam(f"i{n}", type_=Date()) for n in range(LATE_WEEKS)] + days
     several = periods > 1
+    zero = literal_column("0", Integer)
 
     def index(column, boundaries):
-        return period_index(column, boundaries) if several else literal_column("0", Integer)
+        return period_index(column, boundaries) if several else zero
+
+    def padded(source: int, period, invite_week, engagement, survey, *counts):
+        return (
+            literal_column(str(source), Integer).label("source"),
+            period.label("period"),
+            invite_week.label("invite_week"),
+            engagement.label("engagement_key"),
+            survey.label("survey"),
+            *(count.label(name) for count, name in zip(counts, PADDED, strict=False)),
+            *(zero.label(name) for name in PADDED[len(counts) :]),
+        )
 
     r = SurveyResponseRow
     period = index(r.submitted_at, moments)
     answers = (
         select(
-            period.label("period"),
-            r.engagement_key,
-            r.survey,
-            count_where(r.nps >= PROMOTER_MIN).label("promoters"),
-            count_where(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)).label("passives"),
-            count_where(r.nps <= DETRACTOR_MAX).label("detractors"),
-            func.coalesce(func.sum(r.maintainability), 0).label("maintainability_total"),
-            func.count(r.maintainability).label("maintainability_answers"),
+            *padded(
+                0,
+                period,
+                zero,
+                r.engagement_key,
+                r.survey,
+                count_where(r.nps >= PROMOTER_MIN),
+                count_where(r.nps.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1)),
+                count_where(r.nps <= DETRACTOR_MAX),
+                func.coalesce(func.sum(r.maintainability), 0),
+                func.count(r.maintainability),
+            )
         )
         .where(
             r.submitted_at >= moments[0],
@@ -167,7 +190,6 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
             r.nps.is_not(None),
         )
         .group_by(*([period] if several else []), r.engagement_key, r.survey)
-        .subquery()
     )
 
     i = SurveyInvitationRow
@@ -175,17 +197,20 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
     week_end = bucket(i.invited_on, days, moments[1:])
     invited = (
         select(
-            period.label("period"),
-            i.engagement_key,
-            i.survey,
-            func.count().label("invited"),
-            count_where(i.answered_at < week_end).label("answered"),
+            *padded(
+                1,
+                period,
+                zero,
+                i.engagement_key,
+                i.survey,
+                func.count(),
+                count_where(i.answered_at < week_end),
+            )
         )
         .where(
             i.invited_on >= days[0], i.invited_on < days[-1], i.survey.in_(NPS_SURVEYS), i.status == "invited"
         )
         .group_by(*([period] if several else []), i.engagement_key, i.survey)
-        .subquery()
     )
 
     answered_in = index(i.answered_at, moments)
@@ -193,13 +218,7 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
         i.invited_on, invite_days
     )  # week n of the periods is invitation week n + LATE_WEEKS
     late = (
-        select(
-            answered_in.label("period"),
-            invite_week.label("invite_week"),
-            i.engagement_key,
-            i.survey,
-            func.count().label("answered"),
-        )
+        select(*padded(2, answered_in, invite_week, i.engagement_key, i.survey, func.count()))
         .where(
             i.answered_at >= moments[0],
             i.answered_at < moments[-1],
@@ -210,32 +229,32 @@ def _week_statements(periods: int) -> tuple[Any, Any, Any]:
             *([invite_week < answered_in + LATE_WEEKS, invite_week >= answered_in] if several else []),
         )
         .group_by(*([answered_in] if several else []), invite_week, i.engagement_key, i.survey)
-        .subquery()
     )
-    return (
-        _rolled_up(answers, answers.c.engagement_key, ["period"], ANSWER_COUNTS),
-        _rolled_up(invited, invited.c.engagement_key, ["period"], INVITATION_COUNTS),
-        _rolled_up(late, late.c.engagement_key, ["period", "invite_week"], ["answered"]),
+    per_engagement = union_all(answers, invited, late).subquery()
+    return _rolled_up(
+        per_engagement, per_engagement.c.engagement_key, ["source", "period", "invite_week"], PADDED
     )
 
 
 def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -> dict[date, WeekCounts]:
-    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 3 queries."""
+    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 1 query."""
     days = [*weeks, weeks[-1] + timedelta(weeks=1)]
     invite_days = [weeks[0] - timedelta(weeks=LATE_WEEKS - n) for n in range(LATE_WEEKS)] + days
     parameters = {f"d{n}": day for n, day in enumerate(days)}
     parameters |= {f"m{n}": local_midnight(day, timezone) for n, day in enumerate(days)}
     parameters |= {f"i{n}": day for n, day in enumerate(invite_days[:LATE_WEEKS])}
-    answers, invited, late = _week_statements(len(weeks))
     result = {week: WeekCounts(week) for week in weeks}
-    for segment, key, index, *counts in session.execute(answers, parameters):
-        _add(result[weeks[index]].counts, (segment, key), 0, counts)
-    for segment, key, index, invited_count, answered in session.execute(invited, parameters):
-        _add(result[weeks[index]].counts, (segment, key), 5, [invited_count, answered])
-    for segment, key, index, invite_index, answered in session.execute(late, parameters):
-        late_answers = result[weeks[index]].late
-        found = (invite_days[invite_index], segment, key)
-        late_answers[found] = late_answers.get(found, 0) + answered
+    for segment, key, source, index, invite_index, *counts in session.execute(
+        _week_statement(len(weeks)), parameters
+    ):
+        found = result[weeks[index]]
+        if source == 0:
+            _add(found.counts, (segment, key), 0, counts)
+        elif source == 1:
+            _add(found.counts, (segment, key), 5, counts[:2])
+        else:
+            late = (invite_days[invite_index], segment, key)
+            found.late[late] = found.late.get(late, 0) + counts[0]
     return result
 
 
@@ -359,7 +378,7 @@ def counts_of(
     """The counts of consecutive ``weeks``: stored ones reused (summed as :func:`_load` does),
     the others computed (and stored when the week has ended by ``now``); a (week, segment,
     key) may come in several parts, to be added up. Steady state (the last week new, its days
-    marked): 12 statements."""
+    marked): 10 statements."""
     forget_changed_weeks(session, timezone)
     bounds = {
         week: (local_midnight(week, timezone), local_midnight(week + timedelta(weeks=1), timezone))
