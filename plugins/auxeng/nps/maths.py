@@ -55,9 +55,10 @@ class NpsResult:
 
 def nps(promoters: int, passives: int, detractors: int, *, z: float = Z_95) -> NpsResult:
     """NPS and its adjusted-Wald interval from the three counts (each ≥ 0)."""
-    for name, count in (("promoters", promoters), ("passives", passives), ("detractors", detractors)):
-        if count < 0:
-            raise ValueError(f"{name} cannot be negative ({count})")
+    if promoters < 0 or passives < 0 or detractors < 0:  # checked at once: the snapshot calls this per row
+        for name, count in (("promoters", promoters), ("passives", passives), ("detractors", detractors)):
+            if count < 0:
+                raise ValueError(f"{name} cannot be negative ({count})")
     n = promoters + passives + detractors
     adjusted = n + 3
     p_plus, p_minus = (promoters + 0.75) / adjusted, (detractors + 0.75) / adjusted

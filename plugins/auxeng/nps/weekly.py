@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import add
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -142,24 +143,26 @@ def snapshot_of(
         min_responses=min_responses,
     )
     periods = len(days) - 1
+    empty = (0,) * 7
     for segment in SEGMENTS:
         spans = SPANS if segment == "program" else (WEEK, QUARTER)
         by_period = _spans_by_period(segment, periods)
         # (span, key) → promoters, passives, detractors, comfort total, comfort answers, invited, answered
         sums: dict[tuple[str, str], list[int]] = {}
-        keys: set[str] = set()
         for totals, offset in ((answers[segment], 0), (invitations[segment], 5)):
             for (key, index), counts in totals.items():
+                end = offset + len(counts)
                 for span in by_period[index]:
-                    keys.add(key)
-                    total = sums.setdefault((span, key), [0] * 7)
-                    for n, value in enumerate(counts, offset):
-                        total[n] += value
-        for key in sorted(keys):
+                    total = sums.get((span, key))
+                    if total is None:
+                        total = sums[(span, key)] = [0] * 7
+                    total[offset:end] = map(add, total[offset:end], counts)
+        for key in sorted({key for _span, key in sums}):
             for span in spans:
-                total = sums.get((span, key)) or [0] * 7
+                p, pa, d, mt, ma, invited, answered = sums.get((span, key), empty)
                 snapshot.spans[(span, segment, key)] = Span(
-                    SegmentCounts(segment, key, *total[:5]), InvitationCounts(segment, key, *total[5:])
+                    SegmentCounts(segment, key, p, pa, d, mt, ma),
+                    InvitationCounts(segment, key, invited, answered),
                 )
     program_answers, program_invitations = answers["program"], invitations["program"]
     for index in range(periods - TREND_WEEKS, periods):

@@ -309,20 +309,12 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
         compiled = insert(table).values({name: bindparam(name) for name in rows[0]}).compile(dialect=dialect)
-        names = compiled.positiontup
-        plain = [name for name in names if type(table.c[name].type) not in _SQLITE_VALUES]
-        if len(plain) == len(names):
-            values = [tuple(row[name] for name in names) for row in rows]
-        else:
-            convert = [_SQLITE_VALUES.get(type(table.c[name].type)) for name in names]
-            values = [
-                tuple(
-                    value if to is None or value is None else to(value)
-                    for value, to in zip([row[name] for name in names], convert, strict=True)
-                )
-                for row in rows
-            ]
-        session.connection().exec_driver_sql(str(compiled), values)
+        columns = []
+        for name in compiled.positiontup:
+            values = [row[name] for row in rows]
+            to = _SQLITE_VALUES.get(type(table.c[name].type))
+            columns.append(values if to is None else [None if v is None else to(v) for v in values])
+        session.connection().exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))
         return
     if dialect.name != "postgresql":
         session.execute(insert(table), rows)
@@ -331,8 +323,11 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     literals = {}
     for name in names:
         element = _PG_ELEMENTS[type(table.c[name].type)]
-        values = ",".join("NULL" if row[name] is None else element(row[name]) for row in rows)
-        literals[name] = "{" + values + "}"
+        values = [row[name] for row in rows]
+        if None in values:
+            literals[name] = "{" + ",".join("NULL" if v is None else element(v) for v in values) + "}"
+        else:
+            literals[name] = "{" + ",".join(map(element, values)) + "}"
     session.execute(_pg_insert_statement(table, names), literals)
 
 
