@@ -244,9 +244,10 @@ def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -
     parameters |= {f"m{n}": local_midnight(day, timezone) for n, day in enumerate(days)}
     parameters |= {f"i{n}": day for n, day in enumerate(invite_days[:LATE_WEEKS])}
     result = {week: WeekCounts(week) for week in weeks}
-    for segment, key, source, index, invite_index, *counts in session.connection().execute(
-        _week_statement(len(weeks)), parameters
-    ):
+    rows = (
+        session.connection().execute(_week_statement(len(weeks)), parameters).all()
+    )  # one fetch, not one a row
+    for segment, key, source, index, invite_index, *counts in rows:
         found = result[weeks[index]]
         if source == 0:
             _add(found.counts, (segment, key), 0, counts)
@@ -357,10 +358,10 @@ def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from:
         return []
     last = max(weeks)
     counts, late_answers = _load_statements()
-    connection = session.connection()  # Core rows, not the ORM's result (~1 µs a row)
+    connection = session.connection()  # Core rows, fetched at once, not the ORM's result (~1 µs a row)
     parameters = {"weeks": list(weeks), "last": last, "quarter_from": quarter_from, "since": since}
     result: dict[date, WeekCounts] = {}
-    for week, segment, key, *values in connection.execute(counts, parameters):
+    for week, segment, key, *values in connection.execute(counts, parameters).all():
         found = result.get(week)
         if found is None:
             found = result[week] = WeekCounts(week)
@@ -368,7 +369,7 @@ def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from:
     late = WeekCounts(last)
     late.late = {
         (invite_week, segment, key): answered
-        for invite_week, segment, key, answered in connection.execute(late_answers, parameters)
+        for invite_week, segment, key, answered in connection.execute(late_answers, parameters).all()
     }
     return [*result.values(), late]
 
@@ -388,7 +389,7 @@ def counts_of(
     stale, reused = [], []
     a = NpsWeekAggregateRow.__table__.c  # Core rows: no ORM objects to build
     headers = select(a.week, a.starts_at, a.ends_at, a.computed_at).where(a.week.in_(weeks))
-    for week, *stored, computed_at in session.connection().execute(headers):
+    for week, *stored, computed_at in session.connection().execute(headers).all():
         starts_at, ends_at = bounds[week]
         usable = tuple(stored) == (starts_at, ends_at) and computed_at >= ends_at
         (reused if usable else stale).append(week)

@@ -240,27 +240,30 @@ def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None,
         )
     )
     rows = []
+    week, min_responses = snapshot.week, snapshot.min_responses
     for (span, segment, key), counts in sorted(snapshot.spans.items()):
-        result = counts.result
+        answers, invitations = counts.answers, counts.invitations
+        result = nps(answers.promoters, answers.passives, answers.detractors)
+        responses = result.responses
         rows.append(
             {
-                "week": snapshot.week,
+                "week": week,
                 "span": span,
                 "segment": segment,
                 "key": key,
                 "promoters": result.promoters,
                 "passives": result.passives,
                 "detractors": result.detractors,
-                "responses": result.responses,
+                "responses": responses,
                 "score": result.score,
                 "ci_low": result.low,
                 "ci_high": result.high,
-                "suppressed": result.responses < snapshot.min_responses,
-                "invited": counts.invitations.invited,
-                "answered": counts.invitations.answered,
-                "response_rate": counts.rate,
-                "maintainability_answers": counts.answers.maintainability_answers,
-                "maintainability_mean": counts.answers.maintainability_mean,
+                "suppressed": responses < min_responses,
+                "invited": invitations.invited,
+                "answered": invitations.answered,
+                "response_rate": response_rate(invitations.answered, invitations.invited),
+                "maintainability_answers": answers.maintainability_answers,
+                "maintainability_mean": answers.maintainability_mean,
             }
         )
     insert_rows(session, NpsSnapshotRow.__table__, rows)
