@@ -323,22 +323,26 @@ def _store(session: Session, computed: Mapping[date, WeekCounts], bounds, now: d
 
 
 @functools.cache
-def _load_statements() -> tuple[Any, Any]:
-    """The 2 statements of :func:`_load`, built once: parameters ``weeks`` (expanding),
+def _load_statement() -> Any:
+    """The statement of :func:`_load`, built once: the stored counts (``late`` 0) and late answers
+    (``late`` 1, the count first, zero-padded), summed; parameters ``weeks`` (expanding),
     ``last``, ``quarter_from`` and ``since``."""
     weeks = bindparam("weeks", expanding=True, type_=Date())
     last, quarter_from = bindparam("last", type_=Date()), bindparam("quarter_from", type_=Date())
-    c = NpsWeekCountRow
+    c = NpsWeekCountRow.__table__.c
     bucket = case((or_(c.segment == "program", c.week == last), c.week), else_=quarter_from)
     counts = (
-        select(bucket, c.segment, c.key, *(func.sum(c.__table__.c[name]) for name in COUNTS))
+        select(
+            literal_column("0", Integer), bucket, c.segment, c.key, *(func.sum(c[name]) for name in COUNTS)
+        )
         .where(c.week.in_(weeks), or_(c.segment == "program", c.week >= quarter_from))
         .group_by(bucket, c.segment, c.key)
     )
-    a = NpsLateAnswerRow
+    a = NpsLateAnswerRow.__table__.c
     bucket = case((or_(a.segment == "program", a.invite_week == last), a.invite_week), else_=quarter_from)
+    zero = literal_column("0", Integer)
     late = (
-        select(bucket, a.segment, a.key, func.sum(a.answered))
+        select(literal_column("1", Integer), bucket, a.segment, a.key, func.sum(a.answered), *[zero] * 6)
         .where(
             a.week.in_(weeks),
             a.invite_week >= bindparam("since", type_=Date()),
@@ -346,31 +350,29 @@ def _load_statements() -> tuple[Any, Any]:
         )
         .group_by(bucket, a.segment, a.key)
     )
-    return counts, late
+    return union_all(counts, late)
 
 
 def _load(session: Session, weeks: Sequence[date], *, since: date, quarter_from: date) -> list[WeekCounts]:
     """The stored counts of ``weeks`` (the last of them is the snapshot's week), with the late
     answers of invitation weeks from ``since`` on: the program's per week; the other segments'
     summed over ``quarter_from`` … the week before the last (dated ``quarter_from``), the last
-    week's apart, the weeks before left out (2 queries, a few hundred rows)."""
+    week's apart, the weeks before left out (1 query, a few hundred rows)."""
     if not weeks:
         return []
     last = max(weeks)
-    counts, late_answers = _load_statements()
-    connection = session.connection()  # Core rows, fetched at once, not the ORM's result (~1 µs a row)
     parameters = {"weeks": list(weeks), "last": last, "quarter_from": quarter_from, "since": since}
+    rows = session.connection().execute(_load_statement(), parameters).all()  # Core rows, fetched at once
     result: dict[date, WeekCounts] = {}
-    for week, segment, key, *values in connection.execute(counts, parameters).all():
+    late = WeekCounts(last)
+    for is_late, week, segment, key, *values in rows:
+        if is_late:
+            late.late[(week, segment, key)] = values[0]
+            continue
         found = result.get(week)
         if found is None:
             found = result[week] = WeekCounts(week)
         found.counts[(segment, key)] = values
-    late = WeekCounts(last)
-    late.late = {
-        (invite_week, segment, key): answered
-        for invite_week, segment, key, answered in connection.execute(late_answers, parameters).all()
-    }
     return [*result.values(), late]
 
 
@@ -380,7 +382,7 @@ def counts_of(
     """The counts of consecutive ``weeks``: stored ones reused (summed as :func:`_load` does),
     the others computed (and stored when the week has ended by ``now``); a (week, segment,
     key) may come in several parts, to be added up. Steady state (the last week new, its days
-    marked): 10 statements."""
+    marked): 9 statements."""
     forget_changed_weeks(session, timezone)
     bounds = {
         week: (local_midnight(week, timezone), local_midnight(week + timedelta(weeks=1), timezone))
