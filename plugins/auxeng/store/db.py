@@ -326,9 +326,15 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         values = [row[name] for row in rows]
         if None in values:
             literals[name] = "{" + ",".join("NULL" if v is None else element(v) for v in values) + "}"
+        elif element is _array_text and _nothing_to_escape("".join(values)):
+            literals[name] = '{"' + '","'.join(values) + '"}'  # quoted at once
         else:
             literals[name] = "{" + ",".join(map(element, values)) + "}"
     session.execute(_pg_insert_statement(table, names), literals)
+
+
+def _nothing_to_escape(text: str) -> bool:
+    return "\\" not in text and '"' not in text
 
 
 def _array_text(value: str) -> str:
