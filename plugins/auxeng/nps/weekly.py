@@ -241,9 +241,13 @@ def save_week(session: Session, snapshot: WeeklySnapshot, *, run_id: str | None,
     )
     rows = []
     week, min_responses = snapshot.week, snapshot.min_responses
+    results: dict[tuple[int, int, int], NpsResult] = {}  # many rows share their counts (e.g. none)
     for (span, segment, key), counts in sorted(snapshot.spans.items()):
         answers, invitations = counts.answers, counts.invitations
-        result = nps(answers.promoters, answers.passives, answers.detractors)
+        answer_counts = (answers.promoters, answers.passives, answers.detractors)
+        result = results.get(answer_counts)
+        if result is None:
+            result = results[answer_counts] = nps(*answer_counts)
         responses = result.responses
         rows.append(
             {
