@@ -12,8 +12,8 @@ those answered by the end of *i* plus the late answers stored with the weeks *i*
 exactly ``answered_at < end(W)``, whatever the order of the moments.
 
 :func:`counts_of` returns the counts of consecutive weeks: stored ones are reused, the others
-computed (one run of consecutive missing weeks = 1 query, a UNION ALL of 3 range scans of
-covering indexes, rolled up to the segments in SQL) and stored when the week had ended. A
+computed (one run of consecutive missing weeks = 3 range scans of covering indexes, rolled up
+to the segments in SQL: 1 query for one week, 3 for several) and stored when the week had ended. A
 stored week is dropped when a trigger (migration 0010) marked one of its days in
 ``auxeng_nps_dirty_days``: a late import, an updated answer, a voided invitation, an
 engagement given another host team, a team another org. The marks read are deleted with
@@ -139,11 +139,14 @@ PADDED = tuple(f"c{n}" for n in range(len(ANSWER_COUNTS)))  # its count columns 
 
 
 @functools.cache
-def _week_statement(periods: int) -> Any:
-    """The statement counting ``periods`` consecutive weeks, built once per count: one UNION ALL
-    of the answers, the invitations and the late answers per engagement (each a range scan of a
-    covering index), joined to the hosts once and rolled up. Rows: ``(segment, key, source,
-    period, invite_week, *PADDED)``, ``source`` an index in :data:`SOURCES`. Its bounds are the
+def _week_statements(periods: int) -> tuple[Any, ...]:
+    """The statements counting ``periods`` consecutive weeks, built once per count: the answers,
+    the invitations and the late answers per engagement (each a range scan of a covering index),
+    joined to the hosts and rolled up. One week (the steady run): one UNION ALL of the three,
+    joined to the hosts once. Several: one statement each, as their plans' estimated cost,
+    summed, would pass PostgreSQL's JIT optimisation threshold (seconds spent compiling a
+    statement that runs in a few hundred milliseconds). Rows: ``(segment, key, source, period,
+    invite_week, *PADDED)``, ``source`` an index in :data:`SOURCES`. Their bounds are the
     parameters ``m0…`` (the weeks' first moments and the end), ``d0…`` (their first days and
     the next Monday) and ``i0…`` (the first days of the 25 weeks before)."""
     moments = [bindparam(f"m{n}", type_=UTCDateTime()) for n in range(periods + 1)]
@@ -230,23 +233,30 @@ def _week_statement(periods: int) -> Any:
         )
         .group_by(*([answered_in] if several else []), invite_week, i.engagement_key, i.survey)
     )
-    per_engagement = union_all(answers, invited, late).subquery()
-    return _rolled_up(
-        per_engagement, per_engagement.c.engagement_key, ["source", "period", "invite_week"], PADDED
+    groups = ["source", "period", "invite_week"]
+    parts = (
+        [union_all(answers, invited, late).subquery()]
+        if not several
+        else [query.subquery() for query in (answers, invited, late)]
     )
+    return tuple(_rolled_up(part, part.c.engagement_key, groups, PADDED) for part in parts)
 
 
 def compute_weeks(session: Session, weeks: Sequence[date], timezone: ZoneInfo) -> dict[date, WeekCounts]:
-    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 1 query."""
+    """The counts of consecutive ``weeks`` (Mondays), from the answers and invitations: 1 query
+    for one week, 3 for several."""
     days = [*weeks, weeks[-1] + timedelta(weeks=1)]
     invite_days = [weeks[0] - timedelta(weeks=LATE_WEEKS - n) for n in range(LATE_WEEKS)] + days
     parameters = {f"d{n}": day for n, day in enumerate(days)}
     parameters |= {f"m{n}": local_midnight(day, timezone) for n, day in enumerate(days)}
     parameters |= {f"i{n}": day for n, day in enumerate(invite_days[:LATE_WEEKS])}
     result = {week: WeekCounts(week) for week in weeks}
-    rows = (
-        session.connection().execute(_week_statement(len(weeks)), parameters).all()
-    )  # one fetch, not one a row
+    connection = session.connection()  # Core rows, fetched at once
+    rows = [
+        row
+        for statement in _week_statements(len(weeks))
+        for row in connection.execute(statement, parameters).all()
+    ]
     for segment, key, source, index, invite_index, *counts in rows:
         found = result[weeks[index]]
         if source == 0:
