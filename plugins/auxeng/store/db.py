@@ -308,13 +308,13 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
-        compiled = insert(table).values({name: bindparam(name) for name in rows[0]}).compile(dialect=dialect)
+        statement, names = _sqlite_insert_statement(dialect, table, tuple(rows[0]))
         columns = []
-        for name in compiled.positiontup:
+        for name in names:
             values = [row[name] for row in rows]
             to = _SQLITE_VALUES.get(type(table.c[name].type))
             columns.append(values if to is None else [None if v is None else to(v) for v in values])
-        session.connection().exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))
+        session.connection().exec_driver_sql(statement, list(zip(*columns, strict=True)))
         return
     if dialect.name != "postgresql":
         session.execute(insert(table), rows)
@@ -351,6 +351,13 @@ _PG_ELEMENTS = {  # column type → an element of a PostgreSQL array literal
     String: _array_text,
     Text: _array_text,
 }
+
+
+@functools.cache
+def _sqlite_insert_statement(dialect, table: Table, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The ``INSERT … VALUES (?, …)`` of ``names`` and the order of its parameters (compiled once)."""
+    compiled = insert(table).values({name: bindparam(name) for name in names}).compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup)
 
 
 @functools.cache
