@@ -631,7 +631,7 @@ def _breakdown(engine: Engine, timezone: ZoneInfo, plans: bool) -> list[dict[str
         "changed days",
         "stored weeks",
         "the week's counts (3 scans)",
-        "stored counts, late answers (summed)",
+        "stored counts + late (summed)",
     ]
     if steady != len(labels):
         labels = [f"query {n + 1}" for n in range(steady)]

@@ -201,11 +201,12 @@ def _totals(weekly: list[WeekCounts], weeks: list[date]) -> tuple[Totals, Totals
     answers: Totals = {segment: {} for segment in SEGMENTS}
     invitations: Totals = {segment: {} for segment in SEGMENTS}
     for found in weekly:
+        slots = {segment: slot(segment, found.week) for segment in SEGMENTS}
         for (segment, key), counts in found.counts.items():
-            n = slot(segment, found.week)
+            n = slots[segment]
             if n is None:
                 continue
-            if any(counts[:3]):
+            if counts[0] or counts[1] or counts[2]:
                 _add(answers[segment], (key, n), counts[:5])
             if counts[5]:
                 _add(invitations[segment], (key, n), counts[5:])
