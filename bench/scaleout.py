@@ -121,7 +121,10 @@ def main() -> int:
             api.send("PATCH", "/api/v2/dags/auxeng_deliver_outbox", {"is_paused": False})
             wait_until(  # the run unpausing schedules, on an empty outbox
                 "the scheduled drain run to finish",
-                lambda: all(r["state"] in ("success", "failed") for r in api.runs("auxeng_deliver_outbox")),
+                lambda: (
+                    (runs := api.runs("auxeng_deliver_outbox"))
+                    and all(r["state"] in ("success", "failed") for r in runs)
+                ),
                 180,
                 every=2,
             )

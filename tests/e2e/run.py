@@ -455,6 +455,15 @@ def story(
     run.lap("answer, NPS, digest and alerts")
     registry_watcher(api, registry)
     run.lap("registry watcher checked")
+    everything = api.get("/api/v2/dags/~/dagRuns/~/taskInstances", limit=1000)["task_instances"]
+    unfinished = [
+        (ti["dag_id"], ti["task_id"], ti["state"])
+        for ti in everything
+        if ti["state"] in ("running", "queued", "scheduled", "restarting")
+    ]
+    check(not unfinished, f"no task instance of any DAG left running or queued ({unfinished})")
+    per_worker = Counter(ti["hostname"] or "(not run)" for ti in everything)
+    say(f"task instances per worker, all DAGs (latest tries): {dict(sorted(per_worker.items()))}")
     check(not stack.dead(), f"no process died on its own (dead: {stack.dead()})")
 
 
