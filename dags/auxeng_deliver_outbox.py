@@ -30,8 +30,8 @@ credentials rejected), then clear the failed `deliver_outbox` instances with
 their downstream (`summarize`), or just wait: the next run, 15 minutes later,
 picks up every pending message. Clearing a successful run is also safe: sent
 messages are never sent again. A drainer killed mid-send (its worker lost) leaves its
-batch leased until `AUXENG_OUTBOX_LEASE_SECONDS` pass; then the rest of the
-batch is sent again by the next drainer, and the group it was sending becomes
+batch leased until `AUXENG_OUTBOX_LEASE_SECONDS` pass; then the next drainer
+sends the rest of the batch, and the group it was sending becomes
 *in doubt* on the dashboard: never re-sent, retry those that did not arrive.
 
 **Missing connections** never drop messages: they stay pending and the task
