@@ -22,9 +22,7 @@ Usage: ``.venv/bin/python bench/scaleout.py [--emails N] [--delay S] [--concurre
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -40,16 +38,13 @@ from auxeng.store.db import get_engine, session_scope  # noqa: E402
 from tests.e2e.run import (  # noqa: E402
     WORKERS,
     Failed,
-    Run,
-    Stack,
     bring_up,
     outbox_rows,
+    rig,
     say,
-    scratch_databases,
     start_worker,
     wait_until,
 )
-from tests.support.slack_standin import SlackStandIn  # noqa: E402
 from tests.support.smtp_server import SmtpServer  # noqa: E402
 
 TARGET = 1.5
@@ -95,54 +90,29 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="auxeng-scaleout-"))
-    (home / "logs").mkdir()
-    say(f"logs and Airflow home: {home}")
-    run = Run(home, keep=False)
-    smtp, slack = SmtpServer().start(), SlackStandIn().start()
-    stack: Stack | None = None
     try:
-        suffix = os.getpid()
-        with scratch_databases(f"auxeng_scale_airflow_{suffix}", f"auxeng_scale_store_{suffix}") as (
-            airflow_db,
-            store_db,
-        ):
-            stack = Stack(home / "logs", {})
-            api = bring_up(
-                run,
-                stack,
-                smtp,
-                slack,
-                airflow_db,
-                store_db,
-                workers=WORKERS[:1],
-                concurrency=args.concurrency,
-            )
+        with rig("scaleout") as r:
+            api = bring_up(r, workers=WORKERS[:1], concurrency=args.concurrency)
             api.send("PATCH", "/api/v2/dags/auxeng_deliver_outbox", {"is_paused": False})
             wait_until(  # the run unpausing schedules, on an empty outbox
                 "the scheduled drain run to finish",
                 lambda: (
                     (runs := api.runs("auxeng_deliver_outbox"))
-                    and all(r["state"] in ("success", "failed") for r in runs)
+                    and all(x["state"] in ("success", "failed") for x in runs)
                 ),
                 180,
                 every=2,
             )
-            smtp.data_delay = args.delay
-            one = phase(api, smtp, store_db, 1, args.emails)
-            start_worker(stack, WORKERS[1])
+            r.smtp.data_delay = args.delay
+            one = phase(api, r.smtp, r.store_db, 1, args.emails)
+            start_worker(r.stack, WORKERS[1])
             time.sleep(10)  # the second worker joins the broker
-            two = phase(api, smtp, store_db, 2, args.emails)
-            rows = outbox_rows(store_db)
-            arrived = Counter(m.message_id for m in smtp.messages)
+            two = phase(api, r.smtp, r.store_db, 2, args.emails)
+            rows = outbox_rows(r.store_db)
+            arrived = Counter(m.message_id for m in r.smtp.messages)
     except Exception as exc:
-        say(f"FAILED: {type(exc).__name__}: {exc}; logs: {home / 'logs'}")
+        say(f"FAILED: {type(exc).__name__}: {exc}")
         return 1
-    finally:
-        if stack is not None:
-            stack.stop_all()
-        smtp.stop()
-        slack.stop()
 
     failures = []
     if max(arrived.values()) > 1:

@@ -68,7 +68,7 @@ from tests.support.smtp_server import SmtpServer, free_port
 
 ADMIN_URL = os.environ.get("AUXENG_TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("AUXENG_E2E_REDIS_URL") or "redis://127.0.0.1:6379"
-REDIS_DB = int(os.environ.get("AUXENG_E2E_REDIS_DB", "13"))
+REDIS_DBS = range(15, 7, -1)  # the broker takes the first empty one of these db indexes
 ENGAGEMENTS = 60  # ended yesterday, 5 people each: 300 survey invitations by email
 SMTP_DELAY = 0.3  # seconds per message: one drainer alone would take 90 s for the 300
 WORKERS = ("worker-1", "worker-2")
@@ -303,7 +303,6 @@ class Api:
 @dataclass
 class Run:
     home: Path
-    keep: bool
     timings: list[tuple[str, float]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -325,49 +324,81 @@ def outbox_rows(store_url: str) -> list[dict[str, Any]]:
         engine.dispose()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", action="store_true", help="keep the scratch databases' names in the log")
-    args = parser.parse_args()
-    home = Path(os.environ.get("AUXENG_E2E_HOME") or tempfile.mkdtemp(prefix="auxeng-e2e-"))
+@dataclass
+class Rig:
+    """What a run works with: its home, the local mail and Slack servers, two scratch databases
+    and the stack of processes."""
+
+    run: Run
+    stack: Stack
+    smtp: SmtpServer
+    slack: SlackStandIn
+    airflow_db: str
+    store_db: str
+    broker: str
+
+
+@contextlib.contextmanager
+def empty_redis_db() -> Iterator[str]:
+    """A Redis database nobody uses (another run's broker is never touched), emptied after."""
+    for index in REDIS_DBS:
+        url = f"{REDIS_URL}/{index}"
+        client = redis.Redis.from_url(url)
+        if client.dbsize() == 0 and client.set("auxeng-e2e", os.getpid(), nx=True):
+            try:
+                yield url
+            finally:
+                client.flushdb()
+            return
+    raise Failed(f"no empty Redis database among {list(REDIS_DBS)} at {REDIS_URL}")
+
+
+@contextlib.contextmanager
+def rig(name: str) -> Iterator[Rig]:
+    """Set a run up; on exit (an error or SIGTERM too) stop every process and drop the databases."""
+    home = Path(os.environ.get("AUXENG_E2E_HOME") or tempfile.mkdtemp(prefix=f"auxeng-{name}-"))
     (home / "logs").mkdir(parents=True, exist_ok=True)
     say(f"logs and Airflow home: {home}")
-    run = Run(home, args.keep)
 
     def interrupted(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupted)
-    suffix = f"{os.getpid()}"
-    stack: Stack | None = None
     smtp = SmtpServer().start()
     slack = SlackStandIn().start()
+    stack = Stack(home / "logs", {})
     try:
-        with scratch_databases(f"auxeng_e2e_airflow_{suffix}", f"auxeng_e2e_store_{suffix}") as (
-            airflow_db,
-            store_db,
+        pid = os.getpid()
+        with (
+            empty_redis_db() as broker,
+            scratch_databases(f"auxeng_{name}_airflow_{pid}", f"auxeng_{name}_store_{pid}") as (meta, store),
         ):
-            stack = Stack(home / "logs", {})
-            story(run, stack, smtp, slack, airflow_db, store_db)
-    except (Exception, KeyboardInterrupt) as exc:
-        say(f"FAILED: {type(exc).__name__}: {exc}")
-        say(f"logs: {home / 'logs'}")
-        return 1
+            try:
+                yield Rig(Run(home), stack, smtp, slack, meta, store, broker)
+            finally:
+                stack.stop_all()
     finally:
-        if stack is not None:
-            stack.stop_all()
         smtp.stop()
         slack.stop()
-        say("everything this run started is stopped")
-    say("timings (seconds since start): " + ", ".join(f"{w} {s:.0f}" for w, s in run.timings))
-    say(f"PASS in {time.monotonic() - run.started:.0f} s; logs: {home / 'logs'}")
+        say(f"everything this run started is stopped; logs: {home / 'logs'}")
+
+
+def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    try:
+        with rig("e2e") as r:
+            story(r)
+    except (Exception, KeyboardInterrupt) as exc:
+        say(f"FAILED: {type(exc).__name__}: {exc}")
+        return 1
+    say("timings (seconds since start): " + ", ".join(f"{w} {s:.0f}" for w, s in r.run.timings))
+    say(f"PASS in {time.monotonic() - r.run.started:.0f} s")
     return 0
 
 
-def story(
-    run: Run, stack: Stack, smtp: SmtpServer, slack: SlackStandIn, airflow_db: str, store_db: str
-) -> None:
-    api = bring_up(run, stack, smtp, slack, airflow_db, store_db)
+def story(r: Rig) -> None:
+    run, stack, smtp, slack = r.run, r.stack, r.smtp, r.slack
+    api = bring_up(r)
     registry = Path(stack.env["AUXENG_REGISTRY_PATH"])
     dashboard(api)
 
@@ -467,18 +498,9 @@ def story(
     check(not stack.dead(), f"no process died on its own (dead: {stack.dead()})")
 
 
-def bring_up(
-    run: Run,
-    stack: Stack,
-    smtp: SmtpServer,
-    slack: SlackStandIn,
-    airflow_db: str,
-    store_db: str,
-    *,
-    workers: tuple[str, ...] = WORKERS,
-    concurrency: int = 4,
-) -> Api:
+def bring_up(r: Rig, *, workers: tuple[str, ...] = WORKERS, concurrency: int = 4) -> Api:
     """Migrate, start the Airflow components and ``workers``; the REST API once all are healthy."""
+    run, stack, smtp, slack, airflow_db, store_db = r.run, r.stack, r.smtp, r.slack, r.airflow_db, r.store_db
     home = run.home
     api_port = free_port()
     today = datetime.now(UTC).date()
@@ -487,8 +509,7 @@ def bring_up(
     for e in range(ENGAGEMENTS):  # everyone has a Slack account: invitations go by DM too
         for who in ("eng", "adv", "lead", "dev", "manager"):
             slack.add_user(f"U{who.upper()}{e:03d}", f"{who}{e}@example.com")
-    broker = f"{REDIS_URL}/{REDIS_DB}"
-    redis.Redis.from_url(broker).flushdb()
+    broker = r.broker
 
     secret = secrets.token_urlsafe(32)
     smtp_conn = json.dumps(
@@ -757,7 +778,9 @@ def registry_watcher(api: Api, registry: Path) -> None:
         60,
         every=1,
     )
-    check(True, f"the registry edit started {fresh[0]['dag_run_id']} in {time.monotonic() - edited:.0f} s")
+    say(f"the registry edit started {fresh[0]['dag_run_id']} in {time.monotonic() - edited:.0f} s")
+    state = api.wait_run("auxeng_sync_registry", fresh[0]["dag_run_id"], 120)
+    check(state == "success", "the registry sync the edit started succeeded")
 
 
 if __name__ == "__main__":
