@@ -15,8 +15,10 @@ FROM apache/airflow:3.3.2-python3.11
 #   and the resolver cannot pull anything unpinned in;
 # - it pins the image's own apache-airflow / apache-airflow-core / task-sdk
 #   versions, so Airflow itself is left as it is (checked below);
-# - the image's packages the lock does not list stay: the celery and redis
-#   providers (CeleryExecutor) and fab (the UI login) come from the image;
+# - the celery provider (CeleryExecutor) is in the lock: the version `make e2e`
+#   runs on two workers is the one installed over the image's;
+# - the image's packages the lock does not list stay: the redis provider and
+#   fab (the UI login) come from the image;
 # - `pip check` fails the build if a locked version breaks one of them. If it
 #   does, add that provider to requirements.in and `make lock` again, rather
 #   than dropping the check.

@@ -23,7 +23,7 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo report test lint format bench clean browser schema
+.PHONY: help install lock run demo report test e2e lint format bench clean browser schema
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
@@ -31,6 +31,7 @@ help:
 	@echo "make report what the local pack (make run) did today: surveys, outbox, a survey link"
 	@echo "make test   install, lint, run the whole test suite"
 	@echo "make browser install Debian's chromium for the dashboard's browser test (needs root)"
+	@echo "make e2e    the pack on a multi-process Airflow with the CeleryExecutor (PostgreSQL, Redis)"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lock   re-compile requirements.txt from requirements.in"
 	@echo "make format apply ruff format and autofixes"
@@ -85,6 +86,11 @@ browser:
 
 schema: install
 	$(BIN)/python -m auxeng.registry.schema
+
+# The pack on a real multi-process Airflow (CeleryExecutor, two workers, the machine's PostgreSQL
+# and Redis), a worker killed mid-delivery: see tests/e2e/run.py.
+e2e: install
+	$(BIN)/python -m tests.e2e.run
 
 bench: install
 	@start=$$(date +%s); failed=""; \

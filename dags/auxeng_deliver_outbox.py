@@ -16,8 +16,8 @@ one line: sent / failed / skipped by reason / pending (due now, later).
 
 **Exactly once:** each row is claimed with a lease (`SELECT … FOR UPDATE SKIP
 LOCKED` on PostgreSQL; one atomic `UPDATE` on SQLite, whose single writer makes
-the drainers take turns), sent, and marked sent right away, so the drainers
-never send the same message twice. A retry or a re-run never re-sends a sent
+the drainers take turns) and sent in groups of 50, each marked *sending* before
+it goes out and *sent* after, so the drainers never send the same message twice. A retry or a re-run never re-sends a sent
 message. Permanent errors (unknown Slack user, refused address) mark that
 message *failed* with the reason; transient ones (SMTP down, Slack 5xx) leave
 it pending and fail that drainer so Airflow retries it.
@@ -29,9 +29,10 @@ instance's log). Fix the cause (SMTP/Slack down, a connection missing or its
 credentials rejected), then clear the failed `deliver_outbox` instances with
 their downstream (`summarize`), or just wait: the next run, 15 minutes later,
 picks up every pending message. Clearing a successful run is also safe: sent
-messages are never sent again. A drainer killed mid-send leaves its batch
-leased until `outbox_lease_seconds` pass (at most its one message in flight
-may then go out twice, same Message-ID).
+messages are never sent again. A drainer killed mid-send (its worker lost) leaves its
+batch leased until `AUXENG_OUTBOX_LEASE_SECONDS` pass; then the next drainer
+sends the rest of the batch, and the group it was sending becomes
+*in doubt* on the dashboard: never re-sent, retry those that did not arrive.
 
 **Missing connections** never drop messages: they stay pending and the task
 says which connection to create. Local runs (`make run`, `make demo`) set

@@ -58,6 +58,7 @@ class Settings:
     survey_max_age_days: int = 30
     outbox_lease_seconds: int = 600
     outbox_max_attempts: int = 5
+    outbox_batch_size: int = 200
     checkin_offset_months: int = 3
     checkin_invite_days_before: int = 7
     checkin_window_days: int = 14
@@ -322,6 +323,7 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         survey_max_age_days=_int(env, "AUXENG_SURVEY_MAX_AGE_DAYS", 30),
         outbox_lease_seconds=_int(env, "AUXENG_OUTBOX_LEASE_SECONDS", 600),
         outbox_max_attempts=_int(env, "AUXENG_OUTBOX_MAX_ATTEMPTS", 5, minimum=1),
+        outbox_batch_size=_int(env, "AUXENG_OUTBOX_BATCH_SIZE", 200, minimum=1),
         checkin_offset_months=_int(env, "AUXENG_CHECKIN_OFFSET_MONTHS", 3, minimum=1),
         checkin_invite_days_before=_int(env, "AUXENG_CHECKIN_INVITE_DAYS_BEFORE", 7),
         checkin_window_days=_int(env, "AUXENG_CHECKIN_WINDOW_DAYS", 14, minimum=1),

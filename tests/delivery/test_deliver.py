@@ -23,6 +23,7 @@ from auxeng.delivery import (
 )
 from auxeng.delivery.drain import utcnow
 from auxeng.messaging.outbox import message_id
+from auxeng.settings import SettingsError, load_settings
 from auxeng.store.models import OutboxRow
 from tests.delivery.conftest import (
     NOW,
@@ -382,3 +383,16 @@ def test_sent_rows_are_marked_once_per_group_not_once_per_message(store):
         ("sent", 1, "recorder", None)
     }
     assert {r.external_id for r in state.values()} == {f"rec-{r.id}" for r in state.values()}
+
+
+def test_a_drainer_claims_the_configured_batch_size_at_a_time(store, monkeypatch):
+    """``AUXENG_OUTBOX_BATCH_SIZE`` rows per claim, one transport session each: a small backlog
+    spreads over several drainers instead of going to the first one that claims."""
+    queue(store, *(email_message(n) for n in range(23)))
+    monkeypatch.setenv("AUXENG_OUTBOX_BATCH_SIZE", "5")
+    transport = Recorder("email")
+    report = deliver(store, now=NOW, transports={"email": transport}, channels=["email"])
+    assert report.sent == {"email": 23} and transport.opened == 5  # 5 + 5 + 5 + 5 + 3
+
+    with pytest.raises(SettingsError, match="AUXENG_OUTBOX_BATCH_SIZE"):
+        load_settings({"AUXENG_OUTBOX_BATCH_SIZE": "0"})

@@ -86,6 +86,8 @@ class _Handler:
 
     async def handle_DATA(self, smtp: SMTP, session: Any, envelope: Any) -> str:
         server = self.server
+        if server.data_delay:
+            await asyncio.sleep(server.data_delay)
         with server._lock:
             server._received.append(
                 ReceivedMessage(
@@ -124,6 +126,7 @@ class SmtpServer:
         self._session_count = 0
         self._quits = 0
         self._drop_countdown: int | None = None
+        self.data_delay = 0.0  # seconds before answering each message's data (a slow server)
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 

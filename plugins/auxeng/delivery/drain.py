@@ -623,7 +623,7 @@ def deliver(
     dry_run: bool = False,
     channels: Iterable[str] | None = None,
     kinds: Iterable[str] | None = None,
-    batch_size: int = 200,
+    batch_size: int | None = None,
     mark_every: int = MARK_EVERY,
     transports: dict[str, Transport] | None = None,
 ) -> DeliveryReport:
@@ -637,16 +637,18 @@ def deliver(
     ``transports`` (channel → transport) replaces the configured transport of
     those channels; the others come from :func:`~auxeng.delivery.resolve_transports`.
     ``dry_run`` writes nothing (no guard pass, no claims) and reports what would go out.
-    ``batch_size`` rows are claimed at a time (one transport session each); their outcomes are
+    ``batch_size`` rows (default: the ``outbox_batch_size`` setting) are claimed at a time (one
+    transport session each); their outcomes are
     written every ``mark_every`` messages (at most that many are in doubt if the process dies).
     Returns the :class:`DeliveryReport`; call its ``raise_for_problems()`` to fail
     (and have Airflow retry) when due messages were left undelivered.
     """
     if now.tzinfo is None:
         raise ValueError("now must be time-zone aware")
+    settings = settings or load_settings()
+    batch_size = settings.outbox_batch_size if batch_size is None else batch_size
     if batch_size < 1 or mark_every < 1:
         raise ValueError("batch_size and mark_every must be at least 1")
-    settings = settings or load_settings()
     chosen = tuple(dict.fromkeys(channels)) if channels is not None else CHANNELS
     unknown = [c for c in chosen if c not in CHANNELS]
     if unknown:
