@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +43,21 @@ pytest_plugins = ["tests.support.fixtures", "tests.support.dagruns"]
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(AIRFLOW_TEST_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The skipped tests grouped by reason, largest group first: a line per reason, not per test."""
+    reasons = Counter(_skip_reason(report) for report in terminalreporter.stats.get("skipped", []))
+    if reasons:
+        terminalreporter.section("skipped, by reason")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count} skipped: {reason}")
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
 
 
 @pytest.fixture(scope="session")
