@@ -6,10 +6,14 @@ import cProfile
 import io
 import os
 import pstats
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
-from sqlalchemy import create_engine, text
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # tests.support, for the scratch database
+    sys.path.append(str(REPO))
 
 
 def print_profile(label: str, profiler: cProfile.Profile, limit: int = 20) -> None:
@@ -34,20 +38,11 @@ def verdict(failures: list[str]) -> int:
     return 0
 
 
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
+def postgres_database(admin_url: str) -> AbstractContextManager[str]:
     """A scratch database ``auxeng_bench_<pid>``, dropped (WITH FORCE) on exit."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"auxeng_bench_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    from tests.support.scratch_pg import scratch_database
+
+    return scratch_database(admin_url, f"auxeng_bench_{os.getpid()}")
 
 
 @contextmanager

@@ -61,9 +61,11 @@ import httpx
 import psutil
 import redis
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from auxeng.store.db import get_engine
 from tests.e2e.compose_env import REPO, Local, native_environment
+from tests.support.scratch_pg import scratch_database
 from tests.support.slack_standin import SlackStandIn
 from tests.support.smtp_server import SmtpServer, free_port
 
@@ -227,23 +229,6 @@ class Stack:
         self.processes.clear()
 
 
-@contextlib.contextmanager
-def scratch_databases(*names: str) -> Iterator[list[str]]:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield [f"{base}/{name}" for name in names]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 # --- the REST API ----------------------------------------------------------------------------
 
 
@@ -312,17 +297,11 @@ class Run:
 
 
 def outbox_rows(store_url: str) -> list[dict[str, Any]]:
-    engine = create_engine(store_url)
-    try:
-        with engine.connect() as conn:
-            return [
-                dict(r._mapping)
-                for r in conn.execute(
-                    text("SELECT id, dedupe_key, channel, kind, status, recipient FROM auxeng_outbox")
-                )
-            ]
-    finally:
-        engine.dispose()
+    with get_engine(store_url).connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, dedupe_key, channel, kind, status, recipient FROM auxeng_outbox")
+        )
+        return [dict(r._mapping) for r in rows]
 
 
 @dataclass
@@ -372,7 +351,8 @@ def rig(name: str) -> Iterator[Rig]:
         pid = os.getpid()
         with (
             empty_redis_db() as broker,
-            scratch_databases(f"auxeng_{name}_airflow_{pid}", f"auxeng_{name}_store_{pid}") as (meta, store),
+            scratch_database(ADMIN_URL, f"auxeng_{name}_airflow_{pid}") as meta,
+            scratch_database(ADMIN_URL, f"auxeng_{name}_store_{pid}") as store,
         ):
             try:
                 yield Rig(Run(home), stack, smtp, slack, meta, store, broker)
@@ -695,7 +675,7 @@ def reconcile_and_check(
     check(set(arrived) <= set(by_id), "everything that arrived is an outbox row")
     if not_arrived or statuses.get("pending"):
         from auxeng.messaging.outbox import retry
-        from auxeng.store.db import get_engine, session_scope
+        from auxeng.store.db import session_scope
 
         engine = get_engine(store)
         with session_scope(engine) as session:
@@ -754,12 +734,8 @@ def answer_a_survey(api: Api, smtp: SmtpServer, store: str) -> None:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     check(answered.status_code == 303, f"the answer is accepted ({answered.status_code})")
-    engine = create_engine(store)
-    try:
-        with engine.connect() as conn:
-            scores = conn.execute(text("SELECT nps FROM auxeng_survey_responses")).scalars().all()
-    finally:
-        engine.dispose()
+    with get_engine(store).connect() as conn:
+        scores = conn.execute(text("SELECT nps FROM auxeng_survey_responses")).scalars().all()
     check(scores == [9], f"the answer is in the store ({scores})")
 
 
