@@ -23,11 +23,12 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo report test e2e lint format bench clean browser schema
+.PHONY: help install lock run demo demo-serve report test e2e lint format bench clean browser schema
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
 	@echo "make demo   run the pack's DAGs once on the demo data for DEMO_DATE=$(DEMO_DATE)"
+	@echo "make demo-serve  serve the links make demo printed (its survey pages) until Ctrl-C"
 	@echo "make report what the local pack (make run) did today: surveys, outbox, a survey link"
 	@echo "make test   install, lint, run the whole test suite"
 	@echo "make browser install Debian's chromium for the dashboard's browser test (needs root)"
@@ -54,6 +55,9 @@ run: install
 
 demo: install
 	@bash scripts/demo.sh $(DEMO_DATE)
+
+demo-serve: install
+	@python scripts/demo_serve.py $(if $(DEMO_SERVE_PORT),--port $(DEMO_SERVE_PORT))
 
 report: install
 	@AUXENG_DEV_OUTBOX=$${AUXENG_DEV_OUTBOX:-$(AIRFLOW_HOME)/dev-outbox} AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING \

@@ -138,3 +138,12 @@ def _airflow_conn_uri(url: str) -> str:
     import json
 
     return json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": url}})
+
+
+@pytest.fixture(scope="session")
+def make_demo(tmp_path_factory):
+    """One real ``make demo`` (1-2 minutes) per session, in a throw-away ``.airflow-demo`` home:
+    the front door, the docs' quoted outputs and ``make demo-serve`` all read this one run."""
+    from tests.support.doc_outputs import run_make_demo
+
+    return run_make_demo(tmp_path_factory.mktemp("make-demo") / ".airflow-demo")

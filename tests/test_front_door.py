@@ -7,9 +7,15 @@ import email.policy
 import json
 import os
 import re
+import shutil
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 
 from tests.conftest import DEMO_REGISTRY, REPO
@@ -22,18 +28,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.airflow
-def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path):
-    result = subprocess.run(
-        ["make", "--no-print-directory", "demo", "DEMO_DATE=2026-11-26"],
-        cwd=REPO,
-        env=_clean_env(AUXENG_DEMO_HOME=str(tmp_path / "demo-home")),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(make_demo):
+    assert make_demo.returncode == 0, make_demo.stdout + make_demo.stderr
+    out = make_demo.stdout
     for line in (
         "auxeng_sync_registry at 2026-11-26 04:00 UTC: success",
         "auxeng_detect_ended at 2026-11-26 05:00 UTC: success",
@@ -76,11 +73,16 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
         "    1 critical Engineer load (open)",
     ):
         assert line in out
-    assert out.rstrip().splitlines()[-1].startswith("  outbox        ")
+    state_last, _, serve = out.rstrip().splitlines()[-3:]
+    assert state_last.startswith("  outbox        ")
+    assert serve == (
+        "==> To answer the survey link above: make demo-serve "
+        "(serves http://localhost:8080/auxeng from this demo until Ctrl-C), then open the link"
+    )
     assert re.search(
         r"weekly NPS for the week of 2026-11-23: \d+ answers this week, \d+ over 13 weeks, NPS ", out
     )
-    outbox = tmp_path / "demo-home" / "dev-outbox"
+    outbox = make_demo.home / "dev-outbox"
     digest = next((outbox / "email").glob("*nps_digest-vp-eng@example.com.eml"))
     message = email.message_from_bytes(digest.read_bytes(), policy=email.policy.default)
     (chart,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
@@ -95,12 +97,12 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
     assert re.search(r"survey_reminder +email +\d+ sent\n", out)
     assert re.search(r"follow_up_reminder +email +\d+ sent\n", out)
     assert "pending" not in out and "failed" not in out
-    invitation = next((tmp_path / "demo-home" / "dev-outbox" / "email").glob("*survey_invite*.eml"))
+    invitation = next((make_demo.home / "dev-outbox" / "email").glob("*survey_invite*.eml"))
     message = email.message_from_bytes(invitation.read_bytes(), policy=email.policy.default)
     text = message.get_body(("plain",)).get_content()
     assert "http://localhost:8080/auxeng/survey/" in text and "?score=10" in text
     assert message["Message-ID"] and message["List-Unsubscribe"]
-    calendar = next((tmp_path / "demo-home" / "dev-outbox" / "email").glob("*checkin_calendar*.eml"))
+    calendar = next((make_demo.home / "dev-outbox" / "email").glob("*checkin_calendar*.eml"))
     message = email.message_from_bytes(calendar.read_bytes(), policy=email.policy.default)
     (ics,) = [part for part in message.walk() if part.get_filename() == "invite.ics"]
     assert b"METHOD:REQUEST" in ics.get_payload(decode=True)
@@ -114,6 +116,66 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(tmp_path
     ):
         assert key in out
     assert "Cancelled (never counted as ended): ENG-2025-007, ENG-2026-020, ENG-2026-029, ENG-2026-036" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.airflow
+def test_make_demo_serve_serves_the_survey_link_make_demo_printed(make_demo, tmp_path):
+    (link,) = re.findall(
+        r"its survey, to open in a browser: (http://localhost:8080/auxeng/survey/\S+)", make_demo.stdout
+    )
+    # The demo's home as `make demo AUXENG_PORT=<port>` leaves it (a copy: the session's stays as it was).
+    port = _free_port()
+    home = tmp_path / ".airflow-demo"
+    shutil.copytree(make_demo.home, home)
+    settings = home / "auxeng-demo.env"
+    settings.write_text(settings.read_text().replace("localhost:8080", f"localhost:{port}"))
+    link = link.replace("localhost:8080", f"localhost:{port}")
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "demo-serve"],
+        cwd=REPO,
+        env=_clean_env(AUXENG_DEMO_HOME=str(home)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        banner = server.stdout.readline()
+        assert f"at http://localhost:{port}/auxeng (pages as at 2026-11-30 21:00 UTC)" in banner, banner
+        with httpx.Client(timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get(f"http://localhost:{port}/auxeng/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline, "make demo-serve did not start"
+                time.sleep(0.2)
+            page = client.get(link)
+            assert page.status_code == 200, page.text
+            assert '<form method="post"' in page.text and 'name="nps"' in page.text
+            choices = dict(re.findall(r'<input type="radio" name="(\w+)" value="([^"]+)"', page.text)[::-1])
+            answer = client.post(
+                link, data={**choices, "nps": "9", "went_well": "answered through make demo-serve"}
+            )
+            assert answer.status_code == 303, answer.text
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    with sqlite3.connect(home / "auxeng.db") as db:
+        stored = db.execute(
+            "SELECT nps, source, submitted_at FROM auxeng_survey_responses WHERE answers LIKE ?",
+            ("%answered through make demo-serve%",),
+        ).fetchall()
+    assert [(nps, source) for nps, source, _ in stored] == [(9, "web")]
+    assert stored[0][2].startswith("2026-11-30 21:0")
 
 
 def _cli(*args: str, store_url: str) -> subprocess.CompletedProcess:
