@@ -70,7 +70,7 @@ ILLUSTRATIVE: dict[tuple[str, str], str] = {
     (
         "README.md",
         "dags/                     one DAG per file; file name = dag_id; they wire, auxeng computes",
-    ): ("the code layout"),
+    ): "the code layout",
     (
         "docs/development.md",
         "dags/                    one DAG per file; file name = dag_id",
@@ -405,6 +405,8 @@ def _demo(sources: Sources, argument: str) -> str:
 
 def _demo_email(sources: Sources, glob: str) -> str:
     paths = sorted((sources.demo_run().home / "dev-outbox" / "email").glob(glob))
+    if not paths:
+        raise LookupError(f"no email of the demo's dev outbox is named {glob!r}")
     return "\n".join(demo_email_text(path) for path in paths)
 
 
