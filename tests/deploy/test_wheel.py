@@ -1,7 +1,8 @@
 """The pack as a distribution: the wheel, installed beside Airflow in a fresh virtualenv, is the pack.
 
 ``uv build --wheel`` builds it, ``uv pip sync requirements.txt`` puts the locked Airflow in a new
-virtualenv (from uv's cache, in seconds), and the wheel goes in with ``--no-deps``. Then, with
+virtualenv (from uv's cache, in seconds), and the wheel goes in with ``--no-deps`` (the lock
+meets its dependency ranges: ``uv pip check``). Then, with
 no ``PYTHONPATH`` and the working directory outside the checkout: ``python -m auxeng`` runs,
 ``airflow plugins`` lists the auxeng plugin once, with an empty plugins folder and with the
 checkout's ``plugins/`` as the folder (the compose mount over an image with the wheel), the DAG
@@ -61,7 +62,8 @@ print(json.dumps({
 
 
 def run(command: list[str | Path], **kwargs) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, **kwargs)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=300, **kwargs)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -131,6 +133,12 @@ def test_the_wheel_holds_the_package_its_assets_and_the_plugin_entry_point(wheel
         n.startswith(("dags/", "tests/", "plugins/", "include/")) or "__pycache__" in n for n in names
     )
     assert "[airflow.plugins]\nauxeng = auxeng.airflow_plugin:AuxEngPlugin" in entry_points_text
+
+
+def test_the_lock_meets_the_wheels_dependency_ranges(venv):
+    assert "All installed packages are compatible" in run(
+        [UV, "pip", "check", "--python", venv / "bin" / "python"], stderr=subprocess.STDOUT
+    )
 
 
 def test_python_m_auxeng_runs_from_the_installed_wheel(venv, outside):
