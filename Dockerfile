@@ -6,7 +6,17 @@
 # Base: the official image of the Airflow the lock pins (apache-airflow==3.3.2 in
 # requirements.txt), for the Python the lock was compiled for (`uv pip compile
 # --python-version 3.11`). Bump the two together: `make lock` after editing
-# requirements.in, then this line (tests/deploy/test_compose.py checks they agree).
+# requirements.in, then the FROM lines (tests/deploy/test_compose.py checks they agree).
+
+# Stage 1: the pack's wheel (what `make wheel` builds), from the sources pyproject.toml
+# names: plugins/auxeng and include/. The pinned build backend comes from the default index.
+FROM apache/airflow:3.3.2-python3.11 AS wheel
+COPY --chown=airflow:0 pyproject.toml /tmp/auxeng-src/pyproject.toml
+COPY --chown=airflow:0 plugins/auxeng /tmp/auxeng-src/plugins/auxeng
+COPY --chown=airflow:0 include /tmp/auxeng-src/include
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/dist /tmp/auxeng-src
+
+# Stage 2: the image.
 FROM apache/airflow:3.3.2-python3.11
 
 # Installing the lock over the image, the sane way:
@@ -33,13 +43,15 @@ assert airflow.__version__ == image, f"the lock changed Airflow {image} into {ai
 print("Airflow", airflow.__version__)' \
     && sha256sum /opt/airflow/requirements.txt | cut -d " " -f 1 > /opt/airflow/requirements.sha256
 
-# The pack itself, baked in so the image runs on its own (Helm chart, no git-sync).
-# docker-compose.yaml mounts the working copy over these three folders.
-COPY --chown=airflow:0 dags /opt/airflow/dags
-COPY --chown=airflow:0 plugins /opt/airflow/plugins
-COPY --chown=airflow:0 include /opt/airflow/include
+# The pack, installed as a package like on any Airflow (docs/operations.md, "Deployment"):
+# the wheel, with --no-deps (the lock above has everything it needs; `pip check` proves
+# its ranges hold), so `python -m auxeng`, the plugin (its `airflow.plugins` entry point)
+# and the templates inside the package need no PYTHONPATH and no include/ folder.
+RUN --mount=type=bind,from=wheel,source=/tmp/dist,target=/tmp/dist \
+    pip install --no-cache-dir --no-deps /tmp/dist/auxeng_followups-*.whl \
+    && pip check
 
-# `python -m auxeng ...` and the DAGs import the pack from plugins/; its assets
-# are in include/ (see docs/operations.md, "Settings").
-ENV PYTHONPATH=/opt/airflow/plugins \
-    AUXENG_INCLUDE_DIR=/opt/airflow/include
+# The DAG files are deployed as files, baked in so the image runs on its own (Helm chart,
+# no git-sync). docker-compose.yaml mounts the working copy over them, and over plugins/
+# and include/ with PYTHONPATH and AUXENG_INCLUDE_DIR pointing there, for development.
+COPY --chown=airflow:0 dags /opt/airflow/dags

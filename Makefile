@@ -23,7 +23,7 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo demo-serve report test e2e lint format bench clean browser schema
+.PHONY: help install lock run demo demo-serve report test e2e lint format bench clean browser schema wheel
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
@@ -35,6 +35,7 @@ help:
 	@echo "make e2e    the pack on a multi-process Airflow with the CeleryExecutor (PostgreSQL, Redis)"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lock   re-compile requirements.txt from requirements.in"
+	@echo "make wheel  build the pack's wheel into dist/ (pip install it beside any Airflow 3.3)"
 	@echo "make format apply ruff format and autofixes"
 	@echo "make schema regenerate include/registry/engagements.schema.json from the registry's models"
 
@@ -46,6 +47,10 @@ $(STAMP): requirements.txt
 	$(BIN)/uv pip sync --python $(BIN)/python requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The pack as a distribution (pyproject.toml): docs/operations.md, "Deployment".
+wheel: install
+	$(BIN)/uv build --wheel --out-dir dist
 
 lock: install
 	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.txt
@@ -104,4 +109,4 @@ bench: install
 	if [ -n "$$failed" ]; then echo "== FAIL:$$failed"; exit 1; fi
 
 clean:
-	rm -rf $(VENV) .airflow .airflow-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) .airflow .airflow-demo .pytest_cache .ruff_cache dist

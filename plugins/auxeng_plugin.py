@@ -1,21 +1,8 @@
-"""Registers the AuxEng pack with Airflow: its web app under ``/auxeng`` on the api-server (the
-public pages and the dashboard: :func:`auxeng.web.application.airflow_app`), and the
-"AuxEng" entry in the UI's navigation, which opens the dashboard (``/auxeng/dashboard/``, for
-logged-in Airflow users; see :mod:`auxeng.web.dashboard.routes`) inside the UI."""
+"""The pack's Airflow plugin when this plugins folder is where Airflow finds it (``make run``,
+the docker-compose mount): :class:`auxeng.airflow_plugin.AuxEngPlugin`, unless the installed
+auxeng-followups distribution registers it through its entry point (then this is None and
+the plugin manager finds no plugin here)."""
 
-from airflow.plugins_manager import AirflowPlugin
+from auxeng.airflow_plugin import plugin_for_the_plugins_folder
 
-from auxeng.web.application import airflow_app
-
-DASHBOARD_VIEW = {
-    "name": "AuxEng",
-    "href": "/auxeng/dashboard/",
-    "destination": "nav",
-    "url_route": "auxeng",
-}
-
-
-class AuxEngPlugin(AirflowPlugin):
-    name = "auxeng"
-    fastapi_apps = [{"app": airflow_app(), "url_prefix": "/auxeng", "name": "AuxEng follow-ups"}]  # noqa: RUF012
-    external_views = [DASHBOARD_VIEW]  # noqa: RUF012
+AuxEngPlugin = plugin_for_the_plugins_folder()

@@ -25,10 +25,18 @@ class SettingsError(ValueError):
     """An ``AUXENG_*`` setting has a value the pack cannot use."""
 
 
+def shipped_include_dir() -> Path:
+    """The ``include/`` assets (templates, demo registry, its schema) that came with the code:
+    ``auxeng/include/`` in an installed wheel (pyproject.toml puts them there), else a
+    checkout's ``include/`` beside ``plugins/``."""
+    in_package = PACKAGE_DIR / "include"
+    return in_package if in_package.is_dir() else PACKAGE_DIR.parents[1] / "include"
+
+
 def include_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The pack's ``include/`` folder (templates, demo registry), next to ``plugins/``."""
+    """The pack's ``include/`` folder: ``AUXENG_INCLUDE_DIR``, else :func:`shipped_include_dir`."""
     override = (os.environ if env is None else env).get("AUXENG_INCLUDE_DIR")
-    return Path(override) if override else PACKAGE_DIR.parents[1] / "include"
+    return Path(override) if override else shipped_include_dir()
 
 
 def airflow_home() -> Path:

@@ -440,9 +440,18 @@ def check_image(compose: Mapping[str, Any], dockerfile: str, lock: str, dockerig
         problems.append("Dockerfile: does not pip install requirements.txt with --require-hashes")
     if not re.search(r"^COPY\s.*requirements\.txt", dockerfile, flags=re.MULTILINE):
         problems.append("Dockerfile: does not COPY requirements.txt")
-    for folder in ("dags", "plugins", "include"):
-        if not re.search(rf"^COPY\s.*\b{folder}\s+/opt/airflow/{folder}\b", dockerfile, flags=re.MULTILINE):
-            problems.append(f"Dockerfile: does not COPY {folder}/ to /opt/airflow/{folder}")
+    if not re.search(r"^COPY\s.*\bdags\s+/opt/airflow/dags\b", dockerfile, flags=re.MULTILINE):
+        problems.append("Dockerfile: does not COPY dags/ to /opt/airflow/dags")
+    for source in ("pyproject.toml", "plugins/auxeng", "include"):
+        if not re.search(rf"^COPY\s.*\s{re.escape(source)}\s", dockerfile, flags=re.MULTILINE):
+            problems.append(f"Dockerfile: does not COPY {source} to build the wheel from")
+    commands = re.sub(r"\\\n", " ", dockerfile)
+    if not re.search(
+        r"^RUN\s.*pip install\s.*--no-deps\s.*auxeng_followups-\S*\.whl", commands, flags=re.MULTILINE
+    ):
+        problems.append("Dockerfile: does not pip install --no-deps the auxeng_followups wheel")
+    if re.search(r"^ENV\s.*\bPYTHONPATH\b", commands, flags=re.MULTILINE):
+        problems.append("Dockerfile: sets PYTHONPATH (the installed wheel needs none)")
     if ".env" not in dockerignore.split():
         problems.append(".dockerignore: .env is not excluded from the build context")
     return problems
@@ -854,7 +863,7 @@ def test_check_catches(breaking, check, culprit):
         (
             "FROM apache/airflow:3.3.2-python3.11",
             "FROM apache/airflow:3.2.0",
-            "Dockerfile: FROM ['apache/airflow:3.2.0'] is not apache/airflow:3.3.2",
+            "Dockerfile: FROM ['apache/airflow:3.2.0', 'apache/airflow:3.2.0'] is not apache/airflow:3.3.2",
         ),
         (
             "FROM apache/airflow:3.3.2-python3.11",
@@ -862,7 +871,14 @@ def test_check_catches(breaking, check, culprit):
             "Dockerfile: Python 3.12",
         ),
         ("--require-hashes ", "", "does not pip install requirements.txt with --require-hashes"),
-        ("COPY --chown=airflow:0 include /opt/airflow/include", "", "does not COPY include/"),
+        ("COPY --chown=airflow:0 dags /opt/airflow/dags", "", "does not COPY dags/"),
+        ("plugins/auxeng /tmp", "plugins /tmp", "does not COPY plugins/auxeng"),
+        ("--no-deps /tmp/dist", "/tmp/dist", "does not pip install --no-deps the auxeng_followups wheel"),
+        (
+            "COPY --chown=airflow:0 dags",
+            "ENV PYTHONPATH=/opt/airflow/plugins\nCOPY --chown=airflow:0 dags",
+            "sets PYTHONPATH",
+        ),
     ],
 )
 def test_image_check_catches(old, new, culprit):

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 
-from auxeng.settings import PACKAGE_DIR
+from auxeng.settings import shipped_include_dir
 from auxeng.text import NO_CONTROL, ONE_LINE, shown
 from auxeng.vocabulary import EngagementStatus
 
-SCHEMA_PATH = PACKAGE_DIR.parents[1] / "include" / "registry" / "engagements.schema.json"
+SCHEMA_PATH = shipped_include_dir() / "registry" / "engagements.schema.json"
 
 KEY_MAX = 64
 """Team and engagement keys (the store's key columns are 64 characters)."""

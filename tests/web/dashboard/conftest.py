@@ -265,7 +265,7 @@ class Dash:
 @pytest.fixture
 def web_app():
     """The app the Airflow plugin mounts (public pages and the dashboard), for ``live`` to serve."""
-    from auxeng_plugin import AuxEngPlugin
+    from auxeng.airflow_plugin import AuxEngPlugin
 
     [mounted] = AuxEngPlugin.fastapi_apps
     return mounted["app"]
