@@ -510,6 +510,12 @@ def latest_week(session: Session, moment: datetime) -> date | None:
     )
 
 
+def too_old_to_send(week_ends_at: datetime, now: datetime, max_age_days: int) -> bool:
+    """Whether a week that ended at ``week_ends_at`` is too old for its digest to go out at ``now``
+    (more than ``AUXENG_DIGEST_MAX_AGE_DAYS`` before): a backfill, recomputed but never sent."""
+    return week_ends_at + timedelta(days=max_age_days) < now
+
+
 def plan_weekly_digest(
     session: Session,
     *,
@@ -529,7 +535,7 @@ def plan_weekly_digest(
         log.warning("No weekly NPS snapshot yet: run auxeng_weekly_nps first; nothing to send")
         return DigestReport(week="", status="no snapshot")
     header = session.get(NpsWeekRow, week)
-    if header is not None and header.ends_at + timedelta(days=settings.digest_max_age_days) < now:
+    if header is not None and too_old_to_send(header.ends_at, now, settings.digest_max_age_days):
         log.info(
             "The week of %s ended on %s, more than %d days before this run: a backfill; no digest sent",
             week,
