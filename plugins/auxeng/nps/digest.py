@@ -305,13 +305,14 @@ def trend_points(header: NpsWeekRow) -> list[WeekPoint]:
     ]
 
 
+def chart_title(program: str, week: date) -> str:
+    return f"{program} NPS, 13 weeks to {week + timedelta(days=6):%d %b %Y}"
+
+
 def trend_png(program: str, week: date, trend: list[WeekPoint], min_responses: int) -> bytes:
-    """The 13-week trend chart of ``week`` (its Monday), as the digest and the dashboard show it."""
-    return trend_chart(
-        trend,
-        title=f"{program} NPS, 13 weeks to {week + timedelta(days=6):%d %b %Y}",
-        min_responses=min_responses,
-    )
+    """The 13-week trend chart of ``week`` (its Monday), as the digest sends it (the dashboard shows
+    the same chart as SVG, :func:`auxeng.nps.chart.trend_svg`)."""
+    return trend_chart(trend, title=chart_title(program, week), min_responses=min_responses)
 
 
 def chart_png(digest: Digest) -> bytes:

@@ -115,6 +115,7 @@ class Dashboard:
     pending: int
     nps: NpsSummary | None
     nps_news: NpsNews
+    nps_chart: str | None  # the 13-week trend as inline SVG (None before the first weekly NPS)
 
 
 NEEDS_A_PERSON = (OutboxStatus.FAILED, OutboxStatus.IN_DOUBT)  # listed first, with a Retry button
@@ -530,6 +531,7 @@ def load_dashboard(
         pending=counts.get(OutboxStatus.PENDING, 0),
         nps=summary,
         nps_news=nps_news(session, now, summary),
+        nps_chart=trend_svg_of(session, summary.week) if summary else None,
     )
 
 
@@ -577,6 +579,22 @@ def retry_message(session: Session, message_id: int, *, by: str, now: datetime) 
 
 _chart_cache: dict[tuple[date, datetime], bytes] = {}  # (week, computed_at) → PNG; a recomputed week is new
 _chart_lock = threading.Lock()
+
+
+def trend_svg_of(session: Session, week: date) -> str:
+    """The 13-week trend of stored ``week`` as inline SVG: the digest's chart, drawn without
+    matplotlib, so the page shows it as it loads (one statement: the program's name)."""
+    from auxeng.nps.chart import trend_svg
+    from auxeng.nps.digest import chart_title, trend_points
+    from auxeng.store.models import NpsWeekRow, ProgramRow
+
+    header = session.get(NpsWeekRow, week)
+    program = session.get(ProgramRow, 1)
+    return trend_svg(
+        trend_points(header),
+        title=chart_title(program.name if program else "AuxEng", week),
+        min_responses=header.min_responses,
+    )
 
 
 def trend_chart(session: Session, now: datetime, week: date | None) -> bytes | None:
