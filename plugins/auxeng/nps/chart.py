@@ -108,8 +108,8 @@ def trend_figure(
     return figure
 
 
-SVG_WIDTH, SVG_HEIGHT = 800, 420
-_LEFT, _RIGHT, _NPS_TOP, _NPS_BOTTOM, _BARS_TOP, _BARS_BOTTOM = 64, 784, 48, 290, 318, 378
+SVG_WIDTH, SVG_HEIGHT = 800, 400
+_LEFT, _RIGHT, _NPS_TOP, _NPS_BOTTOM, _BARS_TOP, _BARS_BOTTOM = 64, 784, 16, 270, 300, 376
 
 
 def trend_svg(
@@ -120,7 +120,8 @@ def trend_svg(
     label_id: str = "nps-chart",
 ) -> str:
     """The trend chart of ``points`` (oldest first) as an inline SVG element, the PNG's axes and
-    gaps; each shown week's dot says its figures on hover. Every text is escaped."""
+    gaps; each shown week's dot says its figures on hover. ``title`` is its accessible name (the
+    page shows its own heading above it). Every text is escaped."""
     width = (_RIGHT - _LEFT) / max(len(points), 1)
 
     def x(i: int) -> float:
@@ -148,7 +149,6 @@ def trend_svg(
         'font-family="system-ui, sans-serif" font-size="12">',
         f'<title id="{escape(label_id)}-title">{escape(title)}</title>',
         f'<desc id="{escape(label_id)}-desc">{escape(desc)}</desc>',
-        f'<text x="{_LEFT}" y="24" font-size="15" fill="#0f172a">{escape(title)}</text>',
     ]
     for tick in NPS_TICKS:
         label = f"{tick:+d}" if tick else "0"
