@@ -94,7 +94,7 @@ def survey_lines(session: Session, now: datetime | None = None) -> list[str]:
         tally.items(), key=lambda item: (item[0][0], order.get(item[0][1], 99))
     ):
         lines.append(
-            f"  {key:<14} {survey_name(kind):<22} {counts.invited} invited ({counts.answered} answered, "
+            f"  {key:<14} {survey_name(kind):<23} {counts.invited} invited ({counts.answered} answered, "
             f"{counts.reminded} reminded), {counts.skipped} skipped"
         )
         lines += [f"      skipped {r.email}: {r.skip_reason}" for r in skipped[(key, kind)]]
