@@ -146,7 +146,7 @@ def test_an_empty_dashboard_says_why_and_its_chart_has_axes(
     )
     expect(page.locator("#nps-digest")).to_have_text("No digest yet: there is no weekly NPS to send.")
     expect(page.locator("#chart-empty")).to_contain_text("next run 30 Nov 2026 07:00 UTC")
-    expect(page.locator("#engagements")).to_contain_text("No engagement has ended yet")
+    expect(page.locator("#engagements-why")).to_contain_text("are past their last day")
     problems = axe_problems(page, "dashboard-empty")
 
     with session_scope(registry_store) as session:

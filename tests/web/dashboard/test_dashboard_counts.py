@@ -9,15 +9,16 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from auxeng.nps.weekly import compute_week, save_week
 from auxeng.ops.reporting import state_lines, survey_lines
 from auxeng.registry.lifecycle import mark_ended
 from auxeng.store.db import session_scope
-from auxeng.store.models import SurveyInvitationRow
+from auxeng.store.models import EngagementRow, SurveyInvitationRow
 from auxeng.surveys.responses import record_response
 from auxeng.surveys.tally import NPS_COUNTS
+from auxeng.web.dashboard.queries import why_none_ended
 from tests.web.conftest import AUXENG_PERSON, ENGAGEMENT, GOOD_FORM, HOST_PERSON, KEY, NOW, invite
 from tests.web.dashboard.conftest import statements
 
@@ -94,7 +95,11 @@ def test_an_empty_store_says_why_each_part_is_empty(empty_dash):
     )
     assert "No digest yet: there is no weekly NPS to send." in text
     assert "The trend chart appears once a weekly NPS is stored (next run 30 Nov 2026 07:00 UTC)." in text
-    assert "No engagement has ended yet" in text
+    assert re.search(
+        r"No engagement has been marked ended yet: \d+ are past their last day, and auxeng_detect_ended "
+        r"marks them on its next daily run",
+        text,
+    )
     assert "<svg" not in text
 
 
@@ -147,3 +152,13 @@ def test_too_few_answers_and_none_yet_say_how_many(empty_dash):
     )
     svg = re.search(r"<svg.*?</svg>", text, re.S).group(0)
     assert re.findall(r'class="answers-tick"[^>]*>([^<]+)<', svg) == ["0", "3"]
+
+
+def test_before_any_engagement_ends_it_says_when_the_first_does(empty_dash):
+    with session_scope(empty_dash.engine) as session:
+        first = session.scalar(
+            select(func.min(EngagementRow.end_date)).where(EngagementRow.status != "cancelled")
+        )
+        assert why_none_ended(session, datetime(2025, 1, 1, tzinfo=UTC)) == (
+            f"No engagement has ended yet: the first ends on {first:%d %b %Y}."
+        )

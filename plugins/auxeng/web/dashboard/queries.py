@@ -116,6 +116,7 @@ class Dashboard:
     nps: NpsSummary | None
     nps_news: NpsNews
     nps_chart: str | None  # the 13-week trend as inline SVG (None before the first weekly NPS)
+    why_none_ended: str | None = None  # why no engagement is listed (None: some are)
 
 
 NEEDS_A_PERSON = (OutboxStatus.FAILED, OutboxStatus.IN_DOUBT)  # listed first, with a Retry button
@@ -532,7 +533,32 @@ def load_dashboard(
         nps=summary,
         nps_news=nps_news(session, now, summary),
         nps_chart=trend_svg_of(session, summary.week) if summary else None,
+        why_none_ended=why_none_ended(session, now) if engagement_pages.total == 0 else None,
     )
+
+
+def why_none_ended(session: Session, now: datetime) -> str:
+    """Why no engagement has ended, from the store: some are past their last day but not marked
+    ended yet, or the first end is still to come, or the registry holds none."""
+    from sqlalchemy import func, not_, select
+
+    from auxeng.registry.lifecycle import due_to_end_clause, ended_clause, live_clause
+    from auxeng.settings import load_settings
+    from auxeng.store.models import EngagementRow
+
+    today = now.astimezone(load_settings().timezone).date()
+    due = session.scalar(select(func.count()).where(due_to_end_clause(today))) or 0
+    if due:
+        return (
+            f"No engagement has been marked ended yet: {due} are past their last day, and "
+            "auxeng_detect_ended marks them on its next daily run (their surveys follow)."
+        )
+    first = session.scalar(
+        select(func.min(EngagementRow.end_date)).where(live_clause(), not_(ended_clause()))
+    )
+    if first is None:
+        return "No engagement has ended yet: the store holds none (auxeng_sync_registry loads the registry)."
+    return f"No engagement has ended yet: the first ends on {first:%d %b %Y}."
 
 
 # --- actions ------------------------------------------------------------------------------
