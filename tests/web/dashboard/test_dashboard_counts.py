@@ -124,6 +124,10 @@ def test_a_week_nobody_was_invited_in_says_so_and_its_digest_is_a_backfill(empty
         "(AUXENG_DIGEST_MAX_AGE_DAYS), so a run for it is a backfill and sends none." in text
     )
     assert "No answer recorded since that week ended; the next weekly run is 30 Nov 2026 07:00 UTC." in text
+    assert (
+        "A figure needs 3 answers or more (AUXENG_NPS_MIN_RESPONSES): below that it reads “too few responses”"
+        in text
+    )
     # The chart still has its axes: NPS -100..+100, answers 0..3 (the privacy threshold), never ±0.05.
     svg = re.search(r"<svg.*?</svg>", text, re.S).group(0)
     assert re.findall(r'class="nps-tick"[^>]*>([^<]+)<', svg) == ["-100", "-50", "0", "+50", "+100"]

@@ -100,6 +100,7 @@ class NpsSummary:
     this_week: str
     response_rate: str
     computed_at: datetime
+    min_responses: int  # the privacy threshold the week was computed with
     why_no_score: str | None = None  # why the 13 weeks show no NPS (None: they show one)
 
 
@@ -232,7 +233,8 @@ def _page(rows: list[Any], seek: Seek, total: int, cursor_of: Any) -> tuple[list
 
 def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[EngagementLine], Pages]:
     """Ended engagements, latest end first (then by key), with their stage and the tally of their two
-    end-of-engagement surveys (:mod:`auxeng.surveys.tally`): three statements, whatever the store holds; the page found by keyset on (end date, key) (index ``ix_auxeng_engagements_end_key``)."""
+    end-of-engagement surveys (:mod:`auxeng.surveys.tally`): three statements, whatever the store
+    holds; the page found by keyset on (end date, key) (index ``ix_auxeng_engagements_end_key``)."""
     from sqlalchemy import func, select
 
     from auxeng.redflags.store import LIVE
@@ -412,6 +414,7 @@ def nps_summary(session: Session, now: datetime) -> NpsSummary | None:
         this_week=shown(WEEK),
         response_rate=rate_text(quarter.answered, quarter.invited) if quarter else rate_text(0, 0),
         computed_at=header.computed_at,
+        min_responses=header.min_responses,
         why_no_score=None
         if responses >= header.min_responses
         else _why_no_score(session, header, quarter.invited if quarter else 0, responses),
