@@ -21,7 +21,7 @@ from auxeng.store.models import FlagRow, OutboxRow
 from tests.conftest import _airflow_conn_uri
 from tests.web.conftest import ARTIFACTS, KEY_TEXT, NOW, Clock, web_clock
 from tests.web.dashboard.conftest import FLAG_NOTE, USERS, airflow_jwt, seed_demo, serve
-from tests.web.test_accessibility import axe_problems, readable
+from tests.web.test_accessibility import DESKTOP, axe_problems, readable
 from tests.web.test_contrast import contrast
 
 
@@ -120,6 +120,9 @@ def test_a_person_signs_in_opens_auxeng_acknowledges_and_retries(chromium, airfl
     page.goto(f"{base_url}/auxeng/dashboard/")
     full = ARTIFACTS / "dashboard.png"
     page.screenshot(path=str(full), full_page=True)
+    # At desktop width: its wide tables scroll sideways at 320 px (a known limit of the ops page).
+    problems = axe_problems(page, "dashboard-demo", widths=(DESKTOP,), exclude=("svg#nps-chart",))
+    assert not problems, readable(problems)
     assert full.stat().st_size > 50_000 and in_airflow.stat().st_size > 50_000
     with capsys.disabled():
         print(f"\nDashboard screenshots: {full} and {in_airflow}")

@@ -53,7 +53,7 @@ def test_the_host_team_survey_and_the_retro_are_counted_apart_as_the_report_coun
     text = page_text(dash)
     assert host_cells(text) == ("2", "1", "50%")  # the retro's answer is not the host team's
     assert retro_cell(text) == "1 of 1 answered"
-    assert "Host-team survey (NPS)" in text and "Retro (not NPS)" in text
+    assert "Host-team survey (NPS): invited" in text and "Retro (not NPS)" in text
     assert NPS_COUNTS in text
 
     with session_scope(dash.engine) as session:
