@@ -20,7 +20,7 @@ from auxeng.surveys.responses import record_response
 from auxeng.surveys.tally import NPS_COUNTS
 from auxeng.web.dashboard.queries import why_none_ended
 from tests.web.conftest import AUXENG_PERSON, ENGAGEMENT, GOOD_FORM, HOST_PERSON, KEY, NOW, invite
-from tests.web.dashboard.conftest import statements
+from tests.web.dashboard.conftest import NPS_WEEK, add_outbox, outbox_row, statements
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -166,3 +166,17 @@ def test_before_any_engagement_ends_it_says_when_the_first_does(empty_dash):
         assert why_none_ended(session, datetime(2025, 1, 1, tzinfo=UTC)) == (
             f"No engagement has ended yet: the first ends on {first:%d %b %Y}."
         )
+
+
+def test_the_week_s_digest_is_counted_by_status(dash):
+    assert "No digest queued for the week of 16 Nov – 22 Nov 2026 yet" in page_text(dash)
+    week = NPS_WEEK.isoformat()
+    add_outbox(
+        dash.engine,
+        [
+            outbox_row(50, "sent", kind="nps_digest", dedupe_key=f"nps_digest:{week}:email:a@example.com"),
+            outbox_row(51, "pending", kind="nps_digest", dedupe_key=f"nps_digest:{week}:slack:C0AUXENG"),
+            outbox_row(52, "sent", kind="nps_digest", dedupe_key="nps_digest:2026-11-09:email:a@example.com"),
+        ],
+    )
+    assert "Digest of the week of 16 Nov – 22 Nov 2026: 1 pending, 1 sent" in page_text(dash)

@@ -488,7 +488,9 @@ def nps_news(session: Session, now: datetime, summary: NpsSummary | None) -> Nps
             select(OutboxRow.status, func.count())
             .where(
                 OutboxRow.kind == MessageKind.NPS_DIGEST,
-                OutboxRow.dedupe_key.startswith(f"{MessageKind.NPS_DIGEST}:{summary.week.isoformat()}:"),
+                OutboxRow.dedupe_key.startswith(
+                    f"{MessageKind.NPS_DIGEST}:{summary.week.isoformat()}:", autoescape=True
+                ),
             )
             .group_by(OutboxRow.status)
         ).all()
