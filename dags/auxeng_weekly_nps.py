@@ -35,12 +35,13 @@ from auxeng.dagkit.assets import NPS_WEEKLY
 from auxeng.dagkit.context import run_moment, utcnow
 from auxeng.dagkit.defaults import DEFAULT_ARGS, START_DATE, TAGS, weekly_interval
 from auxeng.dagkit.params import param
+from auxeng.vocabulary import WEEKLY_NPS_HOUR, WEEKLY_NPS_WEEKDAY
 
 # auxeng.nps.tasks (store models) is imported inside the task, never while parsing.
 
 
 @dag(
-    schedule=weekly_interval(1, 7),
+    schedule=weekly_interval(WEEKLY_NPS_WEEKDAY, WEEKLY_NPS_HOUR),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -41,14 +41,15 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(make_dem
         "AuxEng as of 2026-11-30 (Monday)",
         "registry load #1: 40 engagements, 0 problem(s)",
         "Engagements detected as ended: 33",
-        "ENG-2026-031   end        5 invited (2 answered, 3 reminded), 0 skipped",
+        "ENG-2026-031   host-team survey (NPS)  3 invited (2 answered, 1 reminded), 0 skipped",
+        "ENG-2026-031   retro                   2 invited (0 answered, 2 reminded), 0 skipped",
         "auxeng_checkins at 2026-11-26 08:30 UTC: success",
         "calendar invitation for ENG-2026-027 (due 2026-12-02) to kai.brandt@example.com, rafa.moss@example.com, "
         "sana.ng@example.com",
         "check-in survey for ENG-2026-025 (due 2026-11-30) sent to 3 people",
         "Check-ins: 33 (22 missed, 8 scheduled, 3 surveying)",
         "ENG-2026-027   scheduled  due 2026-12-02; calendar REQUEST Wed 02 Dec 10:00 America/Los_Angeles",
-        "ENG-2026-025   check-in   3 invited (0 answered, 0 reminded), 0 skipped",
+        "ENG-2026-025   check-in (NPS)          3 invited (0 answered, 0 reminded), 0 skipped",
         "checkin_calendar   email  15 sent",
         "chidi.berg@example.com answered 4/10 for ENG-2026-031",
         "detractor_alert    email  1 sent",
@@ -94,6 +95,11 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(make_dem
         next((outbox / "slack").glob("*nps_digest_chart-C0AUXENG-*.png")).read_bytes().startswith(b"\x89PNG")
     )
     assert re.search(r"survey_invite +email +\d+ sent\n", out)
+    assert re.search(
+        r"an unanswered host-team survey \(ENG-[\d-]+, [^)]+\), to open in a browser: "
+        r"http://localhost:8080/auxeng/survey/\S+\n",
+        out,
+    )
     assert re.search(r"survey_reminder +email +\d+ sent\n", out)
     assert re.search(r"follow_up_reminder +email +\d+ sent\n", out)
     assert "pending" not in out and "failed" not in out

@@ -118,7 +118,7 @@ def _report(args: argparse.Namespace) -> int:
     print(f"\nCancelled (never counted as ended): {', '.join(r.key for r in cancelled) or 'none'}")
     with session_scope(open_store()) as session:
         print("\n".join(checkin_lines(session, as_of)))
-        print("\n".join(survey_lines(session)))
+        print("\n".join(survey_lines(session, now=utcnow())))
     return 0
 
 

@@ -28,6 +28,8 @@ NPS_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.CHECKIN)
 
 OVERRIDE_ACTIONS = ("reschedule", "skip", "resume", "finish_follow_up")
 """What ``auxeng_checkin_override`` can do to one check-in (:mod:`auxeng.checkins.overrides`)."""
+WEEKLY_NPS_WEEKDAY, WEEKLY_NPS_HOUR = 1, 7
+"""``auxeng_weekly_nps`` runs on Mondays (cron numbering) at 07:00 in ``AUXENG_TIMEZONE``."""
 MAX_DRAINERS = 16
 """At most this many ``deliver_outbox`` drainers side by side (``auxeng_deliver_outbox``'s param)."""
 DRAINER_SUMMARY_KEY = "summary"

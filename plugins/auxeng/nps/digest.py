@@ -305,13 +305,14 @@ def trend_points(header: NpsWeekRow) -> list[WeekPoint]:
     ]
 
 
+def chart_title(program: str, week: date) -> str:
+    return f"{program} NPS, 13 weeks to {week + timedelta(days=6):%d %b %Y}"
+
+
 def trend_png(program: str, week: date, trend: list[WeekPoint], min_responses: int) -> bytes:
-    """The 13-week trend chart of ``week`` (its Monday), as the digest and the dashboard show it."""
-    return trend_chart(
-        trend,
-        title=f"{program} NPS, 13 weeks to {week + timedelta(days=6):%d %b %Y}",
-        min_responses=min_responses,
-    )
+    """The 13-week trend chart of ``week`` (its Monday), as the digest sends it (the dashboard shows
+    the same chart as SVG, :func:`auxeng.nps.chart.trend_svg`)."""
+    return trend_chart(trend, title=chart_title(program, week), min_responses=min_responses)
 
 
 def chart_png(digest: Digest) -> bytes:
@@ -510,6 +511,12 @@ def latest_week(session: Session, moment: datetime) -> date | None:
     )
 
 
+def too_old_to_send(week_ends_at: datetime, now: datetime, max_age_days: int) -> bool:
+    """Whether a week that ended at ``week_ends_at`` is too old for its digest to go out at ``now``
+    (more than ``AUXENG_DIGEST_MAX_AGE_DAYS`` before): a backfill, recomputed but never sent."""
+    return week_ends_at + timedelta(days=max_age_days) < now
+
+
 def plan_weekly_digest(
     session: Session,
     *,
@@ -529,7 +536,7 @@ def plan_weekly_digest(
         log.warning("No weekly NPS snapshot yet: run auxeng_weekly_nps first; nothing to send")
         return DigestReport(week="", status="no snapshot")
     header = session.get(NpsWeekRow, week)
-    if header is not None and header.ends_at + timedelta(days=settings.digest_max_age_days) < now:
+    if header is not None and too_old_to_send(header.ends_at, now, settings.digest_max_age_days):
         log.info(
             "The week of %s ended on %s, more than %d days before this run: a backfill; no digest sent",
             week,

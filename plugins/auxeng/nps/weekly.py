@@ -34,6 +34,7 @@ from auxeng.nps.queries import SEGMENTS, InvitationCounts, SegmentCounts
 from auxeng.nps.week_counts import WeekCounts, counts_of, local_midnight
 from auxeng.store.db import insert_rows
 from auxeng.store.models import NpsSnapshotRow, NpsWeekRow
+from auxeng.vocabulary import WEEKLY_NPS_HOUR
 
 TREND_WEEKS = 13
 WEEK, QUARTER, PREV_WEEK, PREV_QUARTER = "week", "13w", "prev_week", "prev_13w"
@@ -49,6 +50,15 @@ def week_to_report(moment: datetime, timezone: ZoneInfo) -> date:
     """The Monday of the last complete week before ``moment`` (local time): Monday 07:00
     reports the week that ended at midnight; a run on a Wednesday, the week before too."""
     return week_of(moment.astimezone(timezone).date()) - timedelta(weeks=1)
+
+
+def next_weekly_run(moment: datetime, timezone: ZoneInfo) -> datetime:
+    """When ``auxeng_weekly_nps`` next runs after ``moment``: the next Monday 07:00, local time."""
+    local = moment.astimezone(timezone)
+    monday = datetime.combine(week_of(local.date()), datetime.min.time(), timezone).replace(
+        hour=WEEKLY_NPS_HOUR
+    )
+    return monday if monday > local else monday + timedelta(weeks=1)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,18 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.follow_ups import ACTIVE as FOLLOW_UP_ACTIVE
+from auxeng.messaging.outbox import EMAIL
 from auxeng.registry.lifecycle import is_cancelled, is_ended, removed_clause
 from auxeng.settings import load_settings
 from auxeng.store.models import CheckinRow, FollowUpRow, OutboxRow, SurveyInvitationRow, SurveyResponseRow
-from auxeng.vocabulary import SurveyKind
-
-SURVEY_GROUPS = {
-    SurveyKind.POST_ENGAGEMENT: "end",
-    SurveyKind.RETRO: "end",
-    SurveyKind.CHECKIN: "check-in",
-    SurveyKind.FOLLOW_UP: "follow-up",
-}
-GROUP_ORDER = ("end", "check-in", "follow-up")
+from auxeng.surveys.tally import NPS_COUNTS, SURVEY_ORDER, invitation_tally, survey_name
+from auxeng.vocabulary import InvitationStatus, MessageKind, OutboxStatus, SurveyKind
 
 
 def checkin_lines(session: Session, as_of: date) -> list[str]:
@@ -79,30 +73,31 @@ def checkin_lines(session: Session, as_of: date) -> list[str]:
     return lines
 
 
-def survey_lines(session: Session) -> list[str]:
-    """Invitations per engagement (invited, answered, skipped and why) and the outbox by status."""
-    invitations = list(
-        session.scalars(
-            select(SurveyInvitationRow).order_by(SurveyInvitationRow.engagement_key, SurveyInvitationRow.id)
-        )
-    )
-    if not invitations:
+def survey_lines(session: Session, now: datetime | None = None) -> list[str]:
+    """Invitations per engagement and survey (host-team survey, retro, check-in, follow-up: invited,
+    answered, skipped and why; the dashboard's counts, :mod:`auxeng.surveys.tally`), the outbox by
+    status, and an unanswered host-team survey link from the dev outbox to try."""
+    now = now or datetime.now(UTC)
+    tally = invitation_tally(session)
+    if not tally:
         return ["\nSurveys: none planned yet"]
-    groups: dict[tuple[str, str], list[SurveyInvitationRow]] = defaultdict(list)
-    for row in invitations:
-        groups[(row.engagement_key, SURVEY_GROUPS.get(row.survey, row.survey))].append(row)
-    lines = [f"\nSurveys: {len({key for key, _ in groups})} engagement(s)"]
-    for (key, group), rows in sorted(
-        groups.items(), key=lambda item: (item[0][0], GROUP_ORDER.index(item[0][1]))
+    lines = [f"\nSurveys: {len({key for key, _ in tally})} engagement(s). {NPS_COUNTS}"]
+    order = {kind: n for n, kind in enumerate(SURVEY_ORDER)}
+    skipped = defaultdict(list)
+    for row in session.scalars(
+        select(SurveyInvitationRow)
+        .where(SurveyInvitationRow.status == InvitationStatus.SKIPPED)
+        .order_by(SurveyInvitationRow.id)
     ):
-        invited = [r for r in rows if r.status == "invited"]
-        answered = sum(1 for r in invited if r.answered_at is not None)
-        reminded = sum(1 for r in invited if r.reminders_queued)
+        skipped[(row.engagement_key, row.survey)].append(row)
+    for (key, kind), counts in sorted(
+        tally.items(), key=lambda item: (item[0][0], order.get(item[0][1], 99))
+    ):
         lines.append(
-            f"  {key:<14} {group:<10} {len(invited)} invited ({answered} answered, {reminded} reminded), "
-            f"{sum(1 for r in rows if r.status == 'skipped')} skipped"
+            f"  {key:<14} {survey_name(kind):<23} {counts.invited} invited ({counts.answered} answered, "
+            f"{counts.reminded} reminded), {counts.skipped} skipped"
         )
-        lines += [f"      skipped {r.email}: {r.skip_reason}" for r in rows if r.status == "skipped"]
+        lines += [f"      skipped {r.email}: {r.skip_reason}" for r in skipped[(key, kind)]]
     responses = session.scalar(select(func.count()).select_from(SurveyResponseRow))
     lines.append(f"  responses recorded: {responses}")
     counts = Counter(session.execute(select(OutboxRow.kind, OutboxRow.channel, OutboxRow.status)).all())
@@ -118,13 +113,40 @@ def survey_lines(session: Session) -> list[str]:
     if dev_outbox is not None and Path(dev_outbox).is_dir():
         files = sorted(p for p in Path(dev_outbox).rglob("*") if p.is_file())
         lines.append(f"\nDev outbox {dev_outbox}: {len(files)} file(s) (what would have been sent)")
-        example = next((p for p in files if p.suffix == ".eml" and "survey_invite" in p.name), None)
-        if example is not None:
-            lines.append(f"  e.g. {example}")
-            link = survey_link_in(example)
-            if link:
-                lines.append(f"  its survey, to open in a browser: {link}")
+        lines += survey_to_try(session, Path(dev_outbox), now)
     return lines
+
+
+def survey_to_try(session: Session, dev_outbox: Path, now: datetime) -> list[str]:
+    """A host-team survey link to open in a browser: from the dev-outbox email of an invitation
+    nobody has answered that is still open (the one closing last); when there is none, why."""
+    invitation = SurveyInvitationRow
+    open_host = (
+        invitation.survey == SurveyKind.POST_ENGAGEMENT,
+        invitation.status == InvitationStatus.INVITED,
+        invitation.answered_at.is_(None),
+        invitation.closes_at > now,
+    )
+    sent = session.execute(
+        select(OutboxRow.id, OutboxRow.recipient, OutboxRow.engagement_key)
+        .join(invitation, invitation.id == OutboxRow.invitation_id)
+        .where(
+            *open_host,
+            OutboxRow.kind == MessageKind.SURVEY_INVITE,
+            OutboxRow.channel == EMAIL,
+            OutboxRow.status == OutboxStatus.SENT,
+        )
+        .order_by(invitation.closes_at.desc(), OutboxRow.id.desc())
+    ).all()
+    for message_id, recipient, engagement in sent:
+        eml = next(iter(sorted(dev_outbox.rglob(f"{message_id:06d}-*.eml"))), None)
+        link = survey_link_in(eml) if eml is not None else None
+        if link:
+            return [
+                f"  e.g. {eml}",
+                f"  an unanswered host-team survey ({engagement}, {recipient}), to open in a browser: {link}",
+            ]
+    return [f"  no host-team survey link to try: {why_no_survey_link(session, open_host, bool(sent))}"]
 
 
 def survey_link_in(eml: Path) -> str | None:
@@ -139,6 +161,29 @@ def survey_link_in(eml: Path) -> str | None:
     return found.group(1) if found else None
 
 
+def why_no_survey_link(session: Session, open_host: tuple, sent_elsewhere: bool) -> str:
+    """Why :func:`survey_to_try` found no link, from the store."""
+    invitation = SurveyInvitationRow
+    host = invitation.survey == SurveyKind.POST_ENGAGEMENT
+    invited = session.scalar(select(func.count()).where(host, invitation.status == InvitationStatus.INVITED))
+    if not invited:
+        return (
+            "nobody has been invited to one yet (they follow auxeng_detect_ended for engagements "
+            "that ended in the last AUXENG_SURVEY_MAX_AGE_DAYS days)"
+        )
+    if sent_elsewhere:
+        return "the emails of the open ones are not in this dev outbox (sent before it was set?)"
+    still_open = session.scalar(select(func.count()).where(*open_host)) or 0
+    if still_open:
+        return f"{still_open} open one(s) not delivered yet (the next auxeng_deliver_outbox run writes them here)"
+    answered = session.scalar(
+        select(func.count()).where(
+            host, invitation.status == InvitationStatus.INVITED, invitation.answered_at.is_not(None)
+        )
+    )
+    return f"all {invited} invited were answered ({answered}) or their survey has closed"
+
+
 def state_lines(session: Session, as_of: date) -> list[str]:
     """The pack's state on one screen: engagements, surveys, check-ins, NPS, red flags, outbox."""
     from auxeng.redflags.rules import RULE_TITLES
@@ -150,15 +195,11 @@ def state_lines(session: Session, as_of: date) -> list[str]:
             select(EngagementRow.status, EngagementRow.ended_at).where(~removed_clause())
         )
     )
-    invited = session.scalar(select(func.count()).where(SurveyInvitationRow.status == "invited")) or 0
-    answered = (
-        session.scalar(
-            select(func.count()).where(
-                SurveyInvitationRow.status == "invited", SurveyInvitationRow.answered_at.is_not(None)
-            )
-        )
-        or 0
-    )
+    by_survey: Counter[str] = Counter()
+    answered_by_survey: Counter[str] = Counter()
+    for (_key, kind), counts in invitation_tally(session).items():
+        by_survey[kind] += counts.invited
+        answered_by_survey[kind] += counts.answered
     checkins = Counter(session.scalars(select(CheckinRow.status)))
     week = session.scalar(select(NpsWeekRow.week).order_by(NpsWeekRow.week.desc()).limit(1))
     quarter = (
@@ -181,11 +222,15 @@ def state_lines(session: Session, as_of: date) -> list[str]:
     def counts(counter: Counter) -> str:
         return ", ".join(f"{n} {k}" for k, n in sorted(counter.items())) or "none"
 
-    rate = f"{answered / invited:.0%}" if invited else "n/a"
+    surveys = "; ".join(
+        f"{survey_name(kind)} {by_survey[kind]} invited, {answered_by_survey[kind]} answered"
+        for kind in SURVEY_ORDER
+        if by_survey[kind]
+    )
     lines = [
         f"AuxEng state on {as_of.isoformat()}",
         f"  engagements   {counts(engagements)}",
-        f"  surveys       {invited} invited, {answered} answered ({rate})",
+        f"  surveys       {surveys or 'nobody invited yet'}",
         f"  check-ins     {counts(checkins)}",
     ]
     if quarter is not None and quarter.score is not None and not quarter.suppressed:

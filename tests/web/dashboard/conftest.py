@@ -280,6 +280,14 @@ def dash(live, airflow_auth):  # noqa: F811
     )
 
 
+@pytest.fixture
+def empty_dash(live, airflow_auth):  # noqa: F811
+    """The dashboard on a store that holds only the demo registry: nothing ended, asked or computed."""
+    return Dash(
+        client=live.client, base_url=live.base_url, engine=live.engine, demo=Demo(), manager=airflow_auth
+    )
+
+
 @contextlib.contextmanager
 def statements(engine) -> Iterator[list[str]]:
     """Every SQL statement ``engine`` runs inside the block."""

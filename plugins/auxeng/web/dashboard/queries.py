@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from auxeng.vocabulary import InvitationStatus, OutboxStatus, SurveyKind
+from auxeng.surveys.tally import Tally, invitation_tally
+from auxeng.vocabulary import OutboxStatus, SurveyKind
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -38,15 +39,11 @@ class EngagementLine:
     title: str
     team: str
     end_date: date
-    invited: int
-    answered: int
     checkin_status: str | None
     checkin_due: date | None
     live_flags: int
-
-    @property
-    def response_rate(self) -> str:
-        return f"{100 * self.answered / self.invited:.0f}%" if self.invited else "–"
+    host_survey: Tally  # the host-team survey: its answers count in the NPS
+    retro: Tally  # the platform team's retro: not NPS
 
 
 @dataclass(frozen=True)
@@ -103,6 +100,8 @@ class NpsSummary:
     this_week: str
     response_rate: str
     computed_at: datetime
+    min_responses: int  # the privacy threshold the week was computed with
+    why_no_score: str | None = None  # why the 13 weeks show no NPS (None: they show one)
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,9 @@ class Dashboard:
     in_doubt: int
     pending: int
     nps: NpsSummary | None
+    nps_news: NpsNews
+    nps_chart: str | None  # the 13-week trend as inline SVG (None before the first weekly NPS)
+    why_none_ended: str | None = None  # why no engagement is listed (None: some are)
 
 
 NEEDS_A_PERSON = (OutboxStatus.FAILED, OutboxStatus.IN_DOUBT)  # listed first, with a Retry button
@@ -230,29 +232,17 @@ def _page(rows: list[Any], seek: Seek, total: int, cursor_of: Any) -> tuple[list
 
 
 def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[EngagementLine], Pages]:
-    """Ended engagements, latest end first (then by key), with their stage: two statements, whatever
-    the store holds; the page found by keyset on (end date, key) (index ``ix_auxeng_engagements_end_key``)."""
+    """Ended engagements, latest end first (then by key), with their stage and the tally of their two
+    end-of-engagement surveys (:mod:`auxeng.surveys.tally`): three statements, whatever the store
+    holds; the page found by keyset on (end date, key) (index ``ix_auxeng_engagements_end_key``)."""
     from sqlalchemy import func, select
 
     from auxeng.redflags.store import LIVE
     from auxeng.registry.lifecycle import ended_and_live_clause
-    from auxeng.store.models import CheckinRow, EngagementRow, FlagRow, SurveyInvitationRow, TeamRow
+    from auxeng.store.models import CheckinRow, EngagementRow, FlagRow, TeamRow
 
     ended = (ended_and_live_clause(),)
     total = session.scalar(select(func.count()).select_from(EngagementRow).where(*ended)) or 0
-    invitation = SurveyInvitationRow
-    asked = (
-        invitation.engagement_key == EngagementRow.key,
-        invitation.survey == SurveyKind.POST_ENGAGEMENT,
-        invitation.status == InvitationStatus.INVITED,
-    )
-    invited = select(func.count()).where(*asked).correlate(EngagementRow).scalar_subquery()
-    answered = (
-        select(func.count())
-        .where(*asked, invitation.answered_at.is_not(None))
-        .correlate(EngagementRow)
-        .scalar_subquery()
-    )
     flags = (
         select(func.count())
         .where(FlagRow.engagement_key == EngagementRow.key, FlagRow.status.in_(LIVE))
@@ -267,8 +257,6 @@ def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[Engage
             EngagementRow.title,
             func.coalesce(TeamRow.name, EngagementRow.host_team_key),
             EngagementRow.end_date,
-            invited,
-            answered,
             CheckinRow.status,
             func.coalesce(CheckinRow.due_override, CheckinRow.due_on),
             flags,
@@ -282,7 +270,15 @@ def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[Engage
     if seek.before is not None:
         rows.reverse()
     lines, pages = _page(rows, seek, total, lambda row: f"{row[3].isoformat()}|{row[0]}")
-    return [EngagementLine(*row) for row in lines], pages
+    tally = invitation_tally(session, [row[0] for row in lines])
+    return [
+        EngagementLine(
+            *row,
+            host_survey=tally.get((row[0], SurveyKind.POST_ENGAGEMENT), Tally()),
+            retro=tally.get((row[0], SurveyKind.RETRO), Tally()),
+        )
+        for row in lines
+    ], pages
 
 
 def _engagement_seek(seek: Seek) -> list[Any]:
@@ -381,6 +377,8 @@ def latest_nps_week(session: Session, now: datetime) -> Any:
 
 
 def nps_summary(session: Session, now: datetime) -> NpsSummary | None:
+    """The newest stored week's program NPS (the week and 13 weeks), or None before the first run;
+    with why there is no score, what came in since and where its digest is."""
     from sqlalchemy import select
 
     from auxeng.nps.digest import rate_text
@@ -408,6 +406,7 @@ def nps_summary(session: Session, now: datetime) -> NpsSummary | None:
 
     quarter = rows.get(QUARTER)
     end = header.week + timedelta(days=6)
+    responses = quarter.responses if quarter else 0
     return NpsSummary(
         week=header.week,
         period=f"{header.week:%d %b} – {end:%d %b %Y}",
@@ -415,7 +414,103 @@ def nps_summary(session: Session, now: datetime) -> NpsSummary | None:
         this_week=shown(WEEK),
         response_rate=rate_text(quarter.answered, quarter.invited) if quarter else rate_text(0, 0),
         computed_at=header.computed_at,
+        min_responses=header.min_responses,
+        why_no_score=None
+        if responses >= header.min_responses
+        else _why_no_score(session, header, quarter.invited if quarter else 0, responses),
     )
+
+
+def _why_no_score(session: Session, header: Any, invited: int, responses: int) -> str:
+    """Why the 13 weeks to ``header``'s week show no NPS, from the store: nobody invited (and
+    whether any engagement ended in them), nobody answered yet, or too few answers to show."""
+    from sqlalchemy import func, select
+
+    from auxeng.registry.lifecycle import ended_and_live_clause
+    from auxeng.store.models import EngagementRow
+
+    threshold = header.min_responses
+    if invited == 0:
+        first = header.week - timedelta(weeks=12)
+        ended = session.scalar(
+            select(func.count()).where(
+                ended_and_live_clause(),
+                EngagementRow.end_date.between(first, header.week + timedelta(days=6)),
+            )
+        )
+        if not ended:
+            return f"No answers yet: no engagement ended in the 13 weeks since {first:%d %b %Y}, so nobody was invited."
+        return (
+            f"No answers yet: {ended} engagement(s) ended in these 13 weeks, but none of their host-team "
+            "surveys or check-ins had gone out by the week's end."
+        )
+    if responses == 0:
+        return f"No answers yet: {invited} invited in these 13 weeks, none answered by the week's end."
+    return (
+        f"{responses} answer(s) in these 13 weeks: fewer than {threshold} (AUXENG_NPS_MIN_RESPONSES), "
+        "so no score is shown, to protect who answered."
+    )
+
+
+@dataclass(frozen=True)
+class NpsNews:
+    """What the weekly NPS does not show yet, from the store as it is now."""
+
+    answers_since: int  # NPS answers recorded after the newest stored week (or ever, before the first)
+    next_run: datetime  # auxeng_weekly_nps's next run, which counts them
+    digest: str  # the newest week's digest: where it is, or why there is none
+
+
+def nps_news(session: Session, now: datetime, summary: NpsSummary | None) -> NpsNews:
+    """The answers recorded since the newest stored week ended, the next weekly run, and that week's
+    digest (sent, queued, or why not: :func:`auxeng.nps.digest.too_old_to_send`): two statements."""
+    from sqlalchemy import func, select
+
+    from auxeng.nps.digest import too_old_to_send
+    from auxeng.nps.weekly import next_weekly_run
+    from auxeng.settings import load_settings
+    from auxeng.store.models import NpsWeekRow, OutboxRow, SurveyResponseRow
+    from auxeng.vocabulary import NPS_SURVEYS, MessageKind
+
+    settings = load_settings()
+    answers = select(func.count()).where(
+        SurveyResponseRow.survey.in_(NPS_SURVEYS), SurveyResponseRow.nps.is_not(None)
+    )
+    next_run = next_weekly_run(now, settings.timezone)
+    if summary is None:
+        return NpsNews(
+            session.scalar(answers) or 0, next_run, "No digest yet: there is no weekly NPS to send."
+        )
+    ends_at = session.get(NpsWeekRow, summary.week).ends_at
+    since = session.scalar(answers.where(SurveyResponseRow.submitted_at >= ends_at)) or 0
+    queued = dict(
+        session.execute(
+            select(OutboxRow.status, func.count())
+            .where(
+                OutboxRow.kind == MessageKind.NPS_DIGEST,
+                OutboxRow.dedupe_key.startswith(
+                    f"{MessageKind.NPS_DIGEST}:{summary.week.isoformat()}:", autoescape=True
+                ),
+            )
+            .group_by(OutboxRow.status)
+        ).all()
+    )
+    if queued:
+        digest = f"Digest of the week of {summary.period}: " + ", ".join(
+            f"{n} {status}" for status, n in sorted(queued.items())
+        )
+    elif too_old_to_send(ends_at, now, settings.digest_max_age_days):
+        digest = (
+            f"No digest for the week of {summary.period}: it ended more than "
+            f"{settings.digest_max_age_days} days ago (AUXENG_DIGEST_MAX_AGE_DAYS), so a run for it is a "
+            "backfill and sends none. The next weekly run sends the digest of the week it computes."
+        )
+    else:
+        digest = (
+            f"No digest queued for the week of {summary.period} yet: auxeng_weekly_digest queues it when "
+            "auxeng_weekly_nps announces the week (to the registry's stakeholders and digest channel)."
+        )
+    return NpsNews(since, next_run, digest)
 
 
 def load_dashboard(
@@ -430,6 +525,7 @@ def load_dashboard(
     check_seek(outbox_seek, outbox_cursor)
     engagements, engagement_pages = engagement_lines(session, seek)
     messages, message_pages, counts = outbox_lines(session, outbox_seek)
+    summary = nps_summary(session, now)
     return Dashboard(
         engagements=engagements,
         engagement_pages=engagement_pages,
@@ -439,8 +535,35 @@ def load_dashboard(
         failed=counts.get(OutboxStatus.FAILED, 0),
         in_doubt=counts.get(OutboxStatus.IN_DOUBT, 0),
         pending=counts.get(OutboxStatus.PENDING, 0),
-        nps=nps_summary(session, now),
+        nps=summary,
+        nps_news=nps_news(session, now, summary),
+        nps_chart=trend_svg_of(session, summary.week) if summary else None,
+        why_none_ended=why_none_ended(session, now) if engagement_pages.total == 0 else None,
     )
+
+
+def why_none_ended(session: Session, now: datetime) -> str:
+    """Why no engagement has ended, from the store: some are past their last day but not marked
+    ended yet, or the first end is still to come, or the registry holds none."""
+    from sqlalchemy import func, not_, select
+
+    from auxeng.registry.lifecycle import due_to_end_clause, ended_clause, live_clause
+    from auxeng.settings import load_settings
+    from auxeng.store.models import EngagementRow
+
+    today = now.astimezone(load_settings().timezone).date()
+    due = session.scalar(select(func.count()).where(due_to_end_clause(today))) or 0
+    if due:
+        return (
+            f"No engagement has been marked ended yet: {due} are past their last day, and "
+            "auxeng_detect_ended marks them on its next daily run (their surveys follow)."
+        )
+    first = session.scalar(
+        select(func.min(EngagementRow.end_date)).where(live_clause(), not_(ended_clause()))
+    )
+    if first is None:
+        return "No engagement has ended yet: the store holds none (auxeng_sync_registry loads the registry)."
+    return f"No engagement has ended yet: the first ends on {first:%d %b %Y}."
 
 
 # --- actions ------------------------------------------------------------------------------
@@ -487,6 +610,22 @@ def retry_message(session: Session, message_id: int, *, by: str, now: datetime) 
 
 _chart_cache: dict[tuple[date, datetime], bytes] = {}  # (week, computed_at) → PNG; a recomputed week is new
 _chart_lock = threading.Lock()
+
+
+def trend_svg_of(session: Session, week: date) -> str:
+    """The 13-week trend of stored ``week`` as inline SVG: the digest's chart, drawn without
+    matplotlib, so the page shows it as it loads (one statement: the program's name)."""
+    from auxeng.nps.chart import trend_svg
+    from auxeng.nps.digest import chart_title, trend_points
+    from auxeng.store.models import NpsWeekRow, ProgramRow
+
+    header = session.get(NpsWeekRow, week)
+    program = session.get(ProgramRow, 1)
+    return trend_svg(
+        trend_points(header),
+        title=chart_title(program.name if program else "AuxEng", week),
+        min_responses=header.min_responses,
+    )
 
 
 def trend_chart(session: Session, now: datetime, week: date | None) -> bytes | None:

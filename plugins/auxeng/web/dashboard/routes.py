@@ -45,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auxeng.messaging.tokens import MissingSecretKey, TokenError, secret_key, sign, verify
+from auxeng.surveys.tally import NPS_COUNTS
 from auxeng.web.common import (
     DASHBOARD_HEADERS,
     BodyTooLarge,
@@ -381,6 +382,7 @@ def dashboard_page(
         query=_page_query,
         link=_link,
         first=Seek(),
+        nps_counts=NPS_COUNTS,
         base=base,
     )
     if FLASH_COOKIE in request.cookies:
