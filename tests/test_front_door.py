@@ -132,9 +132,7 @@ def _free_port() -> int:
 
 @pytest.mark.airflow
 def test_make_demo_serve_serves_the_survey_link_make_demo_printed(make_demo, tmp_path):
-    (link,) = re.findall(
-        r"its survey, to open in a browser: (http://localhost:8080/auxeng/survey/\S+)", make_demo.stdout
-    )
+    (link,) = re.findall(r"to open in a browser: (http://localhost:8080/auxeng/survey/\S+)", make_demo.stdout)
     # The demo's home as `make demo AUXENG_PORT=<port>` leaves it (a copy: the session's stays as it was).
     port = _free_port()
     home = tmp_path / ".airflow-demo"
