@@ -187,6 +187,11 @@ class Components:
 
 
 class Api:
+    """Airflow's REST API as admin; a request that meets a busy SQLite ("database is locked": a 500)
+    or a slow answer is tried again a few times."""
+
+    tries = 5
+
     def __init__(self, base: str) -> None:
         self.client = httpx.Client(base_url=base, timeout=30)
 
@@ -196,24 +201,31 @@ class Api:
             return response.status_code == 200 and response.json()["metadatabase"]["status"] == "healthy"
         return False
 
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        for attempt in range(1, self.tries + 1):
+            try:
+                response = self.client.request(method, path, **kwargs)
+                if response.status_code < 500 or attempt == self.tries:
+                    response.raise_for_status()
+                    return response.json()
+            except httpx.TransportError:
+                if attempt == self.tries:
+                    raise
+            time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
+
     def log_in(self) -> None:
-        response = self.client.post(
-            "/auth/token", json=dict(zip(("username", "password"), LOGIN, strict=True))
+        body = dict(zip(("username", "password"), LOGIN, strict=True))
+        self.client.headers["Authorization"] = (
+            f"Bearer {self.request('POST', '/auth/token', json=body)['access_token']}"
         )
-        response.raise_for_status()
-        self.client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
+        return self.request("GET", path, params=params)
 
     def trigger(self, dag_id: str) -> str:
-        response = self.client.post(
-            f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": datetime.now(UTC).isoformat()}
-        )
-        response.raise_for_status()
-        return response.json()["dag_run_id"]
+        body = {"logical_date": datetime.now(UTC).isoformat()}
+        return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
     def dag_ids(self) -> set[str]:
         return {d["dag_id"] for d in self.get("/api/v2/dags", limit=100, dag_id_pattern="auxeng_")["dags"]}
@@ -391,41 +403,47 @@ def serve(home: Path, port: int) -> None:
         components.stop_all()
 
 
+def trigger(api: Api, dag_id: str, why: str) -> str:
+    """Trigger ``dag_id`` and say so; on failure say that loudly (the run id, or "")."""
+    try:
+        run_id = api.trigger(dag_id)
+    except httpx.HTTPError as exc:
+        say(f"START-UP FAILED: could not trigger {dag_id} ({exc}); trigger it in the UI (see make logs)")
+        return ""
+    say(f"Triggered {dag_id} ({run_id}): {why}")
+    return run_id
+
+
 def follow(api: Api, components: Components, logs: Path, outbox: Path) -> None:
     """The start-up story (detect → surveys → delivery), then follow until stopped."""
     follower = Follower(api, logs, outbox, since=datetime.now(UTC))
     wait("the DAGs to be parsed", lambda: "auxeng_detect_ended" in api.dag_ids(), components, timeout=600)
-    detect = api.trigger("auxeng_detect_ended")
-    say(f"Triggered auxeng_detect_ended ({detect}): surveys and check-ins follow on its event")
-    deliver, late, started = "", False, time.monotonic()
+    detect = trigger(api, "auxeng_detect_ended", "surveys and check-ins follow on its event")
+    surveyed, late, started = False, False, time.monotonic()
     while True:
         components.check_alive()
         try:
-            finished = follower.poll()
+            for run in follower.poll():
+                dag_id, state = run["dag_id"], run["state"]
+                if detect and run["dag_run_id"] == detect and state != "success":
+                    say(
+                        "START-UP FAILED: the triggered auxeng_detect_ended run failed (its task log is named above)"
+                    )
+                if dag_id == "auxeng_send_surveys" and run["run_type"] == "asset_triggered" and not surveyed:
+                    surveyed = True
+                    trigger(api, "auxeng_deliver_outbox", "delivers anything else due now, not in 15 minutes")
+                if (
+                    dag_id == "auxeng_weekly_digest"
+                    and state == "success"
+                    and (line := stale_digest_line(api, run))
+                ):
+                    say(line)
         except httpx.HTTPError as exc:
-            say(f"(the api-server did not answer: {exc}; retrying)")
-            finished = []
-        for run in finished:
-            if (run["dag_id"], run["dag_run_id"]) == ("auxeng_detect_ended", detect) and run[
-                "state"
-            ] != "success":
-                say(
-                    "START-UP FAILED: the triggered auxeng_detect_ended run failed (its task log is named above)"
-                )
-            if (
-                run["dag_id"] == "auxeng_send_surveys"
-                and run["run_type"] == "asset_triggered"
-                and not deliver
-            ):
-                deliver = api.trigger("auxeng_deliver_outbox")
-                say(f"Triggered auxeng_deliver_outbox ({deliver}) for anything else due")
-            digest = run["dag_id"] == "auxeng_weekly_digest" and run["state"] == "success"
-            if digest and (line := stale_digest_line(api, run)):
-                say(line)
-        if not deliver and not late and time.monotonic() - started > 600:
+            say(f"(the api-server did not answer: {exc}; trying again)")
+        if detect and not surveyed and not late and time.monotonic() - started > 600:
             late = True
             say(
-                "START-UP FAILED: no auxeng_send_surveys run followed auxeng_detect_ended within 10 minutes: see make logs"
+                "START-UP FAILED: no auxeng_send_surveys run followed auxeng_detect_ended within 10 minutes (make logs)"
             )
         time.sleep(3)
 
