@@ -6,13 +6,14 @@
 2. Start ``airflow api-server`` and wait for ``/api/v2/monitor/health``; only then the scheduler,
    dag-processor and triggerer, so no task runs before the execution API answers. Each component
    logs to ``$AIRFLOW_HOME/logs/<component>.log`` (``make logs`` follows them).
-3. Trigger ``auxeng_detect_ended``; its asset event starts ``auxeng_send_surveys``, which sends the
-   invitations; ``auxeng_deliver_outbox`` is triggered once that run has finished.
+3. Trigger ``auxeng_detect_ended`` once it is parsed; its asset event starts ``auxeng_send_surveys``,
+   which sends the invitations; ``auxeng_deliver_outbox`` is triggered once that run has finished.
+   A step of this that fails (or never comes) is said loudly: START-UP FAILED, and where to look.
 4. Follow: every finished run of the pack's DAGs (failures and retries with their log file), new
    files in the dev outbox, and why no digest went out when the weekly one is too old to send.
 
-Ctrl-C (or SIGTERM) stops every component by process group: SIGTERM, then SIGKILL. A component
-that dies stops the whole run, naming its log. The Makefile exports ``AIRFLOW_HOME`` and the
+Ctrl-C (or SIGTERM) stops every component by process group: SIGTERM, then SIGKILL. A preparation
+step or a component that fails stops the whole run, with the end of its log. The Makefile exports ``AIRFLOW_HOME`` and the
 ``AIRFLOW__*`` settings; ``AUXENG_PORT`` picks the port (8080).
 """
 
@@ -42,7 +43,7 @@ FINISHED = ("success", "failed")
 
 
 class Stop(Exception):
-    """The run must end: a component died, the start-up story failed, or Ctrl-C."""
+    """The run must end: a preparation step failed, or a component died or never became healthy."""
 
 
 def say(message: str) -> None:
@@ -205,6 +206,9 @@ class Api:
         for attempt in range(1, self.tries + 1):
             try:
                 response = self.client.request(method, path, **kwargs)
+                if response.status_code == 401 and path != "/auth/token":  # the token expired (a day)
+                    self.log_in()
+                    continue
                 if response.status_code < 500 or attempt == self.tries:
                     response.raise_for_status()
                     return response.json()
@@ -251,7 +255,6 @@ class Follower:
         self.seen_runs: set[tuple[str, str]] = set()
         self.seen_tries: set[tuple[str, str, str, int, int]] = set()
         self.seen_files = self.outbox_files()
-        self.failures = 0
 
     def outbox_files(self) -> set[Path]:
         return {p for p in self.outbox.glob("*/*") if p.suffix in (".eml", ".json")}
@@ -259,10 +262,10 @@ class Follower:
     def poll(self) -> list[dict[str, Any]]:
         """Report what is new; the runs that finished since the last poll."""
         runs = self.api.get(
-            "/api/v2/dags/~/dagRuns", end_date_gte=self.since.isoformat(), limit=100, order_by="end_date"
+            "/api/v2/dags/~/dagRuns", end_date_gte=self.since.isoformat(), limit=100, order_by="-end_date"
         )["dag_runs"]
         finished = []
-        for run in runs:
+        for run in reversed(runs):
             key = (run["dag_id"], run["dag_run_id"])
             if (
                 run["state"] not in FINISHED
@@ -280,8 +283,7 @@ class Follower:
                 took = f" in {seconds:.0f} s"
             say(f"{run['dag_id']} ({run['run_type']}) {run['state']}{took}")
             if run["state"] == "failed":
-                self.failures += 1
-                for ti in self.task_instances(run, "failed", "upstream_failed"):
+                for ti in self.task_instances(run, "failed"):
                     say(f"  FAILED {ti['task_id']}: see {show(task_log(self.logs, ti))}")
         for ti in self.api.get("/api/v2/dags/~/dagRuns/~/taskInstances", state="up_for_retry", limit=100)[
             "task_instances"
@@ -289,7 +291,6 @@ class Follower:
             key = (ti["dag_id"], ti["dag_run_id"], ti["task_id"], ti["map_index"], ti["try_number"])
             if key not in self.seen_tries:
                 self.seen_tries.add(key)
-                self.failures += 1
                 say(
                     f"RETRYING {ti['dag_id']}.{ti['task_id']} after a failed try: see {show(task_log(self.logs, ti))}"
                 )
@@ -417,12 +418,13 @@ def trigger(api: Api, dag_id: str, why: str) -> str:
 def follow(api: Api, components: Components, logs: Path, outbox: Path) -> None:
     """The start-up story (detect → surveys → delivery), then follow until stopped."""
     follower = Follower(api, logs, outbox, since=datetime.now(UTC))
-    wait("the DAGs to be parsed", lambda: "auxeng_detect_ended" in api.dag_ids(), components, timeout=600)
-    detect = trigger(api, "auxeng_detect_ended", "surveys and check-ins follow on its event")
-    surveyed, late, started = False, False, time.monotonic()
+    detect, surveyed, late, started = "", False, False, time.monotonic()
     while True:
         components.check_alive()
         try:
+            if not detect and not late and "auxeng_detect_ended" in api.dag_ids():  # parsed
+                detect = trigger(api, "auxeng_detect_ended", "surveys and check-ins follow on its event")
+                late = not detect
             for run in follower.poll():
                 dag_id, state = run["dag_id"], run["state"]
                 if detect and run["dag_run_id"] == detect and state != "success":
@@ -440,10 +442,12 @@ def follow(api: Api, components: Components, logs: Path, outbox: Path) -> None:
                     say(line)
         except httpx.HTTPError as exc:
             say(f"(the api-server did not answer: {exc}; trying again)")
-        if detect and not surveyed and not late and time.monotonic() - started > 600:
+        if not surveyed and not late and time.monotonic() - started > 900:
             late = True
             say(
-                "START-UP FAILED: no auxeng_send_surveys run followed auxeng_detect_ended within 10 minutes (make logs)"
+                "START-UP FAILED: no auxeng_send_surveys run followed the start within 15 minutes"
+                + ("" if detect else " (auxeng_detect_ended was never parsed)")
+                + f": see {show(logs)}/scheduler.log and dag-processor.log (make logs)"
             )
         time.sleep(3)
 
