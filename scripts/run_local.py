@@ -68,9 +68,11 @@ def local_environment(home: Path, port: int) -> dict[str, str]:
     base_url = f"http://localhost:{port}"
     return {
         **os.environ,
+        # This machine only: the simple auth manager (plain-text passwords) is for local use.
+        "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST") or "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base_url,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         # Dev set-up: messages become files (no SMTP or Slack needed), links point at this Airflow
         # and are signed with a key kept in the local home.
         "AUXENG_DEV_OUTBOX": os.environ.get("AUXENG_DEV_OUTBOX") or str(home / "dev-outbox"),
