@@ -46,7 +46,7 @@ $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --isolated uv==$(UV_VERSION)
 	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
-	@echo "==> $(VENV): $$(grep -c '^[a-z0-9]' requirements.txt) packages of requirements.txt installed"
+	@echo "==> $(VENV) is in sync with requirements.txt ($$(grep -c '^[a-z0-9]' requirements.txt) packages)"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
