@@ -20,13 +20,16 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE = $(AIRFLOW_HOME)/simple_auth_manager_passwords.json
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 30
+# plugins/.airflowignore reads the same as a regexp; Airflow's glob reader warns on every parse.
+export AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX := regexp
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install lock run demo demo-serve report test e2e lint format bench clean browser schema wheel
+.PHONY: help install lock run logs demo demo-serve report test e2e lint format bench clean browser schema wheel
 
 help:
 	@echo "make run    install, prepare a local Airflow (SQLite) with the demo data, start it"
+	@echo "make logs   follow the logs of make run's Airflow components"
 	@echo "make demo   run the pack's DAGs once on the demo data for DEMO_DATE=$(DEMO_DATE)"
 	@echo "make demo-serve  serve the links make demo printed (its survey pages) until Ctrl-C"
 	@echo "make report what the local pack (make run) did today: surveys, outbox, a survey link"
@@ -44,7 +47,8 @@ install: $(STAMP)
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --isolated uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.txt
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt
+	@echo "==> $(VENV) is in sync with requirements.txt ($$(grep -c '^[a-z0-9]' requirements.txt) packages)"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -56,7 +60,10 @@ lock: install
 	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes requirements.in -o requirements.txt
 
 run: install
-	@bash scripts/run-local.sh
+	@$(BIN)/python scripts/run_local.py
+
+logs:
+	@tail -n 20 -F $(addprefix $(AIRFLOW_HOME)/logs/,api-server.log scheduler.log dag-processor.log triggerer.log)
 
 demo: install
 	@bash scripts/demo.sh $(DEMO_DATE)

@@ -112,7 +112,9 @@ def auxeng_deliver_outbox():
 
         context = get_current_context()
         drainers = len(delivery_tasks.drainer_slots(context["params"]["drainers"]))
-        return delivery_tasks.summarize_delivery(run_moment(context), list(summaries), drainers=drainers)
+        # One slice request: iterating the lazy sequence asks for the item past its end, which
+        # Airflow logs as "XCom not found" in every successful run.
+        return delivery_tasks.summarize_delivery(run_moment(context), summaries[:], drainers=drainers)
 
     drained = deliver_outbox.expand(drainer=plan_drainers())
     summarize(drained[DRAINER_SUMMARY_KEY])

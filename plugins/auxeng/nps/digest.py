@@ -504,6 +504,9 @@ def plan_digest(
     return report
 
 
+STALE_WEEK = "stale week, not sent"  # the status of a digest run whose week is too old to send
+
+
 def latest_week(session: Session, moment: datetime) -> date | None:
     """The newest stored week that had ended by ``moment``."""
     return session.scalar(
@@ -543,5 +546,5 @@ def plan_weekly_digest(
             header.ends_at.date(),
             settings.digest_max_age_days,
         )
-        return DigestReport(week=week.isoformat(), status="stale week, not sent")
+        return DigestReport(week=week.isoformat(), status=STALE_WEEK)
     return plan_digest(session, settings=settings, key=key, week=week, now=now, slack_chart=slack_chart)
