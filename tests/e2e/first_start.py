@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import re
 import shutil
 import signal
 import sqlite3
@@ -30,9 +31,12 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.doc_outputs import Block, marked_blocks, mismatch
 from tests.support.smtp_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+_CLOCK = re.compile(r"^\[\d\d:\d\d:\d\d\]")
+_DURATION = re.compile(r" in \d+ s\b")
 READY_WITHIN = 420  # seconds from the start to the ready line (a loaded 2-core machine)
 INVITED_WITHIN = 240  # seconds from the ready line to the first invitation
 STORY_WITHIN = 300  # seconds from the ready line to the end of the triggered delivery run
@@ -137,6 +141,24 @@ def leftovers(home: Path) -> list[str]:
     return left
 
 
+def quoted_samples() -> list[Block]:
+    """The docs' samples of what ``make run`` prints (``<!-- output: make-run -->``)."""
+    samples = [block for block in marked_blocks() if block.source == "make-run"]
+    check(bool(samples), "the docs quote make run's output")
+    return samples
+
+
+def timeless(line: str) -> str:
+    """``line`` without its clock time and a run's seconds, which differ from run to run."""
+    return _DURATION.sub(" in N s", _CLOCK.sub("[hh:mm:ss]", line))
+
+
+def as_documented(text: str, port: int, home: Path) -> list[str]:
+    """``make run``'s lines as the docs show them: port 8080, the home as ``.airflow``, timeless."""
+    text = text.replace(f"localhost:{port}", "localhost:8080").replace(str(home), ".airflow")
+    return [timeless(line) for line in text.splitlines()]
+
+
 def first_start(home: Path) -> None:
     port = free_port()
     say(f"make run in {home} on port {port}")
@@ -163,9 +185,13 @@ def first_start(home: Path) -> None:
     check("FAILED" not in text and "RETRYING" not in text, "no run failed and no task was retried (output)")
     unhappy = unhappy_task_instances(home / "airflow.db")
     check(not unhappy, f"no task instance failed or was retried (metadata DB): {unhappy}")
-    check(code == 0, f"make run stopped cleanly on SIGINT (exit {code})")
+    # GNU make ends itself by the SIGINT it got once its recipe is done, as after any Ctrl-C.
+    check(code in (0, -signal.SIGINT), f"make run stopped cleanly on SIGINT (exit {code})")
     left = leftovers(home)
     check(not left, f"no process of the run is left: {left}")
+    for block in quoted_samples():
+        why = mismatch([timeless(line) for line in block.lines], as_documented(text, port, home))
+        check(why is None, f"{block.name} quotes what make run prints: {why}")
     say(f"make run printed {len(run.lines)} lines in all:\n{text}")
 
 
