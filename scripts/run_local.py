@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from auxeng.dev.processes import stop_process_groups
+
 AIRFLOW = str(Path(sys.executable).parent / "airflow")  # the pinned environment's command
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")  # started once the api-server is healthy
 LOGIN = ("admin", "admin")
@@ -172,17 +174,7 @@ class Components:
                 )
 
     def stop_all(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(0.1, deadline - time.monotonic()))
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # what did not stop, and its children
-            process.wait()
+        stop_process_groups(self.processes.values())
         self.processes.clear()
 
 

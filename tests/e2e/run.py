@@ -63,6 +63,7 @@ import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
+from auxeng.dev.processes import stop_process_groups
 from auxeng.store.db import get_engine
 from tests.e2e.compose_env import REPO, Local, native_environment
 from tests.support.scratch_pg import scratch_database
@@ -215,17 +216,7 @@ class Stack:
         return [f"{n} (exit {p.returncode})" for n, p in self.processes.items() if p.poll() is not None]
 
     def stop_all(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(0.1, deadline - time.monotonic()))
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # what did not stop, and its children
-            process.wait()
+        stop_process_groups(self.processes.values())
         self.processes.clear()
 
 
