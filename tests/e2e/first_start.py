@@ -176,6 +176,7 @@ def first_start(home: Path) -> None:
     finally:
         code = run.stop()
     text = run.text()
+    say(f"make run printed {len(run.lines)} lines in all:\n{text}")
     ready_lines = [line for _, line in run.lines if line.startswith("UI ready at")]
     check(
         ready_lines == [f"UI ready at http://localhost:{port} (login admin / admin)"],
@@ -192,7 +193,6 @@ def first_start(home: Path) -> None:
     for block in quoted_samples():
         why = mismatch([timeless(line) for line in block.lines], as_documented(text, port, home))
         check(why is None, f"{block.name} quotes what make run prints: {why}")
-    say(f"make run printed {len(run.lines)} lines in all:\n{text}")
 
 
 def main() -> int:
