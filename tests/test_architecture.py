@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"messaging", "registry"},
     {"surveys"},
-    {"delivery", "checkins"},
+    {"delivery", "checkins", "independence"},
     {"redflags"},
     {"nps", "ops"},
     {"web", "cli", "__main__", "airflow_plugin", "dagkit.defaults", "triggers", "dev"},
