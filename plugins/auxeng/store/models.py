@@ -515,6 +515,94 @@ class NpsSnapshotRow(Base):
     __table_args__ = (UniqueConstraint("week", "span", "segment", "key"),)
 
 
+class IndependenceWeekRow(Base):
+    """One computed week of the independence snapshot (``auxeng_weekly_nps``), replaced on re-runs.
+
+    ``week`` is the Monday (program time zone) of the week [``starts_at``, ``ends_at``); every
+    signal is read as it stood at ``ends_at``, so a backfill computes a past week as it was.
+    ``weights`` are the weights used (component → weight); ``threshold`` the total at or above
+    which an engagement with a check-in counts as independent; ``window_weeks`` how far back
+    an engagement's end may lie to be counted.
+    """
+
+    __tablename__ = "auxeng_independence_weeks"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    min_responses: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    window_weeks: Mapped[int] = mapped_column(Integer)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IndependenceScoreRow(Base):
+    """One engagement's independence score in a computed week, with every component.
+
+    ``components``: one dict per component in the formula's order, ``{"name", "value",
+    "points", "weight", "share", "contribution", "status", "reason"}``
+    (:class:`auxeng.independence.score.Component`). ``total`` is NULL when no component is
+    present. ``independent`` is NULL without a check-in answer; ``goals_achieved`` is NULL
+    unless both goal questions were answered (then: both ``yes``).
+    """
+
+    __tablename__ = "auxeng_independence_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    week: Mapped[date] = mapped_column(ForeignKey("auxeng_independence_weeks.week", ondelete="CASCADE"))
+    engagement_key: Mapped[str] = mapped_column(String(64))
+    team_key: Mapped[str] = mapped_column(String(64))
+    org: Mapped[str | None] = mapped_column(String(200))
+    end_date: Mapped[date] = mapped_column(Date)
+    total: Mapped[float | None] = mapped_column(Float)
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    independent: Mapped[bool | None] = mapped_column(Boolean)
+    goals_achieved: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (
+        UniqueConstraint("week", "engagement_key"),
+        Index("ix_auxeng_independence_scores_team_week", "team_key", "week"),
+    )
+
+
+class IndependenceSnapshotRow(Base):
+    """Independence of one segment (``program`` / ``org`` / ``team``, ``key``) in a computed week.
+
+    ``engagements``: ended engagements counted (end within the week's window); ``scored``:
+    those with a total; ``score``: the mean total (NULL when none). ``components``: per
+    component name, ``{"points": mean points over the engagements where it is present,
+    "present": how many}``. The two headline proportions, each with its 95% Wilson interval:
+    ``independent`` of ``checkins`` (engagements whose check-in was answered), and
+    ``goals_achieved`` of ``goals_answered``. ``suppressed``: fewer than ``min_responses``
+    scored engagements, so the segment is shown as too few to show; each proportion is also
+    hidden when its denominator is under ``min_responses``.
+    """
+
+    __tablename__ = "auxeng_independence_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    week: Mapped[date] = mapped_column(ForeignKey("auxeng_independence_weeks.week", ondelete="CASCADE"))
+    segment: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    engagements: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)
+    components: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    checkins: Mapped[int] = mapped_column(Integer)
+    independent: Mapped[int] = mapped_column(Integer)
+    independent_low: Mapped[float | None] = mapped_column(Float)
+    independent_high: Mapped[float | None] = mapped_column(Float)
+    goals_answered: Mapped[int] = mapped_column(Integer)
+    goals_achieved: Mapped[int] = mapped_column(Integer)
+    goals_low: Mapped[float | None] = mapped_column(Float)
+    goals_high: Mapped[float | None] = mapped_column(Float)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (UniqueConstraint("week", "segment", "key"),)
+
+
 class NpsWeekAggregateRow(Base):
     """The stored counts of one week for the weekly NPS (:mod:`auxeng.nps.week_counts`).
 
