@@ -34,6 +34,14 @@ Rules and their thresholds (settings in brackets; defaults in docs/operations.md
     At least ``detractor_cluster_min`` [AUXENG_DETRACTOR_CLUSTER_MIN=2] detractor answers
     (NPS 0-6) on one engagement; critical from twice that. Resolves ``memory_days``
     after the latest of them.
+``independence`` (subject: host team)
+    The team's independence score in the latest weekly snapshot of a week ended by ``as_of`` (the team segment of
+    ``auxeng_independence_snapshots``) is below ``independence_below``
+    [AUXENG_FLAG_INDEPENDENCE_BELOW=50] (critical below ``independence_critical``
+    [AUXENG_FLAG_INDEPENDENCE_CRITICAL=30]), or more than ``independence_drop``
+    [AUXENG_FLAG_INDEPENDENCE_DROP=15] points under its score four weekly snapshots before
+    (the earliest the team has within those four weeks). Resolves when a newer snapshot
+    clears both, or the team has no score in the latest snapshot.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ CHECKIN = FlagRule.CHECKIN
 REPEAT_DEPENDENCY = FlagRule.REPEAT_DEPENDENCY
 ENGINEER_LOAD = FlagRule.ENGINEER_LOAD
 DETRACTOR_CLUSTER = FlagRule.DETRACTOR_CLUSTER
+INDEPENDENCE = FlagRule.INDEPENDENCE
 RULES = tuple(FlagRule)
 RULE_TITLES = {
     HELP_REQUESTS: "Host team still asking for help",
@@ -64,6 +73,7 @@ RULE_TITLES = {
     REPEAT_DEPENDENCY: "Repeat engagement",
     ENGINEER_LOAD: "Engineer load",
     DETRACTOR_CLUSTER: "Detractor cluster",
+    INDEPENDENCE: "Host team independence low or falling",
 }
 
 TEAM = "team"
@@ -72,6 +82,8 @@ ENGINEER = "engineer"
 
 QUOTE_LIMIT = 280
 EVIDENCE_ITEMS = 10
+TREND_WEEKS = 4
+MOVED_COMPONENTS = 3
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,18 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class TeamIndependence:
+    """A host team's weekly independence snapshot: the mean score of its scored engagements
+    and, per component, the mean points where present (absent components are left out)."""
+
+    team_key: str
+    week: date
+    score: float
+    scored: int
+    components: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Facts:
     """Everything the rules look at, as of one day.
 
@@ -140,6 +164,8 @@ class Facts:
     help_requests: tuple[HelpRequest, ...] = ()
     checkins: tuple[Checkin, ...] = ()
     answers: tuple[Answer, ...] = ()
+    independence: tuple[TeamIndependence, ...] = ()
+    """Team snapshots of the latest computed week and the :data:`TREND_WEEKS` weeks before it."""
     team_names: dict[str, str] = field(default_factory=dict)
     person_names: dict[str, str] = field(default_factory=dict)
     open_flags: frozenset[tuple[str, str]] = frozenset()
@@ -156,6 +182,9 @@ class Thresholds:
     load_max_engagements: int = 2
     load_gap_days: int = 14
     detractor_cluster_min: int = 2
+    independence_below: float = 50
+    independence_critical: float = 30
+    independence_drop: float = 15
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -169,6 +198,9 @@ class Thresholds:
             load_max_engagements=settings.load_max_engagements,
             load_gap_days=settings.load_gap_days,
             detractor_cluster_min=settings.detractor_cluster_min,
+            independence_below=settings.flag_independence_below,
+            independence_critical=settings.flag_independence_critical,
+            independence_drop=settings.flag_independence_drop,
         )
 
 
@@ -544,12 +576,91 @@ def detractor_cluster_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
     return _sorted_flags(flags)
 
 
+def _moved(now: TeamIndependence, before: TeamIndependence | None) -> list[dict[str, Any]]:
+    """The components whose mean points changed most since ``before`` (present in both weeks)."""
+    if before is None:
+        return []
+    changes = [
+        (name, before.components[name], points)
+        for name, points in now.components.items()
+        if name in before.components and points != before.components[name]
+    ]
+    changes.sort(key=lambda c: (-abs(c[2] - c[1]), c[0]))
+    return [
+        {"component": name, "from": round(old, 1), "to": round(new, 1), "change": round(new - old, 1)}
+        for name, old, new in changes[:MOVED_COMPONENTS]
+    ]
+
+
+def _weakest(now: TeamIndependence) -> list[dict[str, Any]]:
+    lowest = sorted(now.components.items(), key=lambda c: (c[1], c[0]))[:MOVED_COMPONENTS]
+    return [{"component": name, "points": round(points, 1)} for name, points in lowest]
+
+
+def independence_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """Teams whose latest independence score is low, or fell fast over four weeks (see module docs)."""
+    ended = [s for s in facts.independence if s.week + timedelta(days=6) <= facts.as_of]
+    if not ended:
+        return []
+    latest = max(s.week for s in ended)
+    since = latest - timedelta(weeks=TREND_WEEKS)
+    now_of = {s.team_key: s for s in ended if s.week == latest}
+    before_of: dict[str, TeamIndependence] = {}
+    for snapshot in sorted(ended, key=lambda s: s.week, reverse=True):
+        if since <= snapshot.week < latest:
+            before_of[snapshot.team_key] = snapshot
+    flags = []
+    for team_key, now in now_of.items():
+        before = before_of.get(team_key)
+        drop = before.score - now.score if before is not None else None
+        reasons = []
+        if now.score < thresholds.independence_critical:
+            reasons.append((CRITICAL, f"below {thresholds.independence_critical:g}"))
+        elif now.score < thresholds.independence_below:
+            reasons.append((WARNING, f"below {thresholds.independence_below:g}"))
+        if before is not None and drop is not None and drop > thresholds.independence_drop:
+            reasons.append(
+                (WARNING, f"down {drop:.0f} points from {before.score:.0f} on {before.week.isoformat()}")
+            )
+        if not reasons:
+            continue
+        severity = max((s for s, _ in reasons), key=SEVERITY_ORDER.__getitem__)
+        flags.append(
+            Flag(
+                rule=INDEPENDENCE,
+                subject_kind=TEAM,
+                subject_key=team_key,
+                severity=severity,
+                summary=(
+                    f"{_team_name(facts, team_key)}: independence {now.score:.0f}/100 in the week of "
+                    f"{latest.isoformat()}, " + "; ".join(text for _, text in reasons)
+                ),
+                evidence={
+                    "week": latest.isoformat(),
+                    "score": round(now.score, 1),
+                    "engagements": now.scored,
+                    "before_week": before.week.isoformat() if before else None,
+                    "before_score": round(before.score, 1) if before else None,
+                    "drop": round(drop, 1) if drop is not None else None,
+                    "below": thresholds.independence_below,
+                    "critical": thresholds.independence_critical,
+                    "drop_limit": thresholds.independence_drop,
+                    "moved": _moved(now, before),
+                    "weakest": _weakest(now),
+                },
+                team_key=team_key,
+            )
+        )
+    return _sorted_flags(flags)
+
+
 RULE_FUNCTIONS: dict[str, Callable[[Facts, Thresholds], list[Flag]]] = {
     HELP_REQUESTS: help_request_flags,
     CHECKIN: checkin_flags,
     REPEAT_DEPENDENCY: repeat_dependency_flags,
     ENGINEER_LOAD: engineer_load_flags,
     DETRACTOR_CLUSTER: detractor_cluster_flags,
+    INDEPENDENCE: independence_flags,
 }
 
 

@@ -15,12 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.planning import SURVEYING, checkin_answers, outcome
 from auxeng.redflags import rules
-from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
+from auxeng.redflags.rules import (
+    TREND_WEEKS,
+    Answer,
+    Checkin,
+    Engagement,
+    Facts,
+    Flag,
+    HelpRequest,
+    TeamIndependence,
+    Thresholds,
+)
 from auxeng.registry.lifecycle import is_cancelled, removed_clause
 from auxeng.settings import Settings
 from auxeng.store.db import same_update_columns
@@ -30,6 +40,8 @@ from auxeng.store.models import (
     FlagEventRow,
     FlagRow,
     HelpRequestRow,
+    IndependenceSnapshotRow,
+    IndependenceWeekRow,
     MemberRow,
     PersonRow,
     SurveyResponseRow,
@@ -145,11 +157,47 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
             for r, anonymous in answers
             if r.engagement_key in team_of
         ),
+        independence=_team_independence(session, until=until),
         team_names=dict(session.execute(select(TeamRow.key, TeamRow.name)).all()),
         person_names={email: name for email, name in people.items() if name},
         open_flags=frozenset(
             session.execute(select(FlagRow.rule, FlagRow.subject_key).where(FlagRow.status.in_(LIVE))).all()
         ),
+    )
+
+
+def _team_independence(session: Session, *, until: datetime) -> tuple[TeamIndependence, ...]:
+    """The team snapshots (with a score) of the latest independence week ended by ``until`` and of
+    the :data:`~auxeng.redflags.rules.TREND_WEEKS` weeks before it: two statements."""
+    latest = session.scalar(
+        select(func.max(IndependenceWeekRow.week)).where(IndependenceWeekRow.ends_at <= until)
+    )
+    if latest is None:
+        return ()
+    snapshot = IndependenceSnapshotRow
+    rows = session.execute(
+        select(snapshot.key, snapshot.week, snapshot.score, snapshot.scored, snapshot.components)
+        .where(
+            snapshot.segment == "team",
+            snapshot.score.is_not(None),
+            snapshot.week >= latest - timedelta(weeks=TREND_WEEKS),
+            snapshot.week <= latest,
+        )
+        .order_by(snapshot.key, snapshot.week)
+    )
+    return tuple(
+        TeamIndependence(
+            team_key=key,
+            week=week,
+            score=score,
+            scored=scored,
+            components={
+                name: float(part["points"])
+                for name, part in (components or {}).items()
+                if isinstance(part, dict) and part.get("points") is not None
+            },
+        )
+        for key, week, score, scored, components in rows
     )
 
 
