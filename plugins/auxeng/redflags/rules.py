@@ -150,6 +150,23 @@ class TeamIndependence:
     scored: int
     components: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def stored(
+        cls, team_key: str, week: date, score: float, scored: int, components: Any
+    ) -> TeamIndependence:
+        """From a stored snapshot's columns (``components``: name → ``{"points", "present"}``)."""
+        return cls(
+            team_key=team_key,
+            week=week,
+            score=score,
+            scored=scored,
+            components={
+                name: float(part["points"])
+                for name, part in (components or {}).items()
+                if isinstance(part, dict) and part.get("points") is not None
+            },
+        )
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -576,25 +593,53 @@ def detractor_cluster_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
     return _sorted_flags(flags)
 
 
-def _moved(now: TeamIndependence, before: TeamIndependence | None) -> list[dict[str, Any]]:
-    """The components whose mean points changed most since ``before`` (present in both weeks)."""
-    if before is None:
-        return []
-    changes = [
-        (name, before.components[name], points)
-        for name, points in now.components.items()
-        if name in before.components and points != before.components[name]
-    ]
-    changes.sort(key=lambda c: (-abs(c[2] - c[1]), c[0]))
-    return [
-        {"component": name, "from": round(old, 1), "to": round(new, 1), "change": round(new - old, 1)}
-        for name, old, new in changes[:MOVED_COMPONENTS]
-    ]
+@dataclass(frozen=True)
+class TeamTrend:
+    """A team's independence snapshot of the latest week and the one it is compared with: the
+    snapshot :data:`TREND_WEEKS` weeks before, or the earliest the team has within those weeks."""
+
+    now: TeamIndependence
+    before: TeamIndependence | None
+
+    @property
+    def drop(self) -> float | None:
+        """Points lost since ``before`` (negative: gained); None without a snapshot to compare."""
+        return None if self.before is None else self.before.score - self.now.score
+
+    def moved(self) -> list[dict[str, Any]]:
+        """The components whose mean points changed most since ``before`` (present in both weeks)."""
+        if self.before is None:
+            return []
+        before = self.before.components
+        changes = [
+            (name, before[name], points)
+            for name, points in self.now.components.items()
+            if name in before and points != before[name]
+        ]
+        changes.sort(key=lambda c: (-abs(c[2] - c[1]), c[0]))
+        return [
+            {"component": name, "from": round(old, 1), "to": round(new, 1), "change": round(new - old, 1)}
+            for name, old, new in changes[:MOVED_COMPONENTS]
+        ]
+
+    def weakest(self) -> list[dict[str, Any]]:
+        """The components with the fewest mean points now."""
+        lowest = sorted(self.now.components.items(), key=lambda c: (c[1], c[0]))[:MOVED_COMPONENTS]
+        return [{"component": name, "points": round(points, 1)} for name, points in lowest]
 
 
-def _weakest(now: TeamIndependence) -> list[dict[str, Any]]:
-    lowest = sorted(now.components.items(), key=lambda c: (c[1], c[0]))[:MOVED_COMPONENTS]
-    return [{"component": name, "points": round(points, 1)} for name, points in lowest]
+def team_trends(snapshots: Iterable[TeamIndependence], latest: date) -> list[TeamTrend]:
+    """The trend of every team with a snapshot in the week ``latest`` (by team key); snapshots
+    after ``latest`` or more than :data:`TREND_WEEKS` weeks before it are ignored."""
+    since = latest - timedelta(weeks=TREND_WEEKS)
+    now_of: dict[str, TeamIndependence] = {}
+    before_of: dict[str, TeamIndependence] = {}
+    for snapshot in sorted(snapshots, key=lambda s: (s.week, s.team_key), reverse=True):
+        if snapshot.week == latest:
+            now_of[snapshot.team_key] = snapshot
+        elif since <= snapshot.week < latest:
+            before_of[snapshot.team_key] = snapshot
+    return [TeamTrend(now_of[key], before_of.get(key)) for key in sorted(now_of)]
 
 
 def independence_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
@@ -603,16 +648,9 @@ def independence_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
     if not ended:
         return []
     latest = max(s.week for s in ended)
-    since = latest - timedelta(weeks=TREND_WEEKS)
-    now_of = {s.team_key: s for s in ended if s.week == latest}
-    before_of: dict[str, TeamIndependence] = {}
-    for snapshot in sorted(ended, key=lambda s: s.week, reverse=True):
-        if since <= snapshot.week < latest:
-            before_of[snapshot.team_key] = snapshot
     flags = []
-    for team_key, now in now_of.items():
-        before = before_of.get(team_key)
-        drop = before.score - now.score if before is not None else None
+    for trend in team_trends(ended, latest):
+        now, before, drop, team_key = trend.now, trend.before, trend.drop, trend.now.team_key
         reasons = []
         if now.score < thresholds.independence_critical:
             reasons.append((CRITICAL, f"below {thresholds.independence_critical:g}"))
@@ -645,8 +683,8 @@ def independence_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
                     "below": thresholds.independence_below,
                     "critical": thresholds.independence_critical,
                     "drop_limit": thresholds.independence_drop,
-                    "moved": _moved(now, before),
-                    "weakest": _weakest(now),
+                    "moved": trend.moved(),
+                    "weakest": trend.weakest(),
                 },
                 team_key=team_key,
             )

@@ -185,20 +185,7 @@ def _team_independence(session: Session, *, until: datetime) -> tuple[TeamIndepe
         )
         .order_by(snapshot.key, snapshot.week)
     )
-    return tuple(
-        TeamIndependence(
-            team_key=key,
-            week=week,
-            score=score,
-            scored=scored,
-            components={
-                name: float(part["points"])
-                for name, part in (components or {}).items()
-                if isinstance(part, dict) and part.get("points") is not None
-            },
-        )
-        for key, week, score, scored, components in rows
-    )
+    return tuple(TeamIndependence.stored(*row) for row in rows)
 
 
 def _open_checkins(session: Session, *, until: datetime, team_of: dict[str, str]) -> tuple[Checkin, ...]:
