@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from auxeng.independence.trends import TeamIndependence
 from auxeng.redflags import rules as rf
 from auxeng.redflags.rules import (
     CRITICAL,
@@ -16,7 +17,6 @@ from auxeng.redflags.rules import (
     Engagement,
     Facts,
     HelpRequest,
-    TeamIndependence,
     Thresholds,
 )
 

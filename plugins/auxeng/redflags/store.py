@@ -19,18 +19,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.planning import SURVEYING, checkin_answers, outcome
+from auxeng.independence.trends import TREND_WEEKS, TeamIndependence
 from auxeng.redflags import rules
-from auxeng.redflags.rules import (
-    TREND_WEEKS,
-    Answer,
-    Checkin,
-    Engagement,
-    Facts,
-    Flag,
-    HelpRequest,
-    TeamIndependence,
-    Thresholds,
-)
+from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
 from auxeng.registry.lifecycle import is_cancelled, removed_clause
 from auxeng.settings import Settings
 from auxeng.store.db import same_update_columns
@@ -168,7 +159,7 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
 
 def _team_independence(session: Session, *, until: datetime) -> tuple[TeamIndependence, ...]:
     """The team snapshots (with a score) of the latest independence week ended by ``until`` and of
-    the :data:`~auxeng.redflags.rules.TREND_WEEKS` weeks before it: two statements."""
+    the :data:`~auxeng.independence.trends.TREND_WEEKS` weeks before it: two statements."""
     latest = session.scalar(
         select(func.max(IndependenceWeekRow.week)).where(IndependenceWeekRow.ends_at <= until)
     )
