@@ -74,7 +74,7 @@ class TeamLine:
     def change_text(self) -> str:
         if self.drop is None or self.before_week is None:
             return "no earlier week to compare"
-        return f"{-self.drop:+.0f} since {self.before_week:%d %b} ({self.before_score:.0f})"
+        return f"{-self.drop:+.0f} since {self.before_week:%d %b}, was {self.before_score:.0f}"
 
     @property
     def why(self) -> str:
