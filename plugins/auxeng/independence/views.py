@@ -1,4 +1,5 @@
-"""Independence as people read it: the weekly digest's section, from the stored snapshots.
+"""Independence as people read it: the weekly digest's section and the reads of a host team's
+dashboard page, from the stored snapshots.
 
 Read-only: the numbers are computed by ``auxeng_weekly_nps`` into ``auxeng_independence_weeks``,
 ``_scores`` and ``_snapshots`` (:mod:`auxeng.store.models`). Every read here is a fixed number of
@@ -10,15 +11,16 @@ over four weeks with :func:`auxeng.redflags.rules.team_trends`, the red flag's o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auxeng.independence.trends import TeamIndependence, TeamTrend, team_trends
 from auxeng.settings import Settings
-from auxeng.store.models import IndependenceSnapshotRow, IndependenceWeekRow, TeamRow
+from auxeng.store.models import IndependenceScoreRow, IndependenceSnapshotRow, IndependenceWeekRow, TeamRow
 
 COMPONENT_LABELS = {
     "maintainability": "comfort maintaining it",
@@ -207,3 +209,56 @@ def _shown_score(row: IndependenceSnapshotRow | None) -> float | None:
 def _proportion(counts: tuple[int, int, float | None, float | None] | None, of: str, minimum: int) -> str:
     hits, total, low, high = counts or (0, 0, None, None)
     return proportion_text(hits, total, low, high, min_responses=minimum, of=of)
+
+
+# --- a host team's page on the dashboard ------------------------------------------------------
+
+
+def latest_computed_week(session: Session, moment: datetime) -> IndependenceWeekRow | None:
+    """The newest computed independence week that had ended by ``moment`` (its header row)."""
+    return session.scalar(
+        select(IndependenceWeekRow)
+        .where(IndependenceWeekRow.ends_at <= moment)
+        .order_by(IndependenceWeekRow.week.desc())
+        .limit(1)
+    )
+
+
+def team_weeks(session: Session, team_key: str, last: date) -> list[IndependenceSnapshotRow]:
+    """The team's snapshots of the :data:`TREND_WEEKS` weeks to ``last``, oldest first (one statement)."""
+    snapshot = IndependenceSnapshotRow
+    return list(
+        session.scalars(
+            select(snapshot)
+            .where(
+                snapshot.segment == "team",
+                snapshot.key == team_key,
+                snapshot.week > last - timedelta(weeks=TREND_WEEKS),
+                snapshot.week <= last,
+            )
+            .order_by(snapshot.week)
+        )
+    )
+
+
+def team_scores(session: Session, team_key: str, week: date) -> list[IndependenceScoreRow]:
+    """The scores of the team's engagements in the computed ``week``, latest end first (one statement)."""
+    score = IndependenceScoreRow
+    return list(
+        session.scalars(
+            select(score)
+            .where(score.week == week, score.team_key == team_key)
+            .order_by(score.end_date.desc(), score.engagement_key)
+        )
+    )
+
+
+def value_text(value: object) -> str:
+    """A component's signal as read on the page (numbers to two decimals, yes/no, words)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return "∞" if math.isinf(value) else f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value).replace("_", " ")

@@ -47,6 +47,7 @@ class FlagView:
     opened_on: date
     acknowledged_by: str | None
     acknowledged_note: str | None
+    team_key: str | None = None
 
 
 def _subject_label(flag: FlagRow, teams: dict[str, str], people: dict[str, str]) -> str:
@@ -135,6 +136,7 @@ def flag_views(session: Session, flags: list[FlagRow]) -> list[FlagView]:
             opened_on=f.opened_on,
             acknowledged_by=f.acknowledged_by,
             acknowledged_note=f.acknowledged_note,
+            team_key=f.team_key,
         )
         for f in flags
     ]
