@@ -26,7 +26,7 @@ COMPONENT_LABELS = {
     "maintainability": "comfort maintaining it",
     "help_needed": "help needed",
     "help_asks": "help asks after the end",
-    "repeat_engagement": "no repeat engagement",
+    "repeat_engagement": "repeat engagement within six months",
     "nps_change": "NPS change",
     "goals_business": "business goals",
     "goals_technical": "technical goals",

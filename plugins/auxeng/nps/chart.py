@@ -183,10 +183,11 @@ def series_svg(
     count_minimum: int,
     signed: bool = False,
     band_label: str | None = None,
+    gap_label: str | None = "too few",
 ) -> str:
     """A weekly chart as an inline SVG element: ``value_name`` per week on the fixed axis ``ticks``
-    (its interval as a band where the points have one; a gap, "too few", where a point has no
-    value), and ``count_name`` per week as bars below. Each shown week's dot says its ``text`` on
+    (its interval as a band where the points have one; a gap, labelled ``gap_label`` unless None,
+    where a point has no value), and ``count_name`` per week as bars below. Each shown week's dot says its ``text`` on
     hover. ``title`` is its accessible name, ``desc`` its description. Every text is escaped; tick
     labels carry the classes ``{value_name}-tick`` and ``{count_name}-tick`` (lowercase)."""
     width = (_RIGHT - _LEFT) / max(len(points), 1)
@@ -255,10 +256,10 @@ def series_svg(
                 f'<circle cx="{x(i)}" cy="{y(point.value)}" r="4" fill="{PROMOTER_COLOUR}">'
                 f"<title>{escape(label)}: {escape(point.text)}</title></circle>"
             )
-        else:
+        elif gap_label is not None:
             out.append(
                 f'<text class="too-few" x="{x(i)}" y="{gap_y}" text-anchor="middle" font-size="10" '
-                f'fill="{ZERO_COLOUR}">too few</text>'
+                f'fill="{ZERO_COLOUR}">{escape(gap_label)}</text>'
             )
         height = round(_BARS_BOTTOM - bar_y(point.count), 1)
         if height:

@@ -740,6 +740,7 @@ def team_chart(name: str, weeks: list[Any], last: date) -> str | None:
         value_name="Score",
         count_name="engagements",
         count_minimum=1,
+        gap_label=None,
     )
 
 
