@@ -241,14 +241,16 @@ def team_weeks(session: Session, team_key: str, last: date) -> list[Independence
     )
 
 
-def team_scores(session: Session, team_key: str, week: date) -> list[IndependenceScoreRow]:
-    """The scores of the team's engagements in the computed ``week``, latest end first (one statement)."""
+def team_scores(session: Session, team_key: str, week: date, *, limit: int) -> list[IndependenceScoreRow]:
+    """The scores of the team's engagements in the computed ``week``, latest end first, at most
+    ``limit`` (one statement)."""
     score = IndependenceScoreRow
     return list(
         session.scalars(
             select(score)
             .where(score.week == week, score.team_key == team_key)
             .order_by(score.end_date.desc(), score.engagement_key)
+            .limit(limit)
         )
     )
 

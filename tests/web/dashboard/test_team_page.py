@@ -14,6 +14,7 @@ from sqlalchemy import insert
 from auxeng.independence.score import Signals
 from auxeng.store.db import session_scope
 from auxeng.store.models import CheckinRow, EngagementRow
+from auxeng.web.dashboard.queries import PAGE_SIZE
 from tests.support.independence_rows import insert_week, score, segment
 from tests.web.conftest import NOW
 from tests.web.dashboard.conftest import statements
@@ -52,7 +53,9 @@ def store_independence(engine, weeks: int = 4, extra_scores: int = 0, *, checkin
             insert_week(
                 session,
                 week,
-                segments=[segment("team", "fulfillment", 41.0 + 3 * (weeks - 1 - n), scored=2)],
+                segments=[
+                    segment("team", "fulfillment", 41.0 + 3 * (weeks - 1 - n), scored=max(2, len(scores)))
+                ],
                 scores=scores,
             )
         insert_week(session, LATEST + timedelta(weeks=1), segments=[segment("team", "fulfillment", 99.0)])
@@ -176,7 +179,10 @@ def test_the_team_page_costs_the_same_statements_whatever_the_store_holds(dash):
     store_independence(dash.engine, weeks=30, extra_scores=300, checkin=False)
     with statements(dash.engine) as large:
         page = dash.get("teams/fulfillment")
-    assert page.status_code == 200 and page.text.count('<tr id="engagement-') == 303
+    assert page.status_code == 200 and page.text.count('<tr id="engagement-') == PAGE_SIZE
+    assert "Engagements (303)" in page.text and f"The latest {PAGE_SIZE} by start date." in page.text
+    assert len(re.findall(r'<h3 id="signals-', page.text)) == PAGE_SIZE
+    assert f"The latest {PAGE_SIZE} by end date, of 302." in page.text
     # team, engagements, the week, its team weeks, its scores, the team's flags, their names (2),
     # the store's schema check
     assert len(small) == len(large) <= 10, large

@@ -621,11 +621,13 @@ class TeamPage:
     org: str | None
     manager: str | None
     removed: bool
-    timeline: list[TimelineItem]
+    timeline: list[TimelineItem]  # the latest PAGE_SIZE engagements by start, oldest first
+    engagements: int  # all of the team's engagements in the registry
     week: date | None  # the latest computed independence week (None: none yet)
     score: str  # the team's score that week, in words
     chart: str | None  # the trend as inline SVG (None: no week with a score)
-    signals: list[SignalLine]
+    signals: list[SignalLine]  # the latest PAGE_SIZE by end date
+    counted: int  # the team's engagements counted in the latest week's snapshot
     flags: list[FlagView]
     min_responses: int | None
 
@@ -767,14 +769,16 @@ def load_team_page(session: Session, team_key: str, *, now: datetime) -> TeamPag
             CheckinRow.status,
             func.coalesce(CheckinRow.due_override, CheckinRow.due_on).label("due"),
             CheckinRow.closed_at,
+            func.count().over().label("total"),
         )
         .outerjoin(CheckinRow, CheckinRow.engagement_key == EngagementRow.key)
         .where(EngagementRow.host_team_key == team_key, ~removed_clause())
-        .order_by(EngagementRow.start_date, EngagementRow.key)
+        .order_by(EngagementRow.start_date.desc(), EngagementRow.key.desc())
+        .limit(PAGE_SIZE)
     ).all()
     rows = [
         _Span(e.key, e.title, e.start_date, e.end_date, is_cancelled(e), status, due, closed)
-        for e, status, due, closed in engagements
+        for e, status, due, closed, _total in reversed(engagements)
     ]
     header = views.latest_computed_week(session, now)
     week = header.week if header else None
@@ -798,10 +802,12 @@ def load_team_page(session: Session, team_key: str, *, now: datetime) -> TeamPag
         manager=team.manager_name or team.manager_email,
         removed=team.removed_at is not None,
         timeline=_timeline(rows, today),
+        engagements=engagements[0].total if engagements else 0,
         week=week,
         score=score,
         chart=team_chart(team.name, weeks, week) if week else None,
-        signals=_signals(views.team_scores(session, team_key, week)) if week else [],
+        signals=_signals(views.team_scores(session, team_key, week, limit=PAGE_SIZE)) if week else [],
+        counted=latest.engagements if latest else 0,
         flags=flag_views(session, flags),
         min_responses=header.min_responses if header else None,
     )
