@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from auxeng.independence.trends import TREND_WEEKS as COMPARED_WEEKS
 from auxeng.independence.trends import TeamIndependence, TeamTrend, team_trends
 from auxeng.settings import Settings
 from auxeng.store.models import IndependenceScoreRow, IndependenceSnapshotRow, IndependenceWeekRow, TeamRow
@@ -158,7 +159,7 @@ def digest_section(session: Session, week: date, *, settings: Settings) -> Indep
         .where(
             snapshot.segment == "team",
             snapshot.score.is_not(None),
-            snapshot.week >= week - timedelta(weeks=4),
+            snapshot.week >= week - timedelta(weeks=COMPARED_WEEKS),
             snapshot.week <= week,
         )
     )
