@@ -8,6 +8,7 @@ values, following the tables' docstrings (:mod:`auxeng.store.models`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -107,8 +108,8 @@ def insert_week(
     session: Session,
     week: date,
     *,
-    segments: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    scores: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    segments: Sequence[dict[str, Any]] = (),
+    scores: Sequence[dict[str, Any]] = (),
     min_responses: int = 3,
 ) -> None:
     """Replace the computed week starting Monday ``week`` (UTC bounds) with these rows. Caller commits."""
