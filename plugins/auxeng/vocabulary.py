@@ -90,6 +90,7 @@ class FlagRule(StrEnum):
     REPEAT_DEPENDENCY = "repeat_dependency"
     ENGINEER_LOAD = "engineer_load"
     DETRACTOR_CLUSTER = "detractor_cluster"
+    INDEPENDENCE = "independence"
 
 
 class SkipCause(StrEnum):
