@@ -51,7 +51,7 @@ from auxeng.messaging.planner import MessagePlanner
 from auxeng.registry.lifecycle import ended_and_live_clause
 from auxeng.registry.roles import HOST_SIDE, host_manager_email, host_tech_lead
 from auxeng.settings import Settings
-from auxeng.store.models import CheckinRow, EngagementRow, MemberRow, ProgramRow
+from auxeng.store.models import CheckinRow, EngagementRow, MemberRow, ProgramRow, TeamRow
 from auxeng.vocabulary import MessageKind
 
 log = logging.getLogger(__name__)
@@ -102,12 +102,12 @@ def handover_version(engagement: EngagementRow) -> str:
 
 
 def handover_people(
-    engagement: EngagementRow, members: list[MemberRow], team_manager: Any
+    engagement: EngagementRow, members: list[MemberRow], team: TeamRow | None
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """(email, role) of who gets the handover (the host manager, then the host tech lead; a person
     once, with both roles), and a warning for each of them missing."""
     host = [m for m in members if m.side == HOST_SIDE]
-    manager = host_manager_email(team_manager, host)
+    manager = host_manager_email(team, host)
     tech_lead = host_tech_lead(host)
     warnings = []
     if manager is None:
