@@ -98,7 +98,8 @@ def handover_prefix(engagement_key: str, email: str) -> str:
 
 def handover_version(engagement: EngagementRow) -> str:
     """What tells apart the times an engagement ended: its end date and the day it was marked ended."""
-    return f"{engagement.end_date.isoformat()}:{engagement.ended_as_of.isoformat() if engagement.ended_as_of else '-'}"
+    marked = engagement.ended_as_of.isoformat() if engagement.ended_as_of else "-"
+    return f"{engagement.end_date.isoformat()}:{marked}"
 
 
 def handover_people(
