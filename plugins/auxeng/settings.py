@@ -64,6 +64,7 @@ class Settings:
     fatigue_days: int = 30
     survey_window_days: int = 21
     survey_max_age_days: int = 30
+    handover_max_age_days: int = 30
     outbox_lease_seconds: int = 600
     outbox_max_attempts: int = 5
     outbox_batch_size: int = 200
@@ -332,6 +333,7 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         fatigue_days=_int(env, "AUXENG_SURVEY_FATIGUE_DAYS", 30),
         survey_window_days=_int(env, "AUXENG_SURVEY_WINDOW_DAYS", 21, minimum=1),
         survey_max_age_days=_int(env, "AUXENG_SURVEY_MAX_AGE_DAYS", 30),
+        handover_max_age_days=_int(env, "AUXENG_HANDOVER_MAX_AGE_DAYS", 30),
         outbox_lease_seconds=_int(env, "AUXENG_OUTBOX_LEASE_SECONDS", 600),
         outbox_max_attempts=_int(env, "AUXENG_OUTBOX_MAX_ATTEMPTS", 5, minimum=1),
         outbox_batch_size=_int(env, "AUXENG_OUTBOX_BATCH_SIZE", 200, minimum=1),

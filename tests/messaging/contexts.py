@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from auxeng.checkins.calendar import Attendee
+from auxeng.handover.help import HelpPlaces
 from auxeng.independence.views import IndependenceSection, TeamLine, TrendPoint
 from auxeng.nps.chart import WeekPoint
 from auxeng.nps.digest import Change, Comment, Digest, DueCheckin, Figure, SegmentLine
@@ -180,6 +181,27 @@ def contexts(
                     "ack_link": f"{PUBLIC}/flags/ack/tok",
                 },
             )
+    places = HelpPlaces(
+        text=user_text, office_hours="https://wiki.example.com/office-hours", slack_channel="#platform-help"
+    )
+    for variant, help_places, checkin_on, goals in (
+        ("help, check-in, goals", places, date(2027, 2, 20), user_text),
+        ("no help, no check-in, no goals", HelpPlaces(), None, None),
+    ):
+        yield (
+            "handover",
+            variant,
+            {
+                **PERSON,
+                "engagement": ENGAGEMENT,
+                "role": "manager and tech lead",
+                "no_more_work_from": date(2026, 11, 21),
+                "help": help_places,
+                "checkin_on": checkin_on,
+                "goals_business": goals,
+                "goals_technical": goals,
+            },
+        )
     sync_with = [SimpleNamespace(name="Ana Lima", email="ana@example.com", roles=["lead", "engineer"])]
     yield "follow_up_reminder", "sync", {**PERSON, **SURVEY, "round": 1, "months": 3, "sync_with": sync_with}
     for empty in (False, True):
