@@ -85,7 +85,9 @@ def postgres_database_url():
     admin.dispose()
 
 
-_postgres_at_head: set[str] = set()  # databases _reset_postgres left at head since their schema was last dropped
+_postgres_at_head: set[str] = (
+    set()
+)  # databases _reset_postgres left at head since their schema was last dropped
 
 
 def _reset_postgres(url: str) -> None:
