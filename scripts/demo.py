@@ -5,8 +5,10 @@ engagements, send surveys at 08:00, run the three-month check-ins at 08:30
 (calendar invitations 7 days before the due dates, check-in surveys on them)
 and deliver the outbox at 12:00 and 20:00 UTC
 (people are only messaged in their own working hours). Two people answer the
-next day, one of them a detractor. Day 5 (a Monday): the weekly NPS at 07:00 and the
-stakeholder digest (email with the trend chart, Slack post and chart upload), then the
+next day, one of them a detractor. Day 5 (a Monday): the weekly NPS and independence
+snapshots at 07:00 (the 12 weeks before backfilled, so the independence trend has a story:
+Checkout grows independent, Fulfillment is at risk) and the stakeholder digest (email with
+the trend chart and its Independence section, Slack post and chart upload), then the
 reminders and the detractor alert. Each day at 09:00 the dependency red flags
 (``auxeng_dependency_alerts``): a CSV drop of help requests shows Fulfillment still asking
 for help, and the registry's Frank Ito is on his third engagement in a row. Before day 1 the store gets 26 weeks of synthetic
@@ -26,7 +28,9 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.utils.state import DagRunState
 from sqlalchemy import select
 
-from auxeng.dev.demo_history import seed_history
+from auxeng.dev.demo_history import STORY_TEAMS, seed_history, seed_independence_story
+from auxeng.independence.snapshots import TEAM, segment_trend
+from auxeng.independence.tasks import compute_weekly_independence
 from auxeng.messaging import tokens
 from auxeng.redflags.rules import RULE_TITLES
 from auxeng.store.db import open_store, session_scope
@@ -34,6 +38,7 @@ from auxeng.store.models import (
     CheckinEventRow,
     CheckinRow,
     FlagRow,
+    IndependenceSnapshotRow,
     NpsSnapshotRow,
     NpsWeekRow,
     OutboxRow,
@@ -129,7 +134,43 @@ def answer(day: date) -> None:
 def seed(day: date) -> None:
     with session_scope(open_store()) as session:
         added = seed_history(session, until=day)
+        asks = seed_independence_story(session, until=day)
     print(f"==> seeded 26 weeks of synthetic survey history before {day}: {added} answers")
+    print(
+        f"==> seeded the independence story: {asks} help asks ({STORY_TEAMS['improving']} stops asking "
+        f"after its end, {STORY_TEAMS['at_risk']} asks more and more)"
+    )
+
+
+def backfill_independence(first_monday: date, weeks: int) -> None:
+    """The independence snapshots of the ``weeks`` weeks before the week ``first_monday``'s run
+    computes, as a backfill of ``auxeng_weekly_nps`` would store them."""
+    mondays = [first_monday - timedelta(weeks=n) for n in range(weeks + 1, 1, -1)]
+    for monday in mondays:
+        compute_weekly_independence(week=monday, run_id="demo-backfill", now=at(first_monday, 6))
+    print(f"==> independence backfilled for the {weeks} weeks {mondays[0]} to {mondays[-1]}")
+
+
+def independence(day: date) -> None:
+    """The program's independence figure of the week ``day``'s weekly run computed, and the story teams'."""
+    week = day - timedelta(weeks=1)
+    with session_scope(open_store()) as session:
+        program = session.scalar(
+            select(IndependenceSnapshotRow).where(
+                IndependenceSnapshotRow.week == week, IndependenceSnapshotRow.segment == "program"
+            )
+        )
+        trends = {
+            story: [row for _week, row in segment_trend(session, TEAM, team, week) if row is not None]
+            for story, team in STORY_TEAMS.items()
+        }
+    print(
+        f"==> independence for the week of {week}: {program.score:.0f}/100 over {program.scored} engagements; "
+        f"independent at three months {program.independent} of {program.checkins}"
+    )
+    for story, rows in trends.items():
+        scores = " -> ".join(f"{row.score:.0f}" for row in rows[:: max(1, len(rows) // 4)][:4] + rows[-1:])
+        print(f"==>   {story.replace('_', ' ')}: {STORY_TEAMS[story]} {scores} over {len(rows)} weeks")
 
 
 def weekly_digest(day: date) -> None:
@@ -209,9 +250,11 @@ def main(day: date) -> None:
     drop_help_requests(day)
     for current in (day, later):
         if current.weekday() == 0:
+            backfill_independence(current, 12)
             run(dags, "auxeng_weekly_nps", at(current, 7))
             run(dags, "auxeng_weekly_digest", at(current, 7, 5))
             weekly_digest(current)
+            independence(current)
         run(dags, "auxeng_detect_ended", at(current, 5))
         run(dags, "auxeng_send_surveys", at(current, 8))
         run(dags, "auxeng_checkins", at(current, 8, 30))
