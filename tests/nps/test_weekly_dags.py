@@ -80,7 +80,7 @@ def test_a_backfill_over_eight_weeks_computes_each_week_once(dags, history):
     weeks = [LAST_WEEK - timedelta(weeks=n) for n in range(7, -1, -1)]
     for week in weeks:
         states = run(dags, "auxeng_weekly_nps", monday_morning(week))
-        assert states == {"compute_weekly_nps": "success"}
+        assert states == {"compute_weekly_nps": "success", "compute_weekly_independence": "success"}
     with Session(history) as session:
         stored = session.scalars(select(NpsWeekRow).order_by(NpsWeekRow.week)).all()
         assert [row.week for row in stored] == weeks
