@@ -68,15 +68,23 @@ class EngagementScore:
         """The components as stored (JSON-ready: a value that is not a finite number is stored as null;
         a component missing because of bad stored data has that as its reason)."""
         stored = []
-        for component in self.result.components:
-            row = asdict(component)
-            row["status"] = str(component.status)
-            value = row["value"]
+        for c in self.result.components:
+            value = c.value
             if isinstance(value, float) and not math.isfinite(value):
-                row["value"] = None
-            if component.name in self.problems and component.status == Status.MISSING:
-                row["reason"] = self.problems[component.name]
-            stored.append(row)
+                value = None
+            reason = self.problems.get(c.name, c.reason) if c.status == Status.MISSING else c.reason
+            stored.append(
+                {
+                    "name": c.name,
+                    "value": value,
+                    "points": c.points,
+                    "weight": c.weight,
+                    "share": c.share,
+                    "contribution": c.contribution,
+                    "status": c.status.value,
+                    "reason": reason,
+                }
+            )
         return stored
 
 
@@ -197,15 +205,15 @@ def _interval(successes: int, n: int, min_responses: int) -> tuple[float, float]
 def figures_of(segment: str, key: str, members: list[EngagementScore], min_responses: int) -> Figures:
     """The figures of one segment from its engagements' scores."""
     totals = [m.result.total for m in members if m.result.total is not None]
-    components: dict[str, dict[str, Any]] = {}
-    for name in COMPONENTS:
-        points = [
-            c.points
-            for m in members
-            for c in m.result.components
-            if c.name == name and c.status == Status.PRESENT
-        ]
-        components[name] = {"points": sum(points) / len(points) if points else None, "present": len(points)}
+    points: dict[str, list[float]] = {name: [] for name in COMPONENTS}
+    for m in members:
+        for c in m.result.components:
+            if c.status == Status.PRESENT:
+                points[c.name].append(c.points)
+    components = {
+        name: {"points": sum(found) / len(found) if found else None, "present": len(found)}
+        for name, found in points.items()
+    }
     checked = [m.independent for m in members if m.independent is not None]
     goals = [m.goals_achieved for m in members if m.goals_achieved is not None]
     return Figures(
