@@ -25,6 +25,7 @@ from auxeng.store.models import (
     TeamRow,
 )
 from tests.independence.world import answer, engagement, help_ask, team
+from tests.support.statements import counting
 
 WEEK = date(2026, 11, 16)
 EARLIER = date(2026, 8, 3)
@@ -373,3 +374,32 @@ def test_weights_and_threshold_come_from_the_settings(world):
 def test_a_week_starts_on_a_monday(store):
     with Session(store) as session, pytest.raises(ValueError, match="is a Tuesday"):
         snapshots.compute_week(session, WEEK + timedelta(days=1), settings=SETTINGS, now=NOW)
+
+
+def test_the_statements_do_not_grow_with_the_engagements(world):
+    def statements() -> int:
+        with Session(world) as session, counting(world) as sent:
+            snapshots.compute_week(session, WEEK, settings=SETTINGS, now=NOW)
+        return len(sent)
+
+    before = statements()
+    with Session(world) as s:
+        for n in range(30):
+            team(s, f"team-{n}", org=f"Org {n % 3}", help_channel=f"C{n:04d}")
+            s.flush()
+            engagement(s, f"E{n}", f"team-{n}", date(2026, 3, 2), date(2026, 6, 26) + timedelta(days=n))
+            s.flush()
+            answer(s, f"E{n}", END, local(date(2026, 7, 1), 10), nps=n % 11, business_goals="yes")
+            answer(
+                s,
+                f"E{n}",
+                CHECKIN,
+                local(date(2026, 10, 1), 10),
+                maintainability=1 + n % 5,
+                help_needed="never",
+            )
+            help_ask(s, f"team-{n}", local(date(2026, 8, 1), 10))
+        s.commit()
+    assert statements() == before
+    with Session(world) as session:
+        assert len(expected_signals(session, WEEK)) == 35

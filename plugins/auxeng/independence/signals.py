@@ -60,6 +60,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.schema import CreateTable, DropTable
 
 from auxeng.checkins.schedule import add_months, is_repeat
 from auxeng.independence.score import GOAL_POINTS, InvalidSignals, Signals
@@ -272,8 +273,9 @@ def _help_asks(
     """Per engagement with a help source: its host team's help asks during and after it."""
     if not periods:
         return {}
-    connection = session.connection()
-    PERIODS.create(connection, checkfirst=True)
+    # IF NOT EXISTS and a DELETE: on SQLite the CREATE commits at once but a rolled-back
+    # transaction (a dry read, a failure) keeps the table on its pooled connection.
+    session.execute(CreateTable(PERIODS, if_not_exists=True))
     session.execute(delete(PERIODS))
     insert_rows(
         session,
@@ -308,7 +310,7 @@ def _help_asks(
         )
         .group_by(p.engagement_key)
     ).all()
-    PERIODS.drop(connection)
+    session.execute(DropTable(PERIODS, if_exists=True))
     return {key: (int(during), int(after)) for key, during, after in rows}
 
 
