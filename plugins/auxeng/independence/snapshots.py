@@ -46,6 +46,7 @@ SEGMENTS = (PROGRAM, ORG, TEAM)
 ALL = "all"
 TREND_WEEKS = 13
 COMPONENTS = tuple(component.value for component in IndependenceComponent)
+PRESENT, MISSING = Status.PRESENT, Status.MISSING  # module constants: an enum member lookup is slow in loops
 
 
 def weights_of(settings: Settings) -> Weights:
@@ -72,7 +73,7 @@ class EngagementScore:
             value = c.value
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
-            reason = self.problems.get(c.name, c.reason) if c.status == Status.MISSING else c.reason
+            reason = self.problems.get(c.name, c.reason) if c.status is MISSING else c.reason
             stored.append(
                 {
                     "name": c.name,
@@ -81,7 +82,7 @@ class EngagementScore:
                     "weight": c.weight,
                     "share": c.share,
                     "contribution": c.contribution,
-                    "status": c.status.value,
+                    "status": str(c.status),
                     "reason": reason,
                 }
             )
@@ -208,7 +209,7 @@ def figures_of(segment: str, key: str, members: list[EngagementScore], min_respo
     points: dict[str, list[float]] = {name: [] for name in COMPONENTS}
     for m in members:
         for c in m.result.components:
-            if c.status == Status.PRESENT:
+            if c.status is PRESENT:
                 points[c.name].append(c.points)
     components = {
         name: {"points": sum(found) / len(found) if found else None, "present": len(found)}
