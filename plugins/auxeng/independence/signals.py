@@ -155,7 +155,7 @@ def periods_of(engagement: Counted, moment: datetime, timezone: ZoneInfo) -> _Pe
 def read_signals(
     session: Session, *, moment: datetime, timezone: ZoneInfo, window_weeks: int, repeat_months: int
 ) -> list[Found]:
-    """The signals of every engagement counted at ``moment`` (a local midnight: a week's end), by key."""
+    """The signals of every engagement counted at ``moment`` (a local midnight: a week's end), in key order."""
     until = moment.astimezone(timezone).date()
     engagements, help_channels = _counted(session, until=until, window_weeks=window_weeks)
     if not engagements:
