@@ -403,3 +403,31 @@ def test_the_statements_do_not_grow_with_the_engagements(world):
     assert statements() == before
     with Session(world) as session:
         assert len(expected_signals(session, WEEK)) == 35
+
+
+def test_the_task_logs_each_signal_left_out(world, pack_env, monkeypatch, caplog, capsys):
+    from auxeng.independence import tasks
+
+    monkeypatch.setenv("AUXENG_TIMEZONE", "Europe/Paris")
+    with caplog.at_level("WARNING", logger="auxeng.independence.tasks"):
+        result = tasks.compute_weekly_independence(week=WEEK, run_id="manual", now=NOW)
+    assert (result["week"], result["engagements"], result["problems"]) == ("2026-11-16", 5, 3)
+    logged = caplog.text + capsys.readouterr().out  # once Airflow set logging up, structlog prints it
+    assert (
+        "Week of 2026-11-16, B1: maintainability left out: maintainability: 1 stored check-in answer(s) "
+        "outside 1-5 (e.g. 9)"
+    ) in logged
+    assert (
+        "D4: goals_business left out: goals_business: 1 stored answer(s) not among no, partly, yes (e.g. 'maybe')"
+        in logged
+    )
+    assert "D4: nps_change left out: end_nps: 1 stored NPS answer(s) outside 0-10 (e.g. 11)" in logged
+    with Session(world) as session:
+        assert snapshots.load_week(session, WEEK).header.run_id == "manual"
+
+
+def test_the_component_names_are_the_formula_weights():
+    from dataclasses import fields
+
+    assert [f.name for f in fields(Weights)] == list(snapshots.COMPONENTS)
+    assert [c.name for c in score(Signals()).components] == list(snapshots.COMPONENTS)
