@@ -1,5 +1,5 @@
 """
-### Weekly NPS aggregation
+### Weekly NPS and independence snapshots
 
 Every **Monday at 07:00** in the program's time zone (`AUXENG_TIMEZONE`) this DAG
 computes the week that just ended (Monday 00:00 to Monday 00:00, local time) and
@@ -76,13 +76,12 @@ def auxeng_weekly_nps():
 
         context = get_current_context()
         interval_end = context.get("data_interval_end") or run_moment(context)
-        result = nps_tasks.compute_weekly_nps(
+        return nps_tasks.compute_weekly_nps(
             interval_end,
             run_id=context["run_id"],
             week=nps_tasks.week_param(context["params"].get("week")),
             now=utcnow(),
         )
-        return result
 
     @task(outlets=[NPS_WEEKLY], multiple_outputs=False)
     def compute_weekly_independence(nps: dict) -> dict:
