@@ -9,6 +9,9 @@ list (``engagement_lines``, ``outbox_lines``) takes at most 1.5x as long on page
 
 The store gets the demo registry, 10,000 more ended engagements, one invitation per
 7 of them (half answered), 10,500 outbox rows (failed and pending) and 50 live flags.
+The extra engagements are all the Fulfillment team's: its page (``load_team_page``, with 13
+weeks of independence snapshots and 1,000 scored engagements in the latest) has the same
+limits, with at most :data:`MAX_TEAM_STATEMENTS` statements.
 
 PostgreSQL: ``AUXENG_BENCH_POSTGRES_URL`` or ``AUXENG_TEST_POSTGRES_URL`` when set (a
 scratch database is created and dropped).
@@ -41,6 +44,8 @@ DEEP_PAGE = 200
 MAX_STATEMENTS = (
     15  # the page's survey tally, the NPS's news (2) and the chart's program name: 4 more than 11
 )
+MAX_TEAM_STATEMENTS = 8
+TEAM = "fulfillment"
 NOW = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
 POSTGRES_URL_VARS = ("AUXENG_BENCH_POSTGRES_URL", "AUXENG_TEST_POSTGRES_URL")
 
@@ -114,6 +119,7 @@ def seed(url: str, engagements: int, outbox: int) -> object:
                 for n in range(outbox)
             ],
         )
+        seed_independence(session, min(engagements, 1000))
         reconcile(
             session,
             [
@@ -133,6 +139,104 @@ def seed(url: str, engagements: int, outbox: int) -> object:
         )
         session.commit()
     return engine
+
+
+def seed_independence(session: Session, scored: int) -> None:
+    """13 computed independence weeks to 16 Nov 2026 with Fulfillment's snapshot, and ``scored`` of
+    its engagements scored in the latest (every component present)."""
+    from auxeng.independence.score import Signals, score
+    from auxeng.store.models import IndependenceScoreRow, IndependenceSnapshotRow, IndependenceWeekRow
+
+    result = score(Signals(maintainability=3.0, help_needed="never", goals_business="yes"))
+    components = [
+        {
+            "name": c.name,
+            "value": c.value,
+            "points": c.points,
+            "weight": c.weight,
+            "share": c.share,
+            "contribution": c.contribution,
+            "status": str(c.status),
+            "reason": c.reason,
+        }
+        for c in result.components
+    ]
+    latest = date(2026, 11, 16)
+    weeks = [latest - timedelta(weeks=n) for n in range(13)]
+    session.execute(
+        insert(IndependenceWeekRow),
+        [
+            {
+                "week": week,
+                "starts_at": datetime.combine(week, datetime.min.time(), UTC),
+                "ends_at": datetime.combine(week + timedelta(weeks=1), datetime.min.time(), UTC),
+                "min_responses": 3,
+                "threshold": 70.0,
+                "window_weeks": 52,
+                "weights": {},
+                "computed_at": NOW,
+            }
+            for week in weeks
+        ],
+    )
+    session.execute(
+        insert(IndependenceSnapshotRow),
+        [
+            {
+                "week": week,
+                "segment": "team",
+                "key": TEAM,
+                "engagements": scored,
+                "scored": scored,
+                "score": result.total,
+                "components": {c["name"]: {"points": c["points"], "present": scored} for c in components},
+                "checkins": 0,
+                "independent": 0,
+                "goals_answered": 0,
+                "goals_achieved": 0,
+                "suppressed": False,
+            }
+            for week in weeks
+        ],
+    )
+    session.execute(
+        insert(IndependenceScoreRow),
+        [
+            {
+                "week": latest,
+                "engagement_key": f"BULK-{n:05d}",
+                "team_key": TEAM,
+                "end_date": date(2025, 6, 1) + timedelta(days=n % 300),
+                "total": result.total,
+                "components": components,
+            }
+            for n in range(scored)
+        ],
+    )
+
+
+def measure_team(engine: object, rounds: int) -> tuple[float, int, int]:
+    """(median seconds, SQL statements, engagements shown) of building Fulfillment's page."""
+    from auxeng.web.dashboard.queries import load_team_page
+
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    times = []
+    for round_ in range(rounds + 1):
+        with Session(engine) as session:
+            if round_ == rounds:
+                event.listen(engine, "before_cursor_execute", count)
+            start = time.perf_counter()
+            page = load_team_page(session, TEAM, now=NOW)
+            elapsed = time.perf_counter() - start
+            if round_ == rounds:
+                event.remove(engine, "before_cursor_execute", count)
+            elif round_:
+                times.append(elapsed)
+    return statistics.median(times), len(statements), len(page.timeline)
 
 
 def deep_seeks(engine: object, page: int) -> tuple[object, object]:
@@ -252,6 +356,15 @@ def main() -> int:
                         )
                     if statements > MAX_STATEMENTS:
                         failures.append(f"{name} page {page}: {statements} statements > {MAX_STATEMENTS}")
+                seconds, statements, rows = measure_team(engine, args.rounds)
+                ok = seconds <= TARGET_SECONDS and statements <= MAX_TEAM_STATEMENTS
+                print(
+                    f"{name:<12} {'team page':<12} {'':>5} {seconds * 1000:>8.1f} {statements:>11} {rows:>5}"
+                    f"   {'PASS' if ok else 'FAIL'} (limits {TARGET_SECONDS * 1000:.0f} ms, "
+                    f"{MAX_TEAM_STATEMENTS} statements)"
+                )
+                if not ok:
+                    failures.append(f"{name} team page: {seconds * 1000:.0f} ms, {statements} statements")
                 for index, which in enumerate(("engagements", "outbox")):
                     first, _, _ = measure_list(engine, which, Seek(), args.rounds)
                     late, rows, shown = measure_list(engine, which, deep[index], args.rounds)

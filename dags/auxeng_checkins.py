@@ -12,16 +12,22 @@ months after its end date (`AUXENG_CHECKIN_OFFSET_MONTHS`; an end on the
    slot at 10:00 on the due date in the host manager's time zone, Monday if the
    due date is a weekend). A move after it went out sends the same UID with a
    higher SEQUENCE; a cancellation or a skip sends METHOD:CANCEL.
-2. `send_checkin_surveys`: on the due date, the host team's people get the
+2. `queue_handovers`: once an engagement has ended, its host manager and host tech
+   lead each get **one handover message** (email and Slack DM): from the day after
+   the last day the platform team does no more work for the team; where to get help
+   (the registry's `help_after_end`, the team's else the program's); the check-in
+   date; the goals as recorded. Once per engagement and person, ever; engagements
+   that ended more than 30 days ago (`AUXENG_HANDOVER_MAX_AGE_DAYS`) get none.
+3. `send_checkin_surveys`: on the due date, the host team's people get the
    **check-in survey** (comfort maintaining it 1-5, help needed since the end,
    what could not be taken over, NPS) through the response page.
-3. `queue_checkin_reminders`: reminders 3 and 7 days later to those who have not answered.
-4. `close_checkins`: after 14 days (`AUXENG_CHECKIN_WINDOW_DAYS`) the check-in
+4. `queue_checkin_reminders`: reminders 3 and 7 days later to those who have not answered.
+5. `close_checkins`: after 14 days (`AUXENG_CHECKIN_WINDOW_DAYS`) the check-in
    is closed as `answered` (with its scores) or `unanswered`.
-5. `queue_follow_ups`: engagements with `follow_up: monthly` remind their
+6. `queue_follow_ups`: engagements with `follow_up: monthly` remind their
    AuxEng lead every month for 6 months (`AUXENG_FOLLOW_UP_MONTHS`) to hold a
    sync, with a "how is it going" link; answering "finished" stops them.
-6. `deliver_outbox`: sends what is due (people only in their working hours;
+7. `deliver_outbox`: sends what is due (people only in their working hours;
    the rest goes out with `auxeng_deliver_outbox`).
 
 **When:** daily at 08:30 in the program's time zone, and when
@@ -82,6 +88,18 @@ def auxeng_checkins():
         return _step("schedule_checkins")
 
     @task(multiple_outputs=False)
+    def queue_handovers() -> dict:
+        """Queues the end-of-engagement handover to the host manager and tech lead of every engagement that
+        ended. Safe to re-run: once per engagement and person.
+        """
+        from auxeng.handover import tasks as handover_tasks
+
+        context = get_current_context()
+        return handover_tasks.queue_handovers(
+            run_date(context), run_moment(context), dry_run=context["params"]["dry_run"]
+        )
+
+    @task(multiple_outputs=False)
     def send_checkin_surveys() -> dict:
         """Queues the check-in surveys due today. Safe to re-run: one invitation per person."""
         return _step("send_checkin_surveys")
@@ -113,11 +131,12 @@ def auxeng_checkins():
         return delivery_tasks.deliver_outbox(
             run_moment(context),
             dry_run=context["params"]["dry_run"],
-            kinds=(*CHECKIN_KINDS, MessageKind.FOLLOW_UP_REMINDER),
+            kinds=(*CHECKIN_KINDS, MessageKind.FOLLOW_UP_REMINDER, MessageKind.HANDOVER),
         )
 
     (
         schedule_checkins()
+        >> queue_handovers()
         >> send_checkin_surveys()
         >> queue_checkin_reminders()
         >> close_checkins()

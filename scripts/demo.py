@@ -56,7 +56,7 @@ def run(dags: DagBag, dag_id: str, moment: datetime) -> None:
 
 
 def checkins_today(day: date) -> None:
-    """What the check-in run of ``day`` did: calendar invitations and check-in surveys queued."""
+    """What the check-in run of ``day`` did: handovers, calendar invitations and check-in surveys queued."""
     with session_scope(open_store()) as session:
         statuses = Counter(session.scalars(select(CheckinRow.status)))
         events = session.execute(
@@ -67,7 +67,21 @@ def checkins_today(day: date) -> None:
             .where(CheckinEventRow.as_of == day, CheckinEventRow.event.in_(("calendar_request", "surveyed")))
             .order_by(CheckinEventRow.id)
         ).all()
+        handovers: dict[str, list[str]] = {}
+        for key, email in session.execute(
+            select(OutboxRow.engagement_key, OutboxRow.recipient_email)
+            .where(
+                OutboxRow.kind == MessageKind.HANDOVER,
+                OutboxRow.channel == "email",
+                OutboxRow.created_at >= at(day, 0),
+                OutboxRow.created_at < at(day + timedelta(days=1), 0),
+            )
+            .order_by(OutboxRow.id)
+        ):
+            handovers.setdefault(key, []).append(email)
     print(f"==> check-ins on {day}: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}")
+    for key, emails in handovers.items():
+        print(f"==>   handover for {key} to {', '.join(emails)}")
     for key, due_on, event, detail in events:
         if event == "calendar_request":
             print(f"==>   calendar invitation for {key} (due {due_on}) to {', '.join(detail['to'])}")

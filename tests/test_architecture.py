@@ -2,7 +2,7 @@
 
 Read from the source with ``ast`` (function-level imports included), so nothing is imported.
 Layers, bottom to top: settings, vocabulary, stats and the DAG kit's run context, assets and triggers ->
-store -> messaging, registry -> surveys -> delivery, checkins -> redflags -> nps, ops -> web, cli, the Airflow plugin,
+store -> messaging, registry -> surveys -> delivery, checkins, independence, handover -> redflags -> nps, ops -> web, cli, the Airflow plugin,
 the DAG defaults (their failure notifier is ops'), dev. A module may import its own
 layer or any below it; nothing in production imports ``auxeng.dev`` (demo and benchmark data).
 """
@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"store"},
     {"messaging", "registry"},
     {"surveys"},
-    {"delivery", "checkins", "independence"},
+    {"delivery", "checkins", "independence", "handover"},
     {"redflags"},
     {"nps", "ops"},
     {"web", "cli", "__main__", "airflow_plugin", "dagkit.defaults", "triggers", "dev"},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from auxeng.redflags.rules import Thresholds
 from auxeng.settings import SettingsError, include_dir, load_settings
 
 
@@ -64,6 +65,13 @@ def test_red_flag_thresholds_have_documented_defaults_and_overrides():
     assert changed.help_requests_csv == Path("/drop/asks") and changed.load_gap_days == 0
     assert changed.flag_copy_host_manager == frozenset({"help_requests", "detractor_cluster"})
     assert load_settings({"AUXENG_FLAG_COPY_HOST_MANAGER": "none"}).flag_copy_host_manager == frozenset()
+    assert (
+        settings.flag_independence_below,
+        settings.flag_independence_critical,
+        settings.flag_independence_drop,
+    ) == (50, 30, 15)
+    low = load_settings({"AUXENG_FLAG_INDEPENDENCE_BELOW": "40", "AUXENG_FLAG_INDEPENDENCE_CRITICAL": "0"})
+    assert Thresholds.from_settings(low) == Thresholds(independence_below=40, independence_critical=0)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +84,12 @@ def test_red_flag_thresholds_have_documented_defaults_and_overrides():
             "AUXENG_HELP_REQUESTS_CRITICAL=3 must be at least AUXENG_HELP_REQUESTS_MIN=4",
         ),
         ({"AUXENG_FLAG_COPY_HOST_MANAGER": "engineer_load"}, "unknown rule(s) engineer_load"),
+        (
+            {"AUXENG_FLAG_INDEPENDENCE_CRITICAL": "60"},
+            "AUXENG_FLAG_INDEPENDENCE_CRITICAL=60 must be at most AUXENG_FLAG_INDEPENDENCE_BELOW=50",
+        ),
+        ({"AUXENG_FLAG_INDEPENDENCE_BELOW": "101"}, "AUXENG_FLAG_INDEPENDENCE_BELOW=101, itself at most 100"),
+        ({"AUXENG_FLAG_INDEPENDENCE_DROP": "0"}, "AUXENG_FLAG_INDEPENDENCE_DROP='0' must be at least 1"),
     ],
 )
 def test_bad_red_flag_settings_name_the_variable(env, message):

@@ -65,6 +65,7 @@ class Settings:
     fatigue_days: int = 30
     survey_window_days: int = 21
     survey_max_age_days: int = 30
+    handover_max_age_days: int = 30
     outbox_lease_seconds: int = 600
     outbox_max_attempts: int = 5
     outbox_batch_size: int = 200
@@ -88,6 +89,9 @@ class Settings:
     load_max_engagements: int = 2
     load_gap_days: int = 14
     detractor_cluster_min: int = 2
+    flag_independence_below: int = 50
+    flag_independence_critical: int = 30
+    flag_independence_drop: int = 15
     flag_reannounce_days: int = 7
     flag_copy_host_manager: frozenset[str] = frozenset({FlagRule.HELP_REQUESTS, FlagRule.CHECKIN})
     ops_slack_channel: str | None = None
@@ -375,6 +379,7 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         fatigue_days=_int(env, "AUXENG_SURVEY_FATIGUE_DAYS", 30),
         survey_window_days=_int(env, "AUXENG_SURVEY_WINDOW_DAYS", 21, minimum=1),
         survey_max_age_days=_int(env, "AUXENG_SURVEY_MAX_AGE_DAYS", 30),
+        handover_max_age_days=_int(env, "AUXENG_HANDOVER_MAX_AGE_DAYS", 30),
         outbox_lease_seconds=_int(env, "AUXENG_OUTBOX_LEASE_SECONDS", 600),
         outbox_max_attempts=_int(env, "AUXENG_OUTBOX_MAX_ATTEMPTS", 5, minimum=1),
         outbox_batch_size=_int(env, "AUXENG_OUTBOX_BATCH_SIZE", 200, minimum=1),
@@ -398,6 +403,9 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         load_max_engagements=_int(env, "AUXENG_LOAD_MAX_ENGAGEMENTS", 2, minimum=1),
         load_gap_days=_int(env, "AUXENG_LOAD_GAP_DAYS", 14),
         detractor_cluster_min=_int(env, "AUXENG_DETRACTOR_CLUSTER_MIN", 2, minimum=1),
+        flag_independence_below=_int(env, "AUXENG_FLAG_INDEPENDENCE_BELOW", 50),
+        flag_independence_critical=_int(env, "AUXENG_FLAG_INDEPENDENCE_CRITICAL", 30),
+        flag_independence_drop=_int(env, "AUXENG_FLAG_INDEPENDENCE_DROP", 15, minimum=1),
         flag_reannounce_days=_int(env, "AUXENG_FLAG_REANNOUNCE_DAYS", 7, minimum=1),
         flag_copy_host_manager=_rules(
             env, "AUXENG_FLAG_COPY_HOST_MANAGER", frozenset({FlagRule.HELP_REQUESTS, FlagRule.CHECKIN})
@@ -414,5 +422,10 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         raise SettingsError(
             f"AUXENG_HELP_REQUESTS_CRITICAL={settings.help_requests_critical} must be at least "
             f"AUXENG_HELP_REQUESTS_MIN={settings.help_requests_min}"
+        )
+    if not settings.flag_independence_critical <= settings.flag_independence_below <= 100:
+        raise SettingsError(
+            f"AUXENG_FLAG_INDEPENDENCE_CRITICAL={settings.flag_independence_critical} must be at most "
+            f"AUXENG_FLAG_INDEPENDENCE_BELOW={settings.flag_independence_below}, itself at most 100"
         )
     return settings

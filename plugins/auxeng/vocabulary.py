@@ -61,6 +61,7 @@ class MessageKind(StrEnum):
     DETRACTOR_ALERT = "detractor_alert"
     CHECKIN_CALENDAR = "checkin_calendar"
     FOLLOW_UP_REMINDER = "follow_up_reminder"
+    HANDOVER = "handover"
     FLAG_ALERT = "flag_alert"
     NPS_DIGEST = "nps_digest"
     NPS_DIGEST_CHART = "nps_digest_chart"
@@ -107,6 +108,7 @@ class FlagRule(StrEnum):
     REPEAT_DEPENDENCY = "repeat_dependency"
     ENGINEER_LOAD = "engineer_load"
     DETRACTOR_CLUSTER = "detractor_cluster"
+    INDEPENDENCE = "independence"
 
 
 class SkipCause(StrEnum):

@@ -11,6 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from auxeng.checkins.calendar import Attendee
+from auxeng.handover.help import HelpPlaces
+from auxeng.independence.views import IndependenceSection, TeamLine, TrendPoint
 from auxeng.nps.chart import WeekPoint
 from auxeng.nps.digest import Change, Comment, Digest, DueCheckin, Figure, SegmentLine
 from auxeng.nps.maths import nps
@@ -42,6 +44,33 @@ def flag(user_text: str) -> FlagView:
         opened_on=date(2026, 11, 18),
         acknowledged_by=None,
         acknowledged_note=None,
+    )
+
+
+def independence(user_text: str, *, empty: bool = False) -> IndependenceSection:
+    week = date(2026, 11, 23)
+    if empty:
+        return IndependenceSection(week=week, missing="Not computed for the week of 23 Nov yet.")
+    falling = TeamLine(
+        key="payments",
+        name=f"Payments {user_text}",
+        score=41.0,
+        before_score=72.0,
+        before_week=date(2026, 10, 26),
+        drop=31.0,
+        moved=["help asks after the end 90 → 5", "comfort maintaining it 80 → 60"],
+        weakest=["help asks after the end 5"],
+    )
+    new = TeamLine("search", "Search", 35.0, None, None, None, [], ["help needed 0", "NPS change 20"])
+    return IndependenceSection(
+        week=week,
+        score="62 / 100 (n=14)",
+        independent="58% (7 of 12 answered check-ins; 95% CI 32% to 81%)",
+        goals="too few goal answers (n=2)",
+        trend=[TrendPoint(date(2026, 11, 16), None), TrendPoint(week, 62.0)],
+        dropped=[falling],
+        at_risk=[falling, new],
+        hidden_at_risk=1,
     )
 
 
@@ -90,6 +119,7 @@ def digest(user_text: str, *, empty: bool = False) -> Digest:
         comments_since=None if empty else datetime(2026, 11, 23, tzinfo=UTC),
         comments_until=datetime(2026, 11, 30, tzinfo=UTC),
         open_flags=[] if empty else [flag(user_text)],
+        independence=independence(user_text, empty=empty),
     )
 
 
@@ -151,6 +181,27 @@ def contexts(
                     "ack_link": f"{PUBLIC}/flags/ack/tok",
                 },
             )
+    places = HelpPlaces(
+        text=user_text, office_hours="https://wiki.example.com/office-hours", slack_channel="#platform-help"
+    )
+    for variant, help_places, checkin_on, goals in (
+        ("help, check-in, goals", places, date(2027, 2, 20), user_text),
+        ("no help, no check-in, no goals", HelpPlaces(), None, None),
+    ):
+        yield (
+            "handover",
+            variant,
+            {
+                **PERSON,
+                "engagement": ENGAGEMENT,
+                "role": "manager and tech lead",
+                "no_more_work_from": date(2026, 11, 21),
+                "help": help_places,
+                "checkin_on": checkin_on,
+                "goals_business": goals,
+                "goals_technical": goals,
+            },
+        )
     sync_with = [SimpleNamespace(name="Ana Lima", email="ana@example.com", roles=["lead", "engineer"])]
     yield "follow_up_reminder", "sync", {**PERSON, **SURVEY, "round": 1, "months": 3, "sync_with": sync_with}
     for empty in (False, True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,6 +27,7 @@ from auxeng.store.models import (
     SurveyResponseRow,
 )
 from tests.support.dagruns import run
+from tests.support.independence_rows import insert_week, segment
 from tests.web.conftest import KEY_TEXT, registry_store  # noqa: F401
 
 pytestmark = pytest.mark.airflow
@@ -123,6 +125,55 @@ def test_a_backfill_over_eight_weeks_computes_each_week_once(dags, history):
         assert session.scalar(select(func.count()).select_from(DigestRow)) == 0
 
 
+class SectionText(HTMLParser):
+    """The text of the element with ``id`` (headings and list items one per line), parsed for real."""
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__()
+        self.element_id, self.depth, self.lines = element_id, 0, [""]
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth or dict(attrs).get("id") == self.element_id:
+            self.depth += 1
+            if tag in ("h2", "h3", "li", "p"):
+                self.lines.append("")
+
+    def handle_endtag(self, tag):
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.lines[-1] += data
+
+    @classmethod
+    def of(cls, html: str, element_id: str) -> list[str]:
+        parser = cls(element_id)
+        parser.feed(html)
+        return [" ".join(line.split()) for line in parser.lines if line.strip()]
+
+
+def store_independence(store, week: date) -> None:
+    """The week's independence as the weekly run stores it (written here: read by the digest)."""
+    with Session(store) as session:
+        for n in range(5):
+            insert_week(
+                session,
+                week - timedelta(weeks=4 - n),
+                segments=[
+                    segment("program", "all", 55.0 + n, scored=9, checkins=6, independent=4),
+                    segment(
+                        "team",
+                        "fulfillment",
+                        72.0 - 8 * n,
+                        {"help_asks": 90.0 - 20 * n, "maintainability": 75.0},
+                    ),
+                    segment("team", "customer-care-tools", 80.0, {"help_needed": 100.0}),
+                ],
+            )
+        session.commit()
+
+
 def html_and_image(received):
     html = image = None
     for part in received.message.walk():
@@ -140,6 +191,7 @@ def test_the_digest_by_email_and_slack(
     add_comment(history, SCRIPT, 2, in_week)
     add_comment(history, "Anonymous but glad: we run it ourselves now", 10, in_week, anonymous=True)
     run(dags, "auxeng_weekly_nps", monday_morning(LAST_WEEK))
+    store_independence(history, LAST_WEEK)
     moment = monday_morning(LAST_WEEK) + timedelta(minutes=5)
     states = run(dags, "auxeng_weekly_digest", moment)
     assert states == {"queue_digest": "success", "deliver_outbox": "success"}
@@ -165,11 +217,33 @@ def test_the_digest_by_email_and_slack(
         assert "Carol Moss" in comments  # an attributed comment names the respondent's team and engagement
         anonymous = comments.split("Anonymous but glad", 1)[1].split("\n- ", 1)[0]
         assert "-- anonymous engagement" in anonymous and "Carol" not in anonymous
+        independence = text.split("Independence", 1)[1].split("Open red flags", 1)[0]
+        assert "Score this week: 59 / 100 (n=9)" in independence
+        assert (
+            "Independent at three months: 67% (4 of 6 answered check-ins; 95% CI 30% to 90%)" in independence
+        )
+        assert (
+            "Trend, 13 weeks (oldest first): – · – · – · – · – · – · – · – · 55 · 56 · 57 · 58 · 59"
+            in independence
+        )
+        assert SectionText.of(html, "independence") == [
+            "Independence",
+            "Score this week: 59 / 100 (n=9)",
+            "Independent at three months: 67% (4 of 6 answered check-ins; 95% CI 30% to 90%)",
+            "Goals achieved: too few goal answers (n=0)",
+            "Trend, 13 weeks (oldest first): – · – · – · – · – · – · – · – · 55 · 56 · 57 · 58 · 59",
+            "Biggest drops over four weeks",
+            "Fulfillment: 40 (-32 since 19 Oct, was 72): help asks after the end 90 → 10",
+            "Teams at risk (below 50)",
+            "Fulfillment: 40 (-32 since 19 Oct, was 72): help asks after the end 90 → 10",
+        ]
 
     (post,) = slack_standin.posts_to("C0AUXENG")[:1]
     assert post.method == "chat.postMessage"
     assert post.blocks[0]["text"]["text"] == "AuxEng weekly NPS, 16 Nov – 22 Nov 2026"
     assert "&lt;script&gt;" in str(post.blocks)
+    independence = next(b["text"]["text"] for b in post.blocks if "*Independence*" in str(b))
+    assert "• *Fulfillment* 40 (-32 since 19 Oct, was 72): help asks after the end 90 → 10" in independence
     uploads = [p for p in slack_standin.posts if p.method == "files.completeUploadExternal"]
     assert len(uploads) == 1 and uploads[0].conversation == "C0AUXENG"
     assert uploads[0].files[0]["data"].startswith(PNG_MAGIC)

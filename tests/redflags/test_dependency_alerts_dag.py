@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from auxeng.redflags.store import acknowledge
 from auxeng.store.models import FlagEventRow, FlagRow, OutboxRow
 from tests.support.dagruns import at, run
+from tests.support.independence_rows import insert_week, segment
 from tests.web.conftest import KEY_TEXT, registry_store  # noqa: F401
 
 pytestmark = pytest.mark.airflow
@@ -224,3 +225,32 @@ def test_help_channel_messages_open_a_flag_and_an_unreadable_channel_fails_only_
     quotes = [item["summary"] for item in opened.evidence["latest"]]
     assert quotes == ["Who owns the alert rules now?", "Deploys fail since the upgrade, help?"]
     assert {m.recipient_email for m in alerts_for(store, opened.id)} == MANAGERS | {HOST_MANAGER}
+
+
+def test_an_independence_flag_reaches_the_managers_by_email_and_slack(
+    dags, alerting, smtp_server, slack_standin
+):
+    store, _ = alerting
+    with Session(store) as session:
+        for n, (mean, help_asks) in enumerate([(72.0, 90.0), (60.0, 50.0), (41.0, 5.0)]):
+            insert_week(
+                session,
+                date(2026, 11, 9) + timedelta(weeks=n),
+                segments=[
+                    segment("team", "fulfillment", mean, {"help_asks": help_asks, "maintainability": 75.0})
+                ],
+            )
+        session.commit()
+    run(dags, DAG_ID, at(date(2026, 12, 1), 9))
+    opened = flag(store, "independence:team:fulfillment")
+    assert (opened.status, opened.severity, opened.evidence["drop"]) == ("open", "warning", 31.0)
+    assert {m.recipient_email for m in alerts_for(store, opened.id)} == MANAGERS
+    mail = next(m.message for m in smtp_server.messages if "independence" in m.message["Subject"])
+    assert mail["Subject"] == "[WARNING] Host team independence low or falling: Fulfillment"
+    body = mail.get_body(("plain",)).get_content()
+    assert "Fulfillment: independence 41/100 in the week of 2026-11-23, below 50; down 31 points" in body
+    assert "help_asks: 90.0 → 5.0 points (-85)" in body
+    html = mail.get_body(("html",)).get_content()
+    assert "help_asks: 90.0 → 5.0 points (-85)" in html
+    posts = [p for p in slack_standin.posts if "independence" in (p.text or "")]
+    assert {p.conversation for p in posts} == {"DU0DANA", "DU0SAMOK"}

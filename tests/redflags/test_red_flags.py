@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from auxeng.independence.trends import TeamIndependence
 from auxeng.redflags import rules as rf
 from auxeng.redflags.rules import (
     CRITICAL,
@@ -624,6 +625,118 @@ def test_detractor_thresholds_honoured():
     assert detractor_flags(*[ans(1, on=day(-10))] * 3, thresholds=th) == []
 
 
+# --- independence ---------------------------------------------------------------------------------
+
+LATEST = date(2026, 6, 8)  # a Monday: the latest computed week
+
+
+def snap(score, weeks_before=0, team="payments", **points) -> TeamIndependence:
+    return TeamIndependence(
+        team_key=team, week=LATEST - timedelta(weeks=weeks_before), score=score, scored=2, components=points
+    )
+
+
+def independence_flags(*snapshots, thresholds=T):
+    return rf.independence_flags(facts(independence=tuple(snapshots)), thresholds)
+
+
+@pytest.mark.parametrize(
+    ("score", "severity"),
+    [(100, None), (50, None), (49.9, WARNING), (30, WARNING), (29.9, CRITICAL), (0, CRITICAL)],
+)
+def test_independence_score_edges(score, severity):
+    flags = independence_flags(snap(score))
+    assert [f.severity for f in flags] == ([severity] if severity else [])
+
+
+@pytest.mark.parametrize(("before", "flagged"), [(75, False), (75.1, True), (90, True)])
+def test_independence_drop_over_four_weeks_edge(before, flagged):
+    # 60 is above the threshold: only a drop of more than 15 points flags it
+    flags = independence_flags(snap(before, 4), snap(70, 2), snap(60))
+    assert [f.severity for f in flags] == ([WARNING] if flagged else [])
+
+
+def test_independence_drop_compares_with_four_weeks_before_not_five():
+    assert independence_flags(snap(95, 5), snap(60)) == []
+    assert independence_flags(snap(95, 5), snap(61, 3), snap(60)) == []
+    # a team whose history is shorter: its earliest week within the four
+    assert independence_flags(snap(95, 2), snap(60))[0].evidence["before_week"] == "2026-05-25"
+
+
+def test_independence_flag_fields_and_evidence():
+    [flag] = independence_flags(
+        snap(80, 4, maintainability=90.0, help_asks=100.0, goals_business=100.0, help_needed=50.0),
+        snap(
+            45, maintainability=70.0, help_asks=10.0, goals_business=100.0, help_needed=60.0, nps_change=20.0
+        ),
+    )
+    assert (flag.rule, flag.subject_kind, flag.subject_key, flag.team_key) == (
+        "independence",
+        "team",
+        "payments",
+        "payments",
+    )
+    assert flag.engagement_key is None and flag.severity == WARNING
+    assert flag.summary == (
+        "Payments Core: independence 45/100 in the week of 2026-06-08, below 50; "
+        "down 35 points from 80 on 2026-05-11"
+    )
+    assert flag.evidence == {
+        "week": "2026-06-08",
+        "score": 45,
+        "engagements": 2,
+        "before_week": "2026-05-11",
+        "before_score": 80,
+        "drop": 35,
+        "below": 50,
+        "critical": 30,
+        "drop_limit": 15,
+        "moved": [
+            {"component": "help_asks", "from": 100, "to": 10, "change": -90},
+            {"component": "maintainability", "from": 90, "to": 70, "change": -20},
+            {"component": "help_needed", "from": 50, "to": 60, "change": 10},
+        ],
+        "weakest": [
+            {"component": "help_asks", "points": 10},
+            {"component": "nps_change", "points": 20},
+            {"component": "help_needed", "points": 60},
+        ],
+    }
+    assert json.loads(json.dumps(flag.evidence)) == flag.evidence
+
+
+def test_independence_only_the_latest_week_counts_and_a_recovery_clears():
+    # low four weeks ago, fine now (a rise is no drop): the condition cleared
+    assert independence_flags(snap(20, 4), snap(20, 1), snap(55)) == []
+    # a team missing from the latest week is not flagged from an older week
+    assert independence_flags(snap(20, 1, team="search"), snap(80)) == []
+
+
+def test_independence_without_snapshots_flags_nothing():
+    assert independence_flags() == []
+
+
+def test_independence_week_not_ended_by_as_of_is_not_seen_yet():
+    ended_on_sunday = facts(as_of=LATEST + timedelta(days=6), independence=(snap(80, 1), snap(20)))
+    assert [f.severity for f in rf.independence_flags(ended_on_sunday, T)] == [CRITICAL]
+    on_saturday = facts(as_of=LATEST + timedelta(days=5), independence=(snap(80, 1), snap(20)))
+    assert rf.independence_flags(on_saturday, T) == []
+
+
+def test_independence_thresholds_honoured():
+    th = Thresholds(independence_below=70, independence_critical=60, independence_drop=5)
+    assert independence_flags(snap(69.9), thresholds=th)[0].severity == WARNING
+    assert independence_flags(snap(59), thresholds=th)[0].severity == CRITICAL
+    assert independence_flags(snap(80, 4), snap(74, 0), thresholds=th)[0].evidence["drop"] == 6
+    assert independence_flags(snap(80, 4), snap(75, 0), thresholds=th) == []
+
+
+def test_independence_one_flag_per_team_sorted():
+    flags = independence_flags(snap(10, team="search"), snap(40, team="payments"), snap(90, team="ads"))
+    assert [(f.subject_key, f.severity) for f in flags] == [("payments", WARNING), ("search", CRITICAL)]
+    assert flags[1].summary.startswith("Search: independence 10/100")
+
+
 # --- evaluate, ordering, severity ---------------------------------------------------------------
 
 
@@ -640,6 +753,7 @@ def everything(as_of=AS_OF) -> Facts:
         help_requests=(req(day(0)), req(day(-1))),
         checkins=(chk("ENG-2026-025", maintainability_min=1),),
         answers=(ans(1, key="ENG-B"), ans(3, key="ENG-B")),
+        independence=(snap(40, 1), snap(35)),
         person_names={ANA: "Ana Lima"},
     )
 
@@ -662,6 +776,7 @@ def test_evaluate_is_deterministic():
         help_requests=tuple(reversed(f.help_requests)),
         checkins=f.checkins,
         answers=tuple(reversed(f.answers)),
+        independence=tuple(reversed(f.independence)),
         team_names=f.team_names,
         person_names=f.person_names,
     )

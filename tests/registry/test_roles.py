@@ -1,4 +1,5 @@
-"""The one rule for the AuxEng lead(s) and the one for the host manager: pure functions."""
+"""The one rule for the AuxEng lead(s), the one for the host manager and the one for the host tech lead:
+pure functions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from auxeng.registry.roles import auxeng_lead, auxeng_leads, host_manager_email
+from auxeng.registry.roles import auxeng_lead, auxeng_leads, host_manager_email, host_tech_lead
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,19 @@ def test_the_auxeng_leads_are_the_marked_members_else_the_first_engineer(members
 )
 def test_the_host_manager_is_the_teams_else_the_host_member_with_role_manager(team, members, manager):
     assert host_manager_email(team, members) == manager
+
+
+@pytest.mark.parametrize(
+    ("members", "tech_lead"),
+    [
+        ([HOST_ENGINEER, HOST_LEAD, M("tl2@x", side="host", role="tech_lead")], HOST_LEAD),  # the first
+        (
+            [M("tl@x", side="auxeng", role="tech_lead"), HOST_ENGINEER],
+            None,
+        ),  # the platform side is not the host
+        ([HOST_ENGINEER, M("lead@x", side="host", lead=True)], None),  # lead: true alone does not make one
+        ([], None),
+    ],
+)
+def test_the_host_tech_lead_is_the_first_host_member_with_that_role(members, tech_lead):
+    assert host_tech_lead(members) == tech_lead

@@ -32,6 +32,12 @@ from auxeng.surveys.detractors import plan_detractor_alerts
 from tests.conftest import DEMO_REGISTRY
 
 
+@pytest.fixture
+def store_url(empty_store_url):
+    """These tests migrate themselves: their database starts with no schema at all."""
+    return empty_store_url
+
+
 def test_migrate_creates_every_table_at_head(store_url):
     engine = get_engine(store_url)
     assert current_revision(engine) is None

@@ -23,7 +23,7 @@ from auxeng.messaging import outbox
 from auxeng.messaging.outbox import OutboundMessage, enqueue, samples
 from auxeng.messaging.planner import end_of_day
 from auxeng.registry.lifecycle import ended_and_live_clause, is_ended, is_live
-from auxeng.registry.roles import auxeng_lead, host_manager_email
+from auxeng.registry.roles import auxeng_lead, host_manager_email, host_tech_lead
 from auxeng.settings import Settings
 from auxeng.store.db import same_update_columns
 from auxeng.store.models import (
@@ -240,7 +240,7 @@ def _sync_people(ctx: CheckinContext, engagement: EngagementRow) -> list[dict[st
     host = [m for m in ctx.members[engagement.key] if m.side == "host"]
     team = ctx.planner.teams.get(engagement.host_team_key)
     picks: list[tuple[str, str]] = []
-    tech_lead = next((m for m in host if m.role == "tech_lead"), None)
+    tech_lead = host_tech_lead(host)
     if tech_lead:
         picks.append(("tech lead", tech_lead.email))
     engineer = next((m for m in host if m.role == "engineer"), None)

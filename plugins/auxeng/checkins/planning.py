@@ -45,7 +45,7 @@ from auxeng.messaging.planner import EngagementView, MessagePlanner
 from auxeng.messaging.rendering import render
 from auxeng.messaging.sendwindow import person_timezone
 from auxeng.registry.lifecycle import ended_and_live_clause, is_live, is_removed
-from auxeng.registry.roles import auxeng_lead, host_manager_email
+from auxeng.registry.roles import auxeng_lead, host_manager_email, host_tech_lead
 from auxeng.settings import Settings
 from auxeng.store.db import same_update_columns
 from auxeng.store.models import (
@@ -167,7 +167,7 @@ def checkin_people(
             f"host team {engagement.host_team_key} has no manager: the {engagement.key} check-in "
             "goes to the AuxEng lead and the tech lead only"
         )
-    tech_lead = next((m for m in host if m.role == "tech_lead"), None)
+    tech_lead = host_tech_lead(host)
     if tech_lead is None:
         warnings.append(f"{engagement.key} has no host tech lead on the engagement")
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from auxeng.nps.maths import category
 from auxeng.registry.lifecycle import live_clause
-from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow
+from auxeng.store.models import EngagementRow, HelpRequestRow, SurveyInvitationRow, SurveyResponseRow
 from auxeng.vocabulary import ResponseSource, SurveyKind
 
 SOURCE = ResponseSource.DEMO
@@ -145,3 +145,86 @@ def seed_history(
             answers += 1
     session.flush()
     return answers
+
+
+STORY_TEAMS = {"improving": "checkout", "at_risk": "fulfillment"}
+"""The demo's independence story: the host team that grows independent, and the one at risk."""
+
+
+def _help_request(team: str, on: datetime, n: int, summary: str) -> HelpRequestRow:
+    return HelpRequestRow(
+        team_key=team,
+        source=SOURCE,
+        source_ref=f"demo:{team}:{n}",
+        requested_at=on,
+        author=None,
+        summary=summary,
+        link=None,
+        imported_at=on,
+        updated_at=on,
+    )
+
+
+def seed_independence_story(session: Session, *, until: date) -> int:
+    """Help asks (``source = "demo"``) and two check-in answers that give the demo's independence
+    trend a story: Checkout asked for help often during its 2026 engagements and stops after the
+    end (its score rises week by week), Fulfillment asks more and more after its end and says at
+    its check-in that it still needs help regularly (its score falls). Only what lies before
+    ``until`` is added; idempotent (returns the help asks added)."""
+    if session.scalar(select(HelpRequestRow.id).where(HelpRequestRow.source == SOURCE).limit(1)) is not None:
+        return 0
+    ends = dict(
+        session.execute(
+            select(EngagementRow.key, EngagementRow.end_date).where(
+                EngagementRow.key.in_(("ENG-2026-038", "ENG-2026-028", "ENG-2025-016"))
+            )
+        ).all()
+    )
+    if len(ends) < 3:
+        return 0
+    cutoff = datetime.combine(until, time(0), UTC)
+    asks: list[HelpRequestRow] = []
+
+    def ask(team: str, day: date, summary: str) -> None:
+        moment = datetime.combine(day, time(10), UTC)
+        if moment < cutoff:
+            asks.append(_help_request(team, moment, len(asks), summary))
+
+    checkout_end, fulfillment_end = ends["ENG-2026-038"], ends["ENG-2026-028"]
+    for week in range(8):  # during: about four a week, then one, two in the first weeks after the end
+        for day in (0, 1, 3, 4):
+            ask(
+                "checkout",
+                checkout_end - timedelta(weeks=8 - week, days=-day),
+                "How do we roll back a deploy?",
+            )
+    for days_after in (3, 9, 16):
+        ask("checkout", checkout_end + timedelta(days=days_after), "Is the new alert threshold right?")
+    for week in range(9):  # during: one a week; after: one more each fortnight
+        ask("fulfillment", fulfillment_end - timedelta(weeks=9 - week), "Pipeline question")
+    for week in range(14):
+        for n in range(1 + week // 2):
+            ask(
+                "fulfillment",
+                fulfillment_end + timedelta(weeks=week, days=n),
+                "Canary stuck, can AuxEng look?",
+            )
+    session.add_all(asks)
+    stamp = datetime.combine(ends["ENG-2025-016"] + timedelta(days=92), time(11), UTC)
+    if stamp < cutoff:
+        session.add(
+            SurveyResponseRow(
+                response_ref=hashlib.sha256(b"demo-story-fulfillment-checkin").hexdigest()[:40],
+                invitation_id=None,
+                survey=SurveyKind.CHECKIN,
+                engagement_key="ENG-2025-016",
+                respondent_email="demo.story@example.com",
+                nps=4,
+                answers={"maintainability": 2, "help_needed": "regularly"},
+                source=SOURCE,
+                submitted_at=stamp,
+                updated_at=stamp,
+            )
+        )
+    session.flush()
+    return len(asks)

@@ -5,7 +5,8 @@ This module owns every change to ``auxeng_outbox``; nothing else updates its row
 - :func:`enqueue`: idempotent (a deterministic ``dedupe_key`` under a unique constraint),
   so planners can run any number of times.
 - :func:`withdraw_each` / :func:`which_went_out`: a planner takes back pending messages it no
-  longer wants (moved check-ins, stopped follow-ups), or asks which already went out: many at once.
+  longer wants (moved check-ins, stopped follow-ups), or asks which already went out: many at once;
+  :func:`withdraw_superseded` takes back the older versions of a message a planner queues anew.
 - :func:`retry`: a failed message is queued again (the dashboard).
 - Delivery (:mod:`auxeng.delivery.drain`) goes through :func:`claim`, :func:`renew`,
   :func:`release`, :func:`skip`, :func:`reschedule`, then per group of messages
@@ -172,6 +173,42 @@ def withdraw_each(
                 )
                 .values(
                     status=OutboxStatus.SKIPPED, skip_cause=SkipCause.WITHDRAWN, reason=why, updated_at=at
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            or 0
+        )
+    return withdrawn
+
+
+def withdraw_superseded(
+    session: Session, *, kind: str, current: Mapping[str, str], why: str, now: datetime
+) -> int:
+    """Skip (cause ``withdrawn``, reason ``why``) the pending messages of ``kind`` under each dedupe
+    prefix of ``current`` whose dedupe key does not start with the version now wanted there
+    (``current[prefix]``, itself under ``prefix``), and that no drainer holds. One UPDATE per
+    :data:`WITHDRAW_CHUNK` prefixes; returns how many messages were withdrawn."""
+    items = list(current.items())
+    withdrawn = 0
+    for start in range(0, len(items), WITHDRAW_CHUNK):
+        chunk = items[start : start + WITHDRAW_CHUNK]
+        withdrawn += (
+            session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.kind == kind,
+                    or_(
+                        *(
+                            OutboxRow.dedupe_key.startswith(prefix, autoescape=True)
+                            & ~OutboxRow.dedupe_key.startswith(wanted, autoescape=True)
+                            for prefix, wanted in chunk
+                        )
+                    ),
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+                )
+                .values(
+                    status=OutboxStatus.SKIPPED, skip_cause=SkipCause.WITHDRAWN, reason=why, updated_at=now
                 )
                 .execution_options(synchronize_session=False)
             ).rowcount

@@ -9,6 +9,10 @@ Content, for the week of a stored snapshot (:mod:`auxeng.nps.weekly`):
 * the comments submitted since the last digest (detractors first; comments from
   anonymous engagements are never attributed);
 * the check-ins due in the coming week;
+* host-team independence (:mod:`auxeng.independence.views`): the program's score and its two
+  headline proportions, the 13-week trend, the teams whose score dropped most over four weeks
+  and the teams at risk, each with the components that moved it; one line saying why when the
+  week's independence snapshot was not computed;
 * the 13-week trend chart (PNG, inline in the email, uploaded to Slack).
 
 A segment with fewer answers than ``AUXENG_NPS_MIN_RESPONSES`` is "too few responses".
@@ -27,6 +31,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from auxeng.independence.views import IndependenceSection, digest_section
 from auxeng.messaging import blocks, tokens
 from auxeng.messaging.optouts import digest_opted_out
 from auxeng.messaging.outbox import EMAIL, SLACK, OutboundMessage, enqueue, unsubscribe_headers
@@ -132,6 +137,7 @@ class Digest:
     comments_since: datetime | None
     comments_until: datetime
     open_flags: list[FlagView] = field(default_factory=list)
+    independence: IndependenceSection | None = None
 
     @property
     def week_end(self) -> date:
@@ -292,6 +298,7 @@ def build_digest(session: Session, week: date, *, settings: Settings) -> Digest:
         comments_since=since,
         comments_until=header.ends_at,
         open_flags=flag_views(session, live_flags(session)),
+        independence=digest_section(session, week, settings=settings),
     )
 
 
@@ -354,6 +361,8 @@ def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]
             for c in digest.checkins_due
         ]
         out += blocks.sections("*Check-ins due next week*\n" + "\n".join(lines))
+    if digest.independence is not None:
+        out += blocks.sections(independence_mrkdwn(digest.independence))
     if digest.open_flags:
         lines = [
             f"• {':rotating_light:' if f.severity == 'critical' else ':warning:'} *{slack_escape(f.title)}: "
@@ -369,6 +378,35 @@ def slack_blocks(digest: Digest, *, chart_follows: bool) -> list[dict[str, Any]]
         note += " Trend chart below."
     out.append(blocks.context(note))
     return blocks.message(out)
+
+
+def independence_mrkdwn(section: IndependenceSection) -> str:
+    """The digest's independence section as Slack mrkdwn."""
+    if section.missing:
+        return f"*Independence*\n{slack_escape(section.missing)}"
+    lines = [
+        "*Independence*",
+        f"• Score: {slack_escape(section.score)}",
+        f"• Independent at three months: {slack_escape(section.independent)}",
+        f"• Goals achieved: {slack_escape(section.goals)}",
+        f"• 13 weeks: {slack_escape(section.trend_text)}",
+    ]
+    for title, teams in (
+        ("Biggest drops (4 weeks)", section.dropped),
+        (f"At risk (below {section.threshold})", section.at_risk),
+    ):
+        if teams:
+            lines.append(f"_{title}_")
+            lines += [
+                f"• *{slack_escape(t.name)}* {t.score:.0f} ({slack_escape(t.change_text)}): {slack_escape(t.why)}"
+                for t in teams[:10]
+            ]
+    if section.hidden_at_risk:
+        lines.append(
+            f"• {section.hidden_at_risk} more at risk with fewer than {section.min_responses} engagements "
+            "(not shown; see the red flags)"
+        )
+    return "\n".join(lines)
 
 
 @dataclass

@@ -47,6 +47,7 @@ class FlagView:
     opened_on: date
     acknowledged_by: str | None
     acknowledged_note: str | None
+    team_key: str | None = None
 
 
 def _subject_label(flag: FlagRow, teams: dict[str, str], people: dict[str, str]) -> str:
@@ -101,6 +102,21 @@ def evidence_lines(rule: str, evidence: dict[str, Any]) -> list[str]:
         for quote in evidence.get("quotes") or []:
             comment = f': "{quote["comment"]}"' if quote.get("comment") else ""
             lines.append(f"{quote.get('nps')}/10 from {quote.get('who')} ({quote.get('on')}){comment}")
+    elif rule == rules.INDEPENDENCE:
+        line = f"independence {evidence.get('score')}/100 in the week of {evidence.get('week')}"
+        if evidence.get("before_score") is not None:
+            line += f", {evidence.get('before_score')} in the week of {evidence.get('before_week')}"
+        lines.append(
+            f"{line} (flagged below {evidence.get('below')}, critical below {evidence.get('critical')}, "
+            f"or a drop of more than {evidence.get('drop_limit')} points in four weeks)"
+        )
+        for item in evidence.get("moved") or []:
+            lines.append(
+                f"{item.get('component')}: {item.get('from')} → {item.get('to')} points ({item.get('change'):+g})"
+            )
+        weakest = ", ".join(f"{i.get('component')} {i.get('points')}" for i in evidence.get("weakest") or [])
+        if weakest:
+            lines.append(f"weakest components now: {weakest}")
     return lines
 
 
@@ -120,6 +136,7 @@ def flag_views(session: Session, flags: list[FlagRow]) -> list[FlagView]:
             opened_on=f.opened_on,
             acknowledged_by=f.acknowledged_by,
             acknowledged_note=f.acknowledged_note,
+            team_key=f.team_key,
         )
         for f in flags
     ]

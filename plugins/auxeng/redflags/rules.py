@@ -34,6 +34,14 @@ Rules and their thresholds (settings in brackets; defaults in docs/operations.md
     At least ``detractor_cluster_min`` [AUXENG_DETRACTOR_CLUSTER_MIN=2] detractor answers
     (NPS 0-6) on one engagement; critical from twice that. Resolves ``memory_days``
     after the latest of them.
+``independence`` (subject: host team)
+    The team's independence score in the latest weekly snapshot of a week ended by ``as_of`` (the team segment of
+    ``auxeng_independence_snapshots``) is below ``independence_below``
+    [AUXENG_FLAG_INDEPENDENCE_BELOW=50] (critical below ``independence_critical``
+    [AUXENG_FLAG_INDEPENDENCE_CRITICAL=30]), or more than ``independence_drop``
+    [AUXENG_FLAG_INDEPENDENCE_DROP=15] points under its score four weekly snapshots before
+    (the earliest the team has within those four weeks: :func:`auxeng.independence.trends.team_trends`). Resolves when a newer snapshot
+    clears both, or the team has no score in the latest snapshot.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from itertools import pairwise
 from typing import Any
 
 from auxeng.checkins.schedule import is_repeat
+from auxeng.independence.trends import TeamIndependence, team_trends
 from auxeng.vocabulary import DETRACTOR_MAX, FlagRule
 
 WARNING = "warning"
@@ -57,6 +66,7 @@ CHECKIN = FlagRule.CHECKIN
 REPEAT_DEPENDENCY = FlagRule.REPEAT_DEPENDENCY
 ENGINEER_LOAD = FlagRule.ENGINEER_LOAD
 DETRACTOR_CLUSTER = FlagRule.DETRACTOR_CLUSTER
+INDEPENDENCE = FlagRule.INDEPENDENCE
 RULES = tuple(FlagRule)
 RULE_TITLES = {
     HELP_REQUESTS: "Host team still asking for help",
@@ -64,6 +74,7 @@ RULE_TITLES = {
     REPEAT_DEPENDENCY: "Repeat engagement",
     ENGINEER_LOAD: "Engineer load",
     DETRACTOR_CLUSTER: "Detractor cluster",
+    INDEPENDENCE: "Host team independence low or falling",
 }
 
 TEAM = "team"
@@ -140,6 +151,8 @@ class Facts:
     help_requests: tuple[HelpRequest, ...] = ()
     checkins: tuple[Checkin, ...] = ()
     answers: tuple[Answer, ...] = ()
+    independence: tuple[TeamIndependence, ...] = ()
+    """Team snapshots of the latest computed week and the :data:`TREND_WEEKS` weeks before it."""
     team_names: dict[str, str] = field(default_factory=dict)
     person_names: dict[str, str] = field(default_factory=dict)
     open_flags: frozenset[tuple[str, str]] = frozenset()
@@ -156,6 +169,9 @@ class Thresholds:
     load_max_engagements: int = 2
     load_gap_days: int = 14
     detractor_cluster_min: int = 2
+    independence_below: float = 50
+    independence_critical: float = 30
+    independence_drop: float = 15
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -169,6 +185,9 @@ class Thresholds:
             load_max_engagements=settings.load_max_engagements,
             load_gap_days=settings.load_gap_days,
             detractor_cluster_min=settings.detractor_cluster_min,
+            independence_below=settings.flag_independence_below,
+            independence_critical=settings.flag_independence_critical,
+            independence_drop=settings.flag_independence_drop,
         )
 
 
@@ -544,12 +563,63 @@ def detractor_cluster_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
     return _sorted_flags(flags)
 
 
+def independence_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
+    """Teams whose latest independence score is low, or fell fast over four weeks (see module docs)."""
+    ended = [s for s in facts.independence if s.week + timedelta(days=6) <= facts.as_of]
+    if not ended:
+        return []
+    latest = max(s.week for s in ended)
+    flags = []
+    for trend in team_trends(ended, latest):
+        now, before, drop, team_key = trend.now, trend.before, trend.drop, trend.now.team_key
+        reasons = []
+        if now.score < thresholds.independence_critical:
+            reasons.append((CRITICAL, f"below {thresholds.independence_critical:g}"))
+        elif now.score < thresholds.independence_below:
+            reasons.append((WARNING, f"below {thresholds.independence_below:g}"))
+        if before is not None and drop is not None and drop > thresholds.independence_drop:
+            reasons.append(
+                (WARNING, f"down {drop:.0f} points from {before.score:.0f} on {before.week.isoformat()}")
+            )
+        if not reasons:
+            continue
+        severity = max((s for s, _ in reasons), key=SEVERITY_ORDER.__getitem__)
+        flags.append(
+            Flag(
+                rule=INDEPENDENCE,
+                subject_kind=TEAM,
+                subject_key=team_key,
+                severity=severity,
+                summary=(
+                    f"{_team_name(facts, team_key)}: independence {now.score:.0f}/100 in the week of "
+                    f"{latest.isoformat()}, " + "; ".join(text for _, text in reasons)
+                ),
+                evidence={
+                    "week": latest.isoformat(),
+                    "score": round(now.score, 1),
+                    "engagements": now.scored,
+                    "before_week": before.week.isoformat() if before else None,
+                    "before_score": round(before.score, 1) if before else None,
+                    "drop": round(drop, 1) if drop is not None else None,
+                    "below": thresholds.independence_below,
+                    "critical": thresholds.independence_critical,
+                    "drop_limit": thresholds.independence_drop,
+                    "moved": trend.moved(),
+                    "weakest": trend.weakest(),
+                },
+                team_key=team_key,
+            )
+        )
+    return _sorted_flags(flags)
+
+
 RULE_FUNCTIONS: dict[str, Callable[[Facts, Thresholds], list[Flag]]] = {
     HELP_REQUESTS: help_request_flags,
     CHECKIN: checkin_flags,
     REPEAT_DEPENDENCY: repeat_dependency_flags,
     ENGINEER_LOAD: engineer_load_flags,
     DETRACTOR_CLUSTER: detractor_cluster_flags,
+    INDEPENDENCE: independence_flags,
 }
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from auxeng.checkins.planning import SURVEYING, checkin_answers, outcome
+from auxeng.independence.trends import TREND_WEEKS, TeamIndependence
 from auxeng.redflags import rules
 from auxeng.redflags.rules import Answer, Checkin, Engagement, Facts, Flag, HelpRequest, Thresholds
 from auxeng.registry.lifecycle import is_cancelled, removed_clause
@@ -30,6 +31,8 @@ from auxeng.store.models import (
     FlagEventRow,
     FlagRow,
     HelpRequestRow,
+    IndependenceSnapshotRow,
+    IndependenceWeekRow,
     MemberRow,
     PersonRow,
     SurveyResponseRow,
@@ -145,12 +148,35 @@ def load_facts(session: Session, *, settings: Settings, as_of: date) -> Facts:
             for r, anonymous in answers
             if r.engagement_key in team_of
         ),
+        independence=_team_independence(session, until=until),
         team_names=dict(session.execute(select(TeamRow.key, TeamRow.name)).all()),
         person_names={email: name for email, name in people.items() if name},
         open_flags=frozenset(
             session.execute(select(FlagRow.rule, FlagRow.subject_key).where(FlagRow.status.in_(LIVE))).all()
         ),
     )
+
+
+def _team_independence(session: Session, *, until: datetime) -> tuple[TeamIndependence, ...]:
+    """The team snapshots (with a score) of the latest independence week ended by ``until`` and of
+    the :data:`~auxeng.independence.trends.TREND_WEEKS` weeks before it: two statements."""
+    latest = session.scalar(
+        select(func.max(IndependenceWeekRow.week)).where(IndependenceWeekRow.ends_at <= until)
+    )
+    if latest is None:
+        return ()
+    snapshot = IndependenceSnapshotRow
+    rows = session.execute(
+        select(snapshot.key, snapshot.week, snapshot.score, snapshot.scored, snapshot.components)
+        .where(
+            snapshot.segment == "team",
+            snapshot.score.is_not(None),
+            snapshot.week >= latest - timedelta(weeks=TREND_WEEKS),
+            snapshot.week <= latest,
+        )
+        .order_by(snapshot.key, snapshot.week)
+    )
+    return tuple(TeamIndependence.stored(*row) for row in rows)
 
 
 def _open_checkins(session: Session, *, until: datetime, team_of: dict[str, str]) -> tuple[Checkin, ...]:

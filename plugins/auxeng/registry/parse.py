@@ -19,7 +19,7 @@ import difflib
 import hashlib
 import re
 import typing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from types import NoneType, UnionType
@@ -62,11 +62,26 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class HelpAfterEnd:
+    """Where a host team can get help after its engagement (each field optional)."""
+
+    text: str | None = None
+    office_hours: str | None = None
+    slack_channel: str | None = None
+    docs: str | None = None
+
+    def as_stored(self) -> dict[str, str]:
+        """The fields that are set, as the store keeps them (JSON)."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Program:
     name: str
     managers: tuple[Contact, ...] = ()
     stakeholders: tuple[str, ...] = ()
     digest_slack_channel: str | None = None
+    help_after_end: HelpAfterEnd | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class Team:
     org: str | None
     manager: Contact | None
     help_channel: str | None
+    help_after_end: HelpAfterEnd | None = None
 
 
 @dataclass(frozen=True)
@@ -513,6 +529,7 @@ class _Validator:
                 managers=tuple(_contact(manager) for manager in program.managers or ()),
                 stakeholders=tuple(dict.fromkeys(program.stakeholders or ())),
                 digest_slack_channel=program.digest_slack_channel,
+                help_after_end=_help(program.help_after_end),
             )
 
     def _teams(self, items: list[Any]) -> None:
@@ -530,7 +547,9 @@ class _Validator:
                 self.registry.rejected_team_keys.add(key)
             elif not found:
                 manager = _contact(team.manager) if team.manager else None
-                teams[key] = Team(key, team.name, team.org, manager, team.help_channel)
+                teams[key] = Team(
+                    key, team.name, team.org, manager, team.help_channel, _help(team.help_after_end)
+                )
 
     def _people(self, items: list[Any]) -> None:
         first: dict[str, int] = {}
@@ -600,6 +619,10 @@ class _Validator:
 
 def _contact(contact: schema.Contact) -> Contact:
     return Contact(email=contact.email, name=contact.name, slack_id=contact.slack_id)
+
+
+def _help(value: schema.HelpAfterEnd | None) -> HelpAfterEnd | None:
+    return HelpAfterEnd(**value.model_dump()) if value is not None else None
 
 
 def _engagement(engagement: schema.Engagement) -> Engagement:

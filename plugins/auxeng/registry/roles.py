@@ -9,6 +9,8 @@ One rule each, used by every caller (check-ins, follow-ups, detractor alerts):
   someone when there is no lead (the program managers) says so itself.
 - **The host manager** is the host team's ``manager``, else the engagement's host-side
   member with role ``manager``.
+- **The host tech lead** is the engagement's first host-side member with role ``tech_lead``
+  (registry order); nobody otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
 PLATFORM_SIDE, HOST_SIDE = "auxeng", "host"
-ENGINEER, MANAGER = "engineer", "manager"
+ENGINEER, MANAGER, TECH_LEAD = "engineer", "manager", "tech_lead"
 
 
 class Member(Protocol):
@@ -56,3 +58,8 @@ def host_manager_email(team: Team | None, members: Sequence[Member]) -> str | No
     if team is not None and team.manager_email:
         return team.manager_email
     return next((m.email for m in members if m.side == HOST_SIDE and m.role == MANAGER), None)
+
+
+def host_tech_lead(members: Iterable[M]) -> M | None:
+    """The engagement's host tech lead: its first host-side member with role ``tech_lead``."""
+    return next((m for m in members if m.side == HOST_SIDE and m.role == TECH_LEAD), None)

@@ -44,6 +44,11 @@ EMAIL_MAX = 254
 TIME_ZONE_MAX = 64
 SLACK_ID_MAX = 21
 """What the Slack id patterns allow: a letter and 2 to 20 more."""
+HELP_TEXT_MAX = 500
+"""The short text of where to get help after an engagement: may span lines."""
+URL_MAX = 500
+SLACK_CHANNEL_NAME_MAX = 81
+"""'#' and a Slack channel name (at most 80 characters)."""
 
 EMAIL_PATTERN = (
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -53,6 +58,8 @@ TEAM_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 ENGAGEMENT_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 SLACK_USER_PATTERN = r"^[UW][A-Z0-9]{2,20}$"
 SLACK_CHANNEL_PATTERN = r"^[CG][A-Z0-9]{2,20}$"
+SLACK_CHANNEL_NAME_PATTERN = r"^#[a-z0-9][a-z0-9._-]*$"
+URL_PATTERN = r"^https?://[^\s<>\"'\x00-\x1f\x7f]+$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 TIME_ZONE_PATTERN = r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$"
 
@@ -149,6 +156,9 @@ def _time_zone(value: str) -> str:
 
 Name = _text(NAME_MAX, f"One line of text, at most {NAME_MAX} characters.")
 Goal = _text(GOAL_MAX, f"Text, at most {GOAL_MAX} characters; may span lines.", NO_CONTROL, multiline=True)
+HelpText = _text(
+    HELP_TEXT_MAX, f"Text, at most {HELP_TEXT_MAX} characters; may span lines.", NO_CONTROL, multiline=True
+)
 Email = _pattern(
     EMAIL_PATTERN,
     EMAIL_MAX,
@@ -186,6 +196,21 @@ SlackChannelId = _pattern(
     SLACK_ID_MAX,
     "A Slack channel id (C… or G…), not its name: e.g. C0AUXENG.",
     lambda value: f"{shown(value)} is not a Slack channel id (C…)",
+)
+SlackChannelName = _pattern(
+    SLACK_CHANNEL_NAME_PATTERN,
+    SLACK_CHANNEL_NAME_MAX,
+    "A Slack channel's name as people type it, e.g. #platform-help.",
+    lambda value: (
+        f"{shown(value)} is not a Slack channel name ('#' and lower-case letters, digits, '-', '_', '.')"
+    ),
+)
+Url = _pattern(
+    URL_PATTERN,
+    URL_MAX,
+    "A web address starting with https:// (or http://).",
+    lambda value: f"{shown(value)} is not a web address (https://…)",
+    strip_whitespace=True,
 )
 TimeZone = Annotated[
     _pattern(
@@ -234,6 +259,27 @@ class Contact(_Strict):
 ContactEntry = Annotated[Contact, _expected("a mapping with name, email and slack_id")]
 
 
+class HelpAfterEnd(_Strict):
+    """Where a host team can get help once its engagement has ended (the handover message says it).
+
+    Every field is optional; a team's fields replace the program's, field by field.
+    """
+
+    text: HelpText | None = None
+    """A few words: who helps, how, when."""
+    office_hours: Url | None = None
+    """Where to book or join office hours."""
+    slack_channel: SlackChannelName | None = None
+    """The Slack channel to ask in, by name: #platform-help."""
+    docs: Url | None = None
+    """Documentation to start from."""
+
+
+HelpAfterEndEntry = Annotated[
+    HelpAfterEnd, _expected("a mapping with text, office_hours, slack_channel and docs")
+]
+
+
 class Program(_Strict):
     """The program: its name and who hears about it."""
 
@@ -244,6 +290,8 @@ class Program(_Strict):
     """Email addresses that receive the digests (duplicates are dropped)."""
     digest_slack_channel: SlackChannelId | None = None
     """Where the digests are posted."""
+    help_after_end: HelpAfterEndEntry | None = None
+    """Where every host team can get help after its engagement (told in the handover message)."""
 
 
 class Team(_Strict):
@@ -256,6 +304,8 @@ class Team(_Strict):
     manager: ContactEntry | None = None
     help_channel: SlackChannelId | None = None
     """Where the team asks the platform team for help (read for help requests and red flags)."""
+    help_after_end: HelpAfterEndEntry | None = None
+    """This team's places to get help after its engagements: each field replaces the program's."""
 
 
 class Person(_Strict):

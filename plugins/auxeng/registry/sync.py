@@ -171,6 +171,7 @@ def _sync_program(session: Session, registry: Registry, now: datetime) -> None:
     row.managers = [asdict(m) for m in program.managers]
     row.stakeholders = list(program.stakeholders)
     row.digest_slack_channel = program.digest_slack_channel
+    row.help_after_end = program.help_after_end.as_stored() if program.help_after_end else None
     row.updated_at = now
     session.add(row)
 
@@ -195,6 +196,7 @@ def _sync_teams(session: Session, registry: Registry, now: datetime) -> None:
             "manager_name": manager.name if manager else None,
             "manager_slack_id": manager.slack_id if manager else None,
             "help_channel": team.help_channel,
+            "help_after_end": team.help_after_end.as_stored() if team.help_after_end else None,
             "removed_at": None,
         }
         row = existing.get(team.key)

@@ -75,6 +75,8 @@ class ProgramRow(Base):
     managers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     stakeholders: Mapped[list[str]] = mapped_column(JSON, default=list)
     digest_slack_channel: Mapped[str | None] = mapped_column(String(32))
+    help_after_end: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    """Where host teams get help after an engagement (text, office_hours, slack_channel, docs)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -88,6 +90,8 @@ class TeamRow(Base):
     manager_name: Mapped[str | None] = mapped_column(String(200))
     manager_slack_id: Mapped[str | None] = mapped_column(String(32))
     help_channel: Mapped[str | None] = mapped_column(String(32))
+    help_after_end: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    """This team's places to get help after an engagement; each field replaces the program's."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

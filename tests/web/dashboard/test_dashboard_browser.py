@@ -21,6 +21,7 @@ from auxeng.store.models import FlagRow, OutboxRow
 from tests.conftest import _airflow_conn_uri
 from tests.web.conftest import ARTIFACTS, KEY_TEXT, NOW, Clock, web_clock
 from tests.web.dashboard.conftest import FLAG_NOTE, USERS, airflow_jwt, seed_demo, serve
+from tests.web.dashboard.test_team_page import store_independence
 from tests.web.test_accessibility import DESKTOP, axe_problems, readable
 from tests.web.test_contrast import contrast
 
@@ -174,4 +175,46 @@ def test_an_empty_dashboard_says_why_and_its_chart_has_axes(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.screenshot(path=str(ARTIFACTS / "dashboard-empty-week.png"), full_page=True)
+    assert not problems, readable(problems)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_team_page_from_the_dashboard_passes_axe(chromium, airflow, airflow_auth):
+    """From the dashboard's engagement list to a host team's page: its score, trend chart, signals,
+    timeline and flags, accessible at desktop width (axe, and the chart's text contrast)."""
+    base_url, demo, engine = airflow
+    store_independence(engine)
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    expect.set_options(timeout=30_000)
+    host = base_url.split("//", 1)[1].split(":")[0]
+    page.context.add_cookies(
+        [{"name": "_token", "value": airflow_jwt(airflow_auth), "domain": host, "path": "/"}]
+    )
+    page.goto(f"{base_url}/auxeng/dashboard/")
+    page.locator("#engagement-ENG-2026-028").get_by_role("link", name="Fulfillment").click()
+    page.wait_for_url(f"{base_url}/auxeng/dashboard/teams/fulfillment")
+    expect(page.locator("#team-score")).to_have_text(
+        "41 / 100 in the week of 16 Nov 2026, over 2 engagement(s)"
+    )
+    chart = page.get_by_role("img", name="Fulfillment: independence, 13 weeks to 22 Nov 2026")
+    expect(chart).to_be_visible()
+    ticks = [box["y"] for box in (t.bounding_box() for t in chart.locator(".score-tick").all())]
+    assert len(ticks) == 5 and ticks == sorted(ticks, reverse=True)  # 0 at the bottom, 100 at the top
+    expect(page.locator("#signals-ENG-2026-028")).to_contain_text("30 / 100")
+    expect(page.locator("#engagement-ENG-2026-028")).to_contain_text("answered")
+    flag_id = demo.flags["help_requests"]
+    page.get_by_role("link", name=f"Acknowledge red flag #{flag_id} on the dashboard").click()
+    page.wait_for_url(f"{base_url}/auxeng/dashboard/#flag-{flag_id}")
+    expect(page.locator(f"#note-{flag_id}")).to_be_visible()
+    page.go_back()
+    expect(page.locator("#team-name")).to_contain_text("Fulfillment")
+    # axe cannot measure the contrast of SVG text: its colours are checked against the white card.
+    problems = axe_problems(page, "team-page", widths=(DESKTOP,), exclude=("svg#independence-chart",))
+    fills = set(chart.locator("text").evaluate_all("texts => texts.map(t => t.getAttribute('fill'))"))
+    assert fills and all(contrast(fill, "#ffffff") >= 4.5 for fill in fills), fills
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.screenshot(path=str(ARTIFACTS / "team-page.png"), full_page=True)
     assert not problems, readable(problems)

@@ -107,6 +107,7 @@ def requests(dash, rng: random.Random) -> list[tuple[str, str, dict, dict | byte
                 ("GET", f"/auxeng/dashboard/?outbox_page={quoted}&page=1", login[who], None),
                 ("GET", f"/auxeng/dashboard/nps.png?week={quoted}", login[who], None),
                 ("HEAD", f"/auxeng/dashboard/?page={quoted}", login[who], None),
+                ("GET", f"/auxeng/dashboard/teams/{quoted}", login[who], None),
             ]
         plans += [
             ("POST", f"/auxeng/dashboard/flags/{quoted}/ack", login["admin"], {"csrf": csrf, "note": "x"}),

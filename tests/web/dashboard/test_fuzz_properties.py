@@ -85,6 +85,7 @@ PROMISES = {
     "/flags/ack/{token}": "html",
     "/dashboard/": "html",
     "/dashboard/nps.png": "png",
+    "/dashboard/teams/{team_key}": "html",
     "/dashboard/flags/{flag_id}/ack": "html",
     "/dashboard/outbox/{message_id}/retry": "html",
 }
@@ -264,6 +265,7 @@ def site(request, tmp_path_factory, airflow_auth):
             ids = {
                 "flag_id": [str(i) for i in demo.flags.values()],
                 "message_id": [str(i) for i in demo.failed + demo.pending + demo.sent],
+                "team_key": ["fulfillment", "customer-care", "payments-core"],
             }
             yield Site(request.param, client, engine, links, usable | ids, ids, logins, csrf)
 

@@ -37,6 +37,7 @@ CHART_CACHE_SIZE = 8
 class EngagementLine:
     key: str
     title: str
+    team_key: str
     team: str
     end_date: date
     checkin_status: str | None
@@ -255,6 +256,7 @@ def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[Engage
         select(
             EngagementRow.key,
             EngagementRow.title,
+            EngagementRow.host_team_key,
             func.coalesce(TeamRow.name, EngagementRow.host_team_key),
             EngagementRow.end_date,
             CheckinRow.status,
@@ -269,7 +271,7 @@ def engagement_lines(session: Session, seek: Seek = Seek()) -> tuple[list[Engage
     ).all()
     if seek.before is not None:
         rows.reverse()
-    lines, pages = _page(rows, seek, total, lambda row: f"{row[3].isoformat()}|{row[0]}")
+    lines, pages = _page(rows, seek, total, lambda row: f"{row[4].isoformat()}|{row[0]}")
     tally = invitation_tally(session, [row[0] for row in lines])
     return [
         EngagementLine(
@@ -564,6 +566,251 @@ def why_none_ended(session: Session, now: datetime) -> str:
     if first is None:
         return "No engagement has ended yet: the store holds none (auxeng_sync_registry loads the registry)."
     return f"No engagement has ended yet: the first ends on {first:%d %b %Y}."
+
+
+# --- a host team's page --------------------------------------------------------------------
+
+
+class UnknownTeam(LookupError):
+    """No host team with that key in the store."""
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One engagement of the team on its timeline; ``left``/``width``/``due_at`` are percentages of
+    the timeline's span (from the first start to the last end or check-in)."""
+
+    key: str
+    title: str
+    start: date
+    end: date
+    state: str  # planned | running | ended | cancelled
+    checkin_status: str | None
+    checkin_due: date | None
+    checkin_closed: date | None
+    left: float
+    width: float
+    due_at: float | None
+
+
+@dataclass(frozen=True)
+class ComponentLine:
+    label: str
+    value: str
+    points: float
+    share: float
+    contribution: float
+    missing: str | None  # the reason when the component is missing (then it counts for nothing)
+
+
+@dataclass(frozen=True)
+class SignalLine:
+    """One engagement's independence score in the team's latest computed week, with its components."""
+
+    engagement_key: str
+    end_date: date
+    total: float | None
+    independent: bool | None
+    components: list[ComponentLine]
+
+
+@dataclass(frozen=True)
+class TeamPage:
+    key: str
+    name: str
+    org: str | None
+    manager: str | None
+    removed: bool
+    timeline: list[TimelineItem]  # the latest PAGE_SIZE engagements by start, oldest first
+    engagements: int  # all of the team's engagements in the registry
+    week: date | None  # the latest computed independence week (None: none yet)
+    score: str  # the team's score that week, in words
+    chart: str | None  # the trend as inline SVG (None: no week with a score)
+    signals: list[SignalLine]  # the latest PAGE_SIZE by end date
+    counted: int  # the team's engagements counted in the latest week's snapshot
+    flags: list[FlagView]
+    min_responses: int | None
+
+
+@dataclass(frozen=True)
+class _Span:
+    key: str
+    title: str
+    start_date: date
+    end_date: date
+    cancelled: bool
+    status: str | None
+    due: date | None
+    closed_at: datetime | None
+
+
+def _timeline(rows: list[_Span], today: date) -> list[TimelineItem]:
+    if not rows:
+        return []
+    first = min(row.start_date for row in rows)
+    last = max(max(row.end_date, row.due or row.end_date) for row in rows)
+    span = max((last - first).days, 1)
+
+    def at(day: date) -> float:
+        return round(100 * (day - first).days / span, 2)
+
+    items = []
+    for row in rows:
+        state = (
+            "cancelled"
+            if row.cancelled
+            else "planned"
+            if row.start_date > today
+            else "running"
+            if row.end_date >= today
+            else "ended"
+        )
+        items.append(
+            TimelineItem(
+                key=row.key,
+                title=row.title,
+                start=row.start_date,
+                end=row.end_date,
+                state=state,
+                checkin_status=row.status,
+                checkin_due=row.due,
+                checkin_closed=row.closed_at.date() if row.closed_at else None,
+                left=at(row.start_date),
+                width=max(at(row.end_date) - at(row.start_date), 0.5),
+                due_at=at(row.due) if row.due else None,
+            )
+        )
+    return items
+
+
+def _signals(scores: list[Any]) -> list[SignalLine]:
+    from auxeng.independence.views import component_label, value_text
+
+    return [
+        SignalLine(
+            engagement_key=score.engagement_key,
+            end_date=score.end_date,
+            total=score.total,
+            independent=score.independent,
+            components=[
+                ComponentLine(
+                    label=component_label(str(part.get("name"))),
+                    value=value_text(part.get("value")),
+                    points=float(part.get("points") or 0),
+                    share=float(part.get("share") or 0),
+                    contribution=float(part.get("contribution") or 0),
+                    missing=(part.get("reason") or "missing") if part.get("status") == "missing" else None,
+                )
+                for part in score.components or []
+            ],
+        )
+        for score in scores
+    ]
+
+
+def team_chart(name: str, weeks: list[Any], last: date) -> str | None:
+    """The team's score over the 13 weeks to ``last`` as inline SVG (gaps where a week has no
+    score); None when no week has one."""
+    from auxeng.independence.views import TREND_WEEKS
+    from auxeng.nps.chart import SCORE_TICKS, SeriesPoint, series_svg
+
+    by_week = {row.week: row for row in weeks}
+    if not any(row.score is not None for row in weeks):
+        return None
+    points = []
+    for n in range(TREND_WEEKS):
+        week = last - timedelta(weeks=TREND_WEEKS - 1 - n)
+        row = by_week.get(week)
+        score = row.score if row is not None else None
+        points.append(
+            SeriesPoint(
+                week=week,
+                value=score,
+                count=row.scored if row is not None else 0,
+                text=f"{score:.0f} / 100 over {row.scored} engagement(s)"
+                if row and score is not None
+                else "",
+            )
+        )
+    shown = sum(p.value is not None for p in points)
+    return series_svg(
+        points,
+        title=f"{name}: independence, 13 weeks to {last + timedelta(days=6):%d %b %Y}",
+        desc=f"{TREND_WEEKS} weeks; a score (0 to 100) in {shown} of them; bars: engagements scored.",
+        label_id="independence-chart",
+        ticks=SCORE_TICKS,
+        value_name="Score",
+        count_name="engagements",
+        count_minimum=1,
+        gap_label=None,
+    )
+
+
+def load_team_page(session: Session, team_key: str, *, now: datetime) -> TeamPage:
+    """A host team's page: its engagements on a timeline, its independence trend and the signals
+    behind its latest score, its live flags. Eight statements whatever the store holds (six
+    before any independence week). :class:`UnknownTeam` when the store has no such team."""
+    from sqlalchemy import func, select
+
+    from auxeng.independence import views
+    from auxeng.redflags.alerts import flag_views
+    from auxeng.redflags.store import LIVE
+    from auxeng.registry.lifecycle import is_cancelled, removed_clause
+    from auxeng.settings import load_settings
+    from auxeng.store.models import CheckinRow, EngagementRow, FlagRow, TeamRow
+
+    team = session.get(TeamRow, team_key)
+    if team is None:
+        raise UnknownTeam(team_key)
+    today = now.astimezone(load_settings().timezone).date()
+    engagements = session.execute(
+        select(
+            EngagementRow,
+            CheckinRow.status,
+            func.coalesce(CheckinRow.due_override, CheckinRow.due_on).label("due"),
+            CheckinRow.closed_at,
+            func.count().over().label("total"),
+        )
+        .outerjoin(CheckinRow, CheckinRow.engagement_key == EngagementRow.key)
+        .where(EngagementRow.host_team_key == team_key, ~removed_clause())
+        .order_by(EngagementRow.start_date.desc(), EngagementRow.key.desc())
+        .limit(PAGE_SIZE)
+    ).all()
+    rows = [
+        _Span(e.key, e.title, e.start_date, e.end_date, is_cancelled(e), status, due, closed)
+        for e, status, due, closed, _total in reversed(engagements)
+    ]
+    header = views.latest_computed_week(session, now)
+    week = header.week if header else None
+    weeks = views.team_weeks(session, team_key, week) if week else []
+    latest = next((row for row in weeks if row.week == week), None)
+    if week is None:
+        score = "No independence week computed yet (auxeng_weekly_nps computes one each Monday)."
+    elif latest is None or latest.score is None:
+        score = f"No score in the week of {week:%d %b %Y}: no ended engagement of the team is scored yet."
+    else:
+        score = f"{latest.score:.0f} / 100 in the week of {week:%d %b %Y}, over {latest.scored} engagement(s)"
+    flags = list(
+        session.scalars(
+            select(FlagRow).where(FlagRow.team_key == team_key, FlagRow.status.in_(LIVE)).order_by(FlagRow.id)
+        )
+    )
+    return TeamPage(
+        key=team.key,
+        name=team.name,
+        org=team.org,
+        manager=team.manager_name or team.manager_email,
+        removed=team.removed_at is not None,
+        timeline=_timeline(rows, today),
+        engagements=engagements[0].total if engagements else 0,
+        week=week,
+        score=score,
+        chart=team_chart(team.name, weeks, week) if week else None,
+        signals=_signals(views.team_scores(session, team_key, week, limit=PAGE_SIZE)) if week else [],
+        counted=latest.engagements if latest else 0,
+        flags=flag_views(session, flags),
+        min_responses=header.min_responses if header else None,
+    )
 
 
 # --- actions ------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ through the plugin's ``external_views`` ("AuxEng" in the navigation).
 What it shows: the ended engagements and their stage (survey response rate, check-in,
 live red flags), the weekly NPS with its interval and trend chart, the live red flags with
 an *Acknowledge* form, and the outbox's pending and failed messages with *Retry*
-(the reads and the actions: :mod:`auxeng.web.dashboard.queries`).
+(the reads and the actions: :mod:`auxeng.web.dashboard.queries`). Each host team has its own
+page, ``/auxeng/dashboard/teams/<key>``: its engagements on a timeline, its independence trend,
+the signals behind its latest score and its live flags.
 
 Rules the handlers keep:
 
@@ -63,10 +65,12 @@ from auxeng.web.dashboard.queries import (
     BadCursor,
     Flash,
     Seek,
+    UnknownTeam,
     acknowledge_flag,
     check_seek,
     engagement_cursor,
     load_dashboard,
+    load_team_page,
     outbox_cursor,
     retry_message,
     trend_chart,
@@ -406,6 +410,40 @@ def _checked(seek: Seek, parse: Any, after: str, before: str) -> Seek:
         return seek
     raise RequestValidationError(
         [{"loc": ("query", problem[0]), "msg": problem[1], "type": "value_error", "input": None}]
+    )
+
+
+@router.api_route("/teams/{team_key}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def team_page(request: Request, team_key: str, user: AirflowUser, now: Now) -> Response:
+    """A host team's page (its key as in the registry). A key no team can have (the registry's
+    pattern: lower-case letters, digits, '-' and '_') is refused before the store is asked; a
+    key the store does not know: 404, saying so."""
+    import re
+
+    from auxeng.registry.schema import KEY_MAX, TEAM_KEY_PATTERN
+    from auxeng.store.db import open_store, session_scope
+
+    if len(team_key) > KEY_MAX or not re.fullmatch(TEAM_KEY_PATTERN, team_key):
+        return _error_page(
+            request,
+            404,
+            "That is not a host team's key (lower-case letters, digits, '-' and '_', as in the registry).",
+        )
+    with session_scope(open_store()) as session:
+        try:
+            page = load_team_page(session, team_key, now=now)
+        except UnknownTeam:
+            return _error_page(
+                request, 404, f"There is no host team '{team_key}' in the store: check the registry."
+            )
+    zone = program_zone()
+    return _html(
+        "team.html",
+        title=f"{page.name}: host team",
+        page=page,
+        user=user.get_name(),
+        now=now,
+        when=functools.partial(short_time, zone=zone),
     )
 
 
