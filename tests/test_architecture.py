@@ -1,7 +1,7 @@
 """The package's shape: imports between its modules form no cycle and point down the layers.
 
 Read from the source with ``ast`` (function-level imports included), so nothing is imported.
-Layers, bottom to top: settings, vocabulary and the DAG kit's run context, assets and triggers ->
+Layers, bottom to top: settings, vocabulary, stats and the DAG kit's run context, assets and triggers ->
 store -> messaging, registry -> surveys -> delivery, checkins, independence, handover -> redflags -> nps, ops -> web, cli, the Airflow plugin,
 the DAG defaults (their failure notifier is ops'), dev. A module may import its own
 layer or any below it; nothing in production imports ``auxeng.dev`` (demo and benchmark data).
@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "auxeng"
 
 LAYERS: list[set[str]] = [
-    {"auxeng", "settings", "vocabulary", "text", "csvinput", "dagkit"},
+    {"auxeng", "settings", "vocabulary", "text", "csvinput", "stats", "dagkit"},
     {"store"},
     {"messaging", "registry"},
     {"surveys"},

@@ -163,3 +163,60 @@ def test_an_explicit_mapping_is_never_served_from_the_process_cache(monkeypatch)
     assert str(load_settings().timezone) == "Asia/Tokyo"
     assert str(load_settings({}).timezone) == "UTC"
     assert str(load_settings({"AUXENG_TIMEZONE": "Europe/Paris"}).timezone) == "Europe/Paris"
+
+
+def test_independence_settings_defaults_and_overrides():
+    settings = load_settings({})
+    assert settings.independence_weights == ()
+    assert (settings.independence_threshold, settings.independence_window_weeks) == (70.0, 52)
+    changed = load_settings(
+        {
+            "AUXENG_INDEPENDENCE_WEIGHTS": " maintainability = 30, help_asks=0 ",
+            "AUXENG_INDEPENDENCE_THRESHOLD": "65.5",
+            "AUXENG_INDEPENDENCE_WINDOW_WEEKS": "26",
+        }
+    )
+    assert changed.independence_weights == (("maintainability", 30.0), ("help_asks", 0.0))
+    assert (changed.independence_threshold, changed.independence_window_weeks) == (65.5, 26)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"AUXENG_INDEPENDENCE_WEIGHTS": "maintainability=25,comfort=10"},
+            "AUXENG_INDEPENDENCE_WEIGHTS: 'comfort=10' is not component=weight",
+        ),
+        ({"AUXENG_INDEPENDENCE_WEIGHTS": "help_asks"}, "AUXENG_INDEPENDENCE_WEIGHTS: 'help_asks' is not"),
+        (
+            {"AUXENG_INDEPENDENCE_WEIGHTS": "help_asks=lots"},
+            "AUXENG_INDEPENDENCE_WEIGHTS: 'help_asks=lots': the weight is not a number",
+        ),
+        (
+            {"AUXENG_INDEPENDENCE_WEIGHTS": "help_asks=-1"},
+            "AUXENG_INDEPENDENCE_WEIGHTS: 'help_asks=-1': a weight is a number of at least 0",
+        ),
+        ({"AUXENG_INDEPENDENCE_WEIGHTS": "help_asks=inf"}, "'help_asks=inf': a weight is a number"),
+        (
+            {"AUXENG_INDEPENDENCE_WEIGHTS": "help_asks=1,help_asks=2"},
+            "AUXENG_INDEPENDENCE_WEIGHTS: 'help_asks' is given twice",
+        ),
+        (
+            {
+                "AUXENG_INDEPENDENCE_WEIGHTS": "maintainability=0,help_needed=0,help_asks=0,repeat_engagement=0,"
+                "nps_change=0,goals_business=0,goals_technical=0"
+            },
+            "AUXENG_INDEPENDENCE_WEIGHTS: at least one weight must be above 0",
+        ),
+        ({"AUXENG_INDEPENDENCE_THRESHOLD": "high"}, "AUXENG_INDEPENDENCE_THRESHOLD='high' is not a number"),
+        ({"AUXENG_INDEPENDENCE_THRESHOLD": "101"}, "AUXENG_INDEPENDENCE_THRESHOLD='101' must be a score"),
+        (
+            {"AUXENG_INDEPENDENCE_WINDOW_WEEKS": "0"},
+            "AUXENG_INDEPENDENCE_WINDOW_WEEKS='0' must be at least 1",
+        ),
+    ],
+)
+def test_bad_independence_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert message in str(caught.value)

@@ -6,6 +6,7 @@ Every setting is documented in docs/operations.md, "Settings". A bad value is a
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from auxeng.vocabulary import FlagRule
+from auxeng.vocabulary import FlagRule, IndependenceComponent
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -97,6 +98,10 @@ class Settings:
     ops_emails: tuple[str, ...] = ()
     registry_removal_guard_share: float = 0.2
     registry_removal_guard_min: int = 3
+    independence_weights: tuple[tuple[str, float], ...] = ()
+    """Weights that differ from the formula's defaults: (component, weight) pairs."""
+    independence_threshold: float = 70.0
+    independence_window_weeks: int = 52
 
     @property
     def default_recipient_timezone(self) -> ZoneInfo:
@@ -241,6 +246,47 @@ def _ops_channel(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def _weights(env: Mapping[str, str], name: str) -> tuple[tuple[str, float], ...]:
+    """``component=weight`` pairs, comma-separated (e.g. ``maintainability=30,help_asks=10``);
+    components not named keep their default weight."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    known = [component.value for component in IndependenceComponent]
+    weights: dict[str, float] = {}
+    for part in raw.split(","):
+        component, sep, value = (piece.strip() for piece in part.partition("="))
+        if not sep or component not in known:
+            raise SettingsError(
+                f"{name}: {part.strip()!r} is not component=weight with a component among {', '.join(known)}"
+            )
+        if component in weights:
+            raise SettingsError(f"{name}: {component!r} is given twice")
+        try:
+            weight = float(value)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {part.strip()!r}: the weight is not a number") from exc
+        if not math.isfinite(weight) or weight < 0:
+            raise SettingsError(f"{name}: {part.strip()!r}: a weight is a number of at least 0")
+        weights[component] = weight
+    if len(weights) == len(known) and not any(weights.values()):
+        raise SettingsError(f"{name}: at least one weight must be above 0")
+    return tuple(weights.items())
+
+
+def _threshold(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a number (a score from 0 to 100)") from exc
+    if not 0 <= value <= 100:
+        raise SettingsError(f"{name}={raw!r} must be a score from 0 to 100")
+    return value
+
+
 def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name)
     if raw is None:
@@ -368,6 +414,9 @@ def _build_settings(env: Mapping[str, str]) -> Settings:
         ops_emails=_emails(env, "AUXENG_OPS_EMAILS"),
         registry_removal_guard_share=_share(env, "AUXENG_REGISTRY_REMOVAL_GUARD_SHARE", 0.2),
         registry_removal_guard_min=_int(env, "AUXENG_REGISTRY_REMOVAL_GUARD_MIN", 3, minimum=1),
+        independence_weights=_weights(env, "AUXENG_INDEPENDENCE_WEIGHTS"),
+        independence_threshold=_threshold(env, "AUXENG_INDEPENDENCE_THRESHOLD", 70.0),
+        independence_window_weeks=_int(env, "AUXENG_INDEPENDENCE_WINDOW_WEEKS", 52, minimum=1),
     )
     if settings.help_requests_critical < settings.help_requests_min:
         raise SettingsError(

@@ -26,6 +26,23 @@ class SurveyKind(StrEnum):
 END_OF_ENGAGEMENT_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.RETRO)
 NPS_SURVEYS = (SurveyKind.POST_ENGAGEMENT, SurveyKind.CHECKIN)
 
+NO_ORG = "(no org)"
+"""The org segment of host teams without an org (weekly NPS and independence snapshots)."""
+
+
+class IndependenceComponent(StrEnum):
+    """The independence score's components, in the formula's order (``docs/independence.md``);
+    ``AUXENG_INDEPENDENCE_WEIGHTS`` names them."""
+
+    MAINTAINABILITY = "maintainability"
+    HELP_NEEDED = "help_needed"
+    HELP_ASKS = "help_asks"
+    REPEAT_ENGAGEMENT = "repeat_engagement"
+    NPS_CHANGE = "nps_change"
+    GOALS_BUSINESS = "goals_business"
+    GOALS_TECHNICAL = "goals_technical"
+
+
 OVERRIDE_ACTIONS = ("reschedule", "skip", "resume", "finish_follow_up")
 """What ``auxeng_checkin_override`` can do to one check-in (:mod:`auxeng.checkins.overrides`)."""
 WEEKLY_NPS_WEEKDAY, WEEKLY_NPS_HOUR = 1, 7

@@ -20,6 +20,7 @@ from auxeng.store.models import (
     DigestOptOutRow,
     DigestRow,
     EngagementRow,
+    IndependenceWeekRow,
     NpsSnapshotRow,
     NpsWeekRow,
     OutboxRow,
@@ -82,7 +83,7 @@ def test_a_backfill_over_eight_weeks_computes_each_week_once(dags, history):
     weeks = [LAST_WEEK - timedelta(weeks=n) for n in range(7, -1, -1)]
     for week in weeks:
         states = run(dags, "auxeng_weekly_nps", monday_morning(week))
-        assert states == {"compute_weekly_nps": "success"}
+        assert states == {"compute_weekly_nps": "success", "compute_weekly_independence": "success"}
     with Session(history) as session:
         stored = session.scalars(select(NpsWeekRow).order_by(NpsWeekRow.week)).all()
         assert [row.week for row in stored] == weeks
@@ -290,7 +291,10 @@ def test_a_bad_week_param_fails_the_run_at_once_and_changes_nothing(dags, histor
     dag_run = dag.test(
         logical_date=monday_morning(LAST_WEEK) + timedelta(minutes=17), run_conf={"week": "2026-11-17"}
     )
-    (ti,) = dag_run.get_task_instances()
+    tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
+    ti = tis["compute_weekly_nps"]
     assert (dag_run.state, ti.state, ti.try_number) == ("failed", "failed", 1)
+    assert tis["compute_weekly_independence"].state == "upstream_failed"  # nothing announced
     with Session(history) as session:
         assert session.scalar(select(func.count()).select_from(NpsWeekRow)) == 0
+        assert session.scalar(select(func.count()).select_from(IndependenceWeekRow)) == 0

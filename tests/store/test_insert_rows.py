@@ -55,3 +55,60 @@ def test_inserted_rows_read_back_as_given(store, keys):
     with Session(store) as session:
         stored = session.execute(select(*columns).order_by(NpsSnapshotRow.promoters)).all()
     assert [dict(row._mapping) for row in stored] == rows
+
+
+def test_timestamps_and_json_read_back_as_given(store):
+    from zoneinfo import ZoneInfo
+
+    from auxeng.store.models import IndependenceScoreRow, IndependenceWeekRow
+
+    moment = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    with Session(store) as session:
+        insert_rows(
+            session,
+            IndependenceWeekRow.__table__,
+            [
+                {
+                    "week": WEEK,
+                    "starts_at": datetime(2026, 11, 23, 0, 0, 0, 1, tzinfo=ZoneInfo("Europe/Paris")),
+                    "ends_at": moment,
+                    "min_responses": 3,
+                    "threshold": 70.0,
+                    "window_weeks": 52,
+                    "weights": {"maintainability": 25.0},
+                    "computed_at": moment,
+                }
+            ],
+        )
+        components = [
+            [{"name": 'a "quoted" \\ name', "value": None, "points": 2 / 3}],
+            [],
+            [{"ünï": [1, True]}],
+        ]
+        insert_rows(
+            session,
+            IndependenceScoreRow.__table__,
+            [
+                {
+                    "week": WEEK,
+                    "engagement_key": f"E{n}",
+                    "team_key": "t",
+                    "org": None,
+                    "end_date": WEEK,
+                    "total": None,
+                    "components": value,
+                    "independent": None,
+                    "goals_achieved": n == 1,
+                }
+                for n, value in enumerate(components)
+            ],
+        )
+        session.commit()
+    with Session(store) as session:
+        header = session.get(IndependenceWeekRow, WEEK)
+        stored = session.scalars(
+            select(IndependenceScoreRow).order_by(IndependenceScoreRow.engagement_key)
+        ).all()
+    assert header.starts_at == datetime(2026, 11, 22, 23, 0, 0, 1, tzinfo=UTC)
+    assert header.ends_at == moment and header.weights == {"maintainability": 25.0}
+    assert [row.components for row in stored] == components

@@ -17,19 +17,15 @@ from sqlalchemy.orm import Session
 
 from auxeng.independence.score import Signals, Weights, independent_at_three_months
 from auxeng.independence.score import score as score_of
+from auxeng.stats import wilson_interval
 from auxeng.store.models import IndependenceScoreRow, IndependenceSnapshotRow, IndependenceWeekRow
 
 COMPONENTS = tuple(c.name for c in score_of(Signals()).components)
 
 
-def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float | None, float | None]:
+def wilson(successes: int, trials: int) -> tuple[float | None, float | None]:
     """The 95% Wilson interval of ``successes`` out of ``trials`` (None, None without trials)."""
-    if not trials:
-        return None, None
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * ((p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return wilson_interval(successes, trials) or (None, None)
 
 
 def score(

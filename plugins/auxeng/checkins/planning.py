@@ -66,7 +66,7 @@ from auxeng.surveys.invitations import (
     note_deliveries,
     skip_category,
 )
-from auxeng.surveys.questions import HELP_CHOICES
+from auxeng.surveys.questions import HELP_ORDER, worst_help_needed
 from auxeng.vocabulary import InvitationStatus, MessageKind, SurveyKind
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,6 @@ SKIPPED, CANCELLED, MISSED = "skipped", "cancelled", "missed"
 OPEN_STATUSES = (SCHEDULED, SURVEYING)
 CLOSED_STATUSES = (ANSWERED, UNANSWERED, MISSED)
 NOT_SENT = "NOT_SENT"  # calendar_method when the meeting day passed before an invitation could go out
-HELP_ORDER = {value: rank for rank, (value, _label) in enumerate(HELP_CHOICES)}
 
 
 @dataclass
@@ -746,7 +745,7 @@ def outcome(answers: list[tuple[int | None, dict[str, Any]]]) -> dict[str, Any]:
         "responses": len(answers),
         "maintainability_min": min(comfort) if comfort else None,
         "maintainability_mean": round(fmean(comfort), 2) if comfort else None,
-        "help_needed": max(helps, key=HELP_ORDER.__getitem__) if helps else None,
+        "help_needed": worst_help_needed(helps),
         "help_counts": dict(Counter(helps)),
         "nps_mean": round(fmean(scores), 2) if scores else None,
         "nps": scores,

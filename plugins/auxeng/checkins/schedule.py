@@ -23,6 +23,12 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def is_repeat(previous_start: date, previous_end: date, next_start: date, months: int) -> bool:
+    """THE repeat-engagement rule: the next engagement of the same host team starts after the
+    previous one started (overlaps count) and at most ``months`` calendar months after its last day."""
+    return previous_start < next_start <= add_months(previous_end, months)
+
+
 def due_date(end: date, offset_months: int = 3) -> date:
     """The check-in's due date: ``offset_months`` calendar months after the engagement's last day."""
     return add_months(end, offset_months)

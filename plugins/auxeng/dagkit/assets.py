@@ -17,5 +17,6 @@ def registry_file_asset() -> Asset:
     return Asset(name="auxeng_registry_file", uri="auxeng://registry/file", watchers=[watcher])
 
 
-# Announced by ``auxeng_weekly_nps`` for each computed week (extra: ``{"week": "YYYY-MM-DD"}``).
+# Announced by ``auxeng_weekly_nps`` for each computed week once its NPS and independence snapshots
+# are both stored (extra: ``{"week": "YYYY-MM-DD"}``).
 NPS_WEEKLY = Asset(name="auxeng_nps_weekly", uri="auxeng://nps/weekly")

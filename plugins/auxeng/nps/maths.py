@@ -1,8 +1,8 @@
 """Net Promoter Score maths: pure functions, no Airflow, no database.
 
 Promoters answer 9-10, passives 7-8, detractors 0-6; NPS = % promoters − % detractors
-(−100…100). The 95% confidence interval is the adjusted-Wald interval (Sauro & Lewis):
-add 3 to n and ¾ to the promoter and detractor counts, then
+(−100…100; :func:`auxeng.stats.nps_score`). The 95% confidence interval is the
+adjusted-Wald interval (Sauro & Lewis): add 3 to n and ¾ to the promoter and detractor counts, then
 
     p⁺ = (P + ¾) / (n + 3),  p⁻ = (D + ¾) / (n + 3),  d = p⁺ − p⁻
     var = (p⁺ + p⁻ − d²) / (n + 3),  interval = d ± z·√var   (clipped to −100…100)
@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from auxeng.stats import Z_95, nps_score
 from auxeng.vocabulary import DETRACTOR_MAX, PROMOTER_MIN
 
-Z_95 = 1.959963984540054
 MIN_RESPONSES = 3
 
 
@@ -69,7 +69,7 @@ def nps(promoters: int, passives: int, detractors: int, *, z: float = Z_95) -> N
         promoters=promoters,
         passives=passives,
         detractors=detractors,
-        score=100.0 * (promoters - detractors) / n if n else None,
+        score=nps_score(promoters, passives, detractors),
         low=max(-100.0, 100.0 * (centre - margin)),
         high=min(100.0, 100.0 * (centre + margin)),
         variance=variance,

@@ -29,10 +29,9 @@ from sqlalchemy.orm import Session
 
 from auxeng.nps.maths import NpsResult, nps
 from auxeng.store.models import EngagementRow, SurveyInvitationRow, SurveyResponseRow, TeamRow
-from auxeng.vocabulary import DETRACTOR_MAX, NPS_SURVEYS, PROMOTER_MIN
+from auxeng.vocabulary import DETRACTOR_MAX, NO_ORG, NPS_SURVEYS, PROMOTER_MIN
 
 SEGMENTS = ("program", "org", "team", "survey")
-NO_ORG = "(no org)"
 
 
 @dataclass(frozen=True)

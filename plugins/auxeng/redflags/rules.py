@@ -53,7 +53,7 @@ from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
-from auxeng.checkins.schedule import add_months
+from auxeng.checkins.schedule import is_repeat
 from auxeng.independence.trends import TeamIndependence, team_trends
 from auxeng.vocabulary import DETRACTOR_MAX, FlagRule
 
@@ -393,7 +393,7 @@ def repeat_dependency_flags(facts: Facts, thresholds: Thresholds) -> list[Flag]:
         found = None
         run = 1
         for index, (prev, nxt) in enumerate(pairwise(engagements), start=1):
-            if prev.start < nxt.start <= add_months(prev.end, months):
+            if is_repeat(prev.start, prev.end, nxt.start, months):
                 run += 1
                 if nxt.end >= as_of:
                     found = (index, run)

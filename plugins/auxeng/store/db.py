@@ -13,14 +13,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Date,
@@ -47,6 +49,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from auxeng.settings import Settings, airflow_home, load_settings
+from auxeng.store.models import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +305,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     encode and parse. On SQLite: the driver's ``executemany`` of plain tuples, the values
     as SQLAlchemy stores them (a date as ``YYYY-MM-DD``, a boolean as 0/1), which saves
     SQLAlchemy's per-row parameter processing (~10 µs a row). The columns must be of the
-    types :data:`_PG_ELEMENTS` lists (no datetimes).
+    types :data:`_PG_ELEMENTS` lists (timestamps: :class:`UTCDateTime`, time-zone aware).
     """
     if not rows:
         return
@@ -350,6 +353,8 @@ _PG_ELEMENTS = {  # column type → an element of a PostgreSQL array literal
     Date: date.isoformat,
     String: _array_text,
     Text: _array_text,
+    UTCDateTime: lambda value: '"' + value.astimezone(UTC).isoformat() + '"',
+    JSON: lambda value: _array_text(json.dumps(value)),
 }
 
 
@@ -368,4 +373,9 @@ def _pg_insert_statement(table: Table, names: tuple[str, ...]) -> Insert:
     return insert(table).from_select(names, select(*(rows.c[name] for name in names)))
 
 
-_SQLITE_VALUES = {Date: date.isoformat, Boolean: int}  # as SQLAlchemy stores them on SQLite
+_SQLITE_VALUES = {  # as SQLAlchemy stores them on SQLite
+    Date: date.isoformat,
+    Boolean: int,
+    UTCDateTime: lambda value: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+    JSON: json.dumps,
+}

@@ -13,7 +13,7 @@ goes to the response's ``nps`` column.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +169,16 @@ RETRO = Survey(
 )
 
 HELP_CHOICES = (("never", "Never"), ("once_or_twice", "Once or twice"), ("regularly", "Regularly"))
+HELP_ORDER = {value: rank for rank, (value, _label) in enumerate(HELP_CHOICES)}
+"""How worrying each "help needed" answer is (higher: more help needed)."""
+
+
+def worst_help_needed(answers: Iterable[object]) -> str | None:
+    """THE rule for several "help needed" answers of one check-in: the most worrying known
+    answer (unknown values are ignored); None when there is none."""
+    known = [answer for answer in answers if answer in HELP_ORDER]
+    return max(known, key=HELP_ORDER.__getitem__) if known else None
+
 
 CHECKIN = Survey(
     kind=SurveyKind.CHECKIN,
