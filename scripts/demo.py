@@ -169,8 +169,8 @@ def independence(day: date) -> None:
         f"independent at three months {program.independent} of {program.checkins}"
     )
     for story, rows in trends.items():
-        scores = " -> ".join(f"{row.score:.0f}" for row in rows[:: max(1, len(rows) // 4)][:4] + rows[-1:])
-        print(f"==>   {story.replace('_', ' ')}: {STORY_TEAMS[story]} {scores} over {len(rows)} weeks")
+        scores = " ".join("-" if row.score is None else f"{row.score:.0f}" for row in rows)
+        print(f"==>   {story.replace('_', ' ')}: {STORY_TEAMS[story]}, weekly from {rows[0].week}: {scores}")
 
 
 def weekly_digest(day: date) -> None:

@@ -149,12 +149,13 @@ def seed_history(
 
 STORY_TEAMS = {"improving": "checkout", "at_risk": "fulfillment"}
 """The demo's independence story: the host team that grows independent, and the one at risk."""
+HELP_SOURCE = "csv"  # the story's help asks read as rows of a ticket system's CSV export
 
 
 def _help_request(team: str, on: datetime, n: int, summary: str) -> HelpRequestRow:
     return HelpRequestRow(
         team_key=team,
-        source=SOURCE,
+        source=HELP_SOURCE,
         source_ref=f"demo:{team}:{n}",
         requested_at=on,
         author=None,
@@ -166,21 +167,22 @@ def _help_request(team: str, on: datetime, n: int, summary: str) -> HelpRequestR
 
 
 def seed_independence_story(session: Session, *, until: date) -> int:
-    """Help asks (``source = "demo"``) and two check-in answers that give the demo's independence
-    trend a story: Checkout asked for help often during its 2026 engagements and stops after the
-    end (its score rises week by week), Fulfillment asks more and more after its end and says at
+    """Help asks (as CSV-imported ones, ``source_ref`` ``demo:…``) and a check-in answer that give
+    the demo's independence trend a story: Checkout asked for help often during its two summer
+    engagements and stops soon after the last ended (its score rises week by week), Fulfillment asks more and more after its end and says at
     its check-in that it still needs help regularly (its score falls). Only what lies before
     ``until`` is added; idempotent (returns the help asks added)."""
-    if session.scalar(select(HelpRequestRow.id).where(HelpRequestRow.source == SOURCE).limit(1)) is not None:
+    story = select(HelpRequestRow.id).where(HelpRequestRow.source_ref.startswith("demo:")).limit(1)
+    if session.scalar(story) is not None:
         return 0
     ends = dict(
         session.execute(
             select(EngagementRow.key, EngagementRow.end_date).where(
-                EngagementRow.key.in_(("ENG-2026-038", "ENG-2026-028", "ENG-2025-016"))
+                EngagementRow.key.in_(("ENG-2026-038", "ENG-2026-030", "ENG-2026-028", "ENG-2025-016"))
             )
         ).all()
     )
-    if len(ends) < 3:
+    if len(ends) < 4:
         return 0
     cutoff = datetime.combine(until, time(0), UTC)
     asks: list[HelpRequestRow] = []
