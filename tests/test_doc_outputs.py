@@ -20,6 +20,7 @@ from tests.support.doc_outputs import (
     Sources,
     blocks,
     check,
+    checked_here,
     marked_blocks,
     mismatch,
     pack_documents,
@@ -29,7 +30,7 @@ from tests.support.doc_outputs import (
     updated_lines,
 )
 
-MARKED = [block for block in marked_blocks() if block.source not in CHECKED_ELSEWHERE]
+MARKED = checked_here(marked_blocks())
 
 
 def _param(block):

@@ -429,6 +429,11 @@ def marked_blocks(paths: list[Path] | None = None) -> Iterator[Block]:
         yield from (block for block in blocks(path) if block.source is not None)
 
 
+def checked_here(blocks_: Iterator[Block]) -> list[Block]:
+    """The blocks whose source this module runs (not one of :data:`CHECKED_ELSEWHERE`)."""
+    return [block for block in blocks_ if block.source not in CHECKED_ELSEWHERE]
+
+
 def check(block: Block, sources: Sources) -> str | None:
     """Why ``block`` does not match its source's output, or None when it does."""
     return mismatch(block.lines, sources.output(block.source).splitlines())
@@ -441,7 +446,7 @@ def update(paths: list[Path], sources: Sources) -> list[str]:
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
         changed = False
-        marked = [b for b in blocks(path) if b.source is not None and b.source not in CHECKED_ELSEWHERE]
+        marked = checked_here(marked_blocks([path]))
         for block in reversed(marked):
             output = sources.output(block.source).splitlines()
             new = updated_lines(block.lines, output, sources.abridge(block.source))
@@ -487,7 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.update:
             rewritten = update(paths, sources)
             print("\n".join(f"rewritten: {name}" for name in rewritten) or "every marked block matches")
-        failures = [(block.name, why) for block in marked_blocks(paths) if (why := check(block, sources))]
+        failures = [
+            (block.name, why)
+            for block in checked_here(marked_blocks(paths))
+            if (why := check(block, sources))
+        ]
         for name, why in failures:
             print(f"{name}: {why}")
         unmarked = unmarked_output_blocks(paths)
