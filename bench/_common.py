@@ -7,7 +7,7 @@ import io
 import os
 import pstats
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -58,3 +58,22 @@ def profiled(enabled: bool, label: str, profiles: list[tuple[str, cProfile.Profi
     finally:
         profiler.disable()
         profiles.append((label, profiler))
+
+
+def schema_urls(base: str, prefix: str, sizes: Iterable[int]) -> dict[int, str]:
+    """One schema ``<prefix>_<size>`` per size inside the bench's own database ``base`` (created
+    here, dropped with the database), each as a URL whose search path is that schema."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    urls = {}
+    with admin.connect() as conn:
+        for n in sizes:
+            schema = f"{prefix}_{n}"
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            urls[n] = admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+                hide_password=False
+            )
+    admin.dispose()
+    return urls

@@ -148,19 +148,7 @@ def seed_independence(session: Session, scored: int) -> None:
     from auxeng.store.models import IndependenceScoreRow, IndependenceSnapshotRow, IndependenceWeekRow
 
     result = score(Signals(maintainability=3.0, help_needed="never", goals_business="yes"))
-    components = [
-        {
-            "name": c.name,
-            "value": c.value,
-            "points": c.points,
-            "weight": c.weight,
-            "share": c.share,
-            "contribution": c.contribution,
-            "status": str(c.status),
-            "reason": c.reason,
-        }
-        for c in result.components
-    ]
+    components = [c.as_stored() for c in result.components]
     latest = date(2026, 11, 16)
     weeks = [latest - timedelta(weeks=n) for n in range(13)]
     session.execute(

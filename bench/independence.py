@@ -56,8 +56,8 @@ for path in (REPO / "plugins", REPO):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from _common import postgres_database, verdict  # noqa: E402
-from sqlalchemy import Engine, create_engine, text  # noqa: E402
+from _common import postgres_database, schema_urls, verdict  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from auxeng.independence.signals import AFTER_WEEKS  # noqa: E402
@@ -360,22 +360,6 @@ def run_backend(
     )
 
 
-def _postgres_urls(base: str, sizes: tuple[int, int]) -> dict[int, str]:
-    """One schema per size, inside the bench's own database (created here, dropped with it)."""
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    urls = {}
-    with admin.connect() as conn:
-        for n in sizes:
-            schema = f"independence_{n}"
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            urls[n] = admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-                hide_password=False
-            )
-    admin.dispose()
-    return urls
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engagements", type=int, default=10_000, help="engagements (default 10,000)")
@@ -397,7 +381,7 @@ def main() -> int:
         results.append(run_backend("sqlite", sqlite_urls, sizes, args.help_requests, args.rounds))
         if args.postgres:
             with postgres_database(args.postgres) as url:
-                urls = _postgres_urls(url, sizes)
+                urls = schema_urls(url, "independence", sizes)
                 results.append(run_backend("postgresql", urls, sizes, args.help_requests, args.rounds))
         else:
             print(f"({POSTGRES_URL_VAR} is not set and no --postgres: PostgreSQL skipped)")

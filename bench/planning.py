@@ -44,8 +44,7 @@ for path in (REPO / "plugins", REPO):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from _common import postgres_database, verdict  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from _common import postgres_database, schema_urls, verdict  # noqa: E402
 
 from auxeng.settings import load_settings  # noqa: E402
 from auxeng.store.db import get_engine, migrate  # noqa: E402
@@ -119,22 +118,6 @@ def run_backend(backend: str, url_for: dict[int, str], sizes: list[int]) -> list
     return rows
 
 
-def _postgres_urls(base: str, sizes: list[int]) -> dict[int, str]:
-    """One schema per size, inside the bench's own database (created here, dropped with it)."""
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    urls = {}
-    with admin.connect() as conn:
-        for n in sizes:
-            schema = f"planning_{n}"
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            urls[n] = admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-                hide_password=False
-            )
-    admin.dispose()
-    return urls
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -154,7 +137,7 @@ def main() -> int:
         admin_url = os.environ.get(POSTGRES_URL_VAR)
         if admin_url:
             with postgres_database(admin_url) as url:
-                rows += run_backend("postgresql", _postgres_urls(url, sizes), sizes)
+                rows += run_backend("postgresql", schema_urls(url, "planning", sizes), sizes)
         else:
             print(f"({POSTGRES_URL_VAR} is not set: PostgreSQL skipped)")
     finally:

@@ -132,17 +132,22 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _share(env: Mapping[str, str], name: str, default: float) -> float:
+def _bounded(env: Mapping[str, str], name: str, default: float, low: float, high: float, what: str) -> float:
+    """A number from ``low`` to ``high``; ``what`` says what it is, for the error."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not a number (a share between 0 and 1, e.g. 0.2)") from exc
-    if not 0 <= value <= 1:
-        raise SettingsError(f"{name}={raw!r} must be a share between 0 and 1, e.g. 0.2")
+        raise SettingsError(f"{name}={raw!r} is not a number ({what})") from exc
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r} must be {what}")
     return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    return _bounded(env, name, default, 0, 1, "a share between 0 and 1, e.g. 0.2")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -275,16 +280,7 @@ def _weights(env: Mapping[str, str], name: str) -> tuple[tuple[str, float], ...]
 
 
 def _threshold(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not a number (a score from 0 to 100)") from exc
-    if not 0 <= value <= 100:
-        raise SettingsError(f"{name}={raw!r} must be a score from 0 to 100")
-    return value
+    return _bounded(env, name, default, 0, 100, "a score from 0 to 100")
 
 
 def _emails(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -45,19 +45,7 @@ def score(
         "org": org,
         "end_date": end_date,
         "total": result.total,
-        "components": [
-            {
-                "name": c.name,
-                "value": c.value,
-                "points": c.points,
-                "weight": c.weight,
-                "share": c.share,
-                "contribution": c.contribution,
-                "status": str(c.status),
-                "reason": c.reason,
-            }
-            for c in result.components
-        ],
+        "components": [c.as_stored() for c in result.components],
         "independent": independent_at_three_months(signals, result) if signals.has_checkin else None,
         "goals_achieved": (signals.goals_business == signals.goals_technical == "yes")
         if signals.goals_business and signals.goals_technical

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from typing import Any
 
 from auxeng.surveys.questions import GOAL_CHOICES, HELP_CHOICES
 
@@ -117,6 +118,23 @@ class Component:
     status: Status
     reason: str = ""
     """Why the component is missing (empty when present)."""
+
+    def as_stored(self, reason: str | None = None) -> dict[str, Any]:
+        """The component as the store keeps it (JSON-ready: a value that is not a finite number is
+        null); ``reason``, when given, replaces why it is missing."""
+        value = self.value
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        return {
+            "name": self.name,
+            "value": value,
+            "points": self.points,
+            "weight": self.weight,
+            "share": self.share,
+            "contribution": self.contribution,
+            "status": str(self.status),
+            "reason": self.reason if reason is None else reason,
+        }
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ rows): a re-run or a backfill never duplicates a week.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -68,25 +67,10 @@ class EngagementScore:
     def components(self) -> list[dict[str, Any]]:
         """The components as stored (JSON-ready: a value that is not a finite number is stored as null;
         a component missing because of bad stored data has that as its reason)."""
-        stored = []
-        for c in self.result.components:
-            value = c.value
-            if isinstance(value, float) and not math.isfinite(value):
-                value = None
-            reason = self.problems.get(c.name, c.reason) if c.status is MISSING else c.reason
-            stored.append(
-                {
-                    "name": c.name,
-                    "value": value,
-                    "points": c.points,
-                    "weight": c.weight,
-                    "share": c.share,
-                    "contribution": c.contribution,
-                    "status": str(c.status),
-                    "reason": reason,
-                }
-            )
-        return stored
+        return [
+            c.as_stored(self.problems.get(c.name) if c.status is MISSING else None)
+            for c in self.result.components
+        ]
 
 
 @dataclass(frozen=True)
