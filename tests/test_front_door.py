@@ -64,13 +64,17 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(make_dem
         "ENG-2026-040) until 2027-01-29; ENG-2026-040 starts on 2026-11-30",
         "[CRITICAL] Engineer load: Frank Ito has 3 engagements back to back (ENG-2026-038, ENG-2026-039, "
         "ENG-2026-040) until 2027-01-29; ENG-2026-040 started on 2026-11-30",
-        "[WARNING] Host team still asking for help: Fulfillment asked for help 3 times in the last 30 days",
+        "[CRITICAL] Host team still asking for help: Fulfillment asked for help 27 times in the last 30 days",
+        "independence for the week of 2026-11-23: ",
+        "at risk: fulfillment, weekly from 2026-08-31: ",
+        "[CRITICAL] Host team independence low or falling: Fulfillment: independence ",
+        "handover for ENG-2026-034 to mateo.usman@example.com, nora.varga@example.com",
         "alert about Host team still asking for help: fulfillment to dana.ruiz@example.com (email sent, slack sent); "
         "sam.okoro@example.com (email sent, slack sent); olga.dahl@example.com (email sent, slack sent)",
         "alert about Engineer load: frank.ito@example.com to dana.ruiz@example.com (email sent, slack sent); "
         "sam.okoro@example.com (email sent, slack sent)",
         "AuxEng state on 2026-11-30",
-        "  red flags     5 live, 1 resolved",
+        "  red flags     13 live, 1 resolved",
         "    1 critical Engineer load (open)",
     ):
         assert line in out
@@ -91,6 +95,7 @@ def test_make_demo_runs_the_dags_over_two_days_and_prints_what_happened(make_dem
     assert 'src="cid:nps-trend"' in message.get_body(("html",)).get_content()
     digest_text = message.get_body(("plain",)).get_content()
     assert "Open red flags (6)" in digest_text and "[WARNING] Engineer load: Frank Ito" in digest_text
+    assert "Independence (host teams maintaining what was built without AuxEng)" in digest_text
     assert (
         next((outbox / "slack").glob("*nps_digest_chart-C0AUXENG-*.png")).read_bytes().startswith(b"\x89PNG")
     )

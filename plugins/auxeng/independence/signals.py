@@ -350,7 +350,7 @@ def _answers(session: Session, counted: Any, moment: datetime) -> dict[tuple[str
         )
         .group_by(r.engagement_key, r.survey)
     )
-    return {(row.engagement_key, row.survey): row._asdict() for row in session.execute(query)}
+    return {(row["engagement_key"], row["survey"]): dict(row) for row in session.execute(query).mappings()}
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
